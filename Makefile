@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Largest websocket message daphne accepts (bytes): a full message of MESSAGE_MAX_CHARS
+# characters of 4-byte UTF-8 plus the frame's JSON.
+WS_MAX_MESSAGE ?= 262144
+
+# `make run` is the development server: DEBUG on unless the environment says otherwise.
+export DEBUG ?= true
+
+.PHONY: install run test test-services lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/daphne -b $(HOST) -p $(PORT) \
+		--websocket-max-message-size $(WS_MAX_MESSAGE) \
+		chatsite.asgi:application
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+# The same suite on PostgreSQL + the Redis channel layer (CI runs both; see .ci/run).
+test-services: $(STAMP)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/chatsite} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,456 @@
+"""The reply runner: provider stream -> sockets (coalesced) -> checkpoints -> final save.
+
+A reply runs as its own task, owned by the runner and not by any socket: closing every tab lets
+it finish and be saved; `stop()` cancels the task reading the provider, which closes the
+upstream HTTP stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any, assert_never
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import frames, selectors, services
+from chat.frames import SendFrame, clean_text
+from chat.hub import Hub, get_hub
+from chat.models import Message
+from providers.base import ChatMessage, ChatRequest
+from providers.errors import ProviderError, ProviderFailure
+from providers.events import (
+    MessageStart,
+    MessageStop,
+    StopReason,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    Usage,
+    UsageUpdate,
+)
+from providers.limits import clamp_max_tokens
+from providers.registry import Resolved, resolve
+
+logger = logging.getLogger(__name__)
+
+# A streaming reply whose text did not change still touches its heartbeat this often.
+HEARTBEAT_INTERVAL = 10.0
+
+_running: set[asyncio.Task[None]] = set()
+
+
+class Refused(Exception):
+    """A request the runner turned down before any reply began; sent to the requester only."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def frame(self) -> str:
+        return frames.error_frame(code=self.code, message=self.message, retryable=False)
+
+
+class _Stream:
+    """One growing text (answer or thinking) and what each audience has not yet been sent."""
+
+    __slots__ = ("length", "local", "local_from", "parts", "remote", "remote_from")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.length = 0  # in code points, as the contract's offsets are
+        self.local: list[str] = []
+        self.local_from = 0
+        self.remote: list[str] = []
+        self.remote_from = 0
+
+    def add(self, text: str, remote: bool) -> None:
+        # A pending buffer that starts empty starts at the current end of the text.
+        if not self.local:
+            self.local_from = self.length
+        self.local.append(text)
+        if remote:
+            if not self.remote:
+                self.remote_from = self.length
+            self.remote.append(text)
+        self.parts.append(text)
+        self.length += len(text)
+
+    def value(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    def peek(self) -> str:
+        """The text so far, safe to call from another thread (never mutates)."""
+        return "".join(list(self.parts))
+
+    def take_local(self) -> tuple[int, str] | None:
+        if not self.local:
+            return None
+        taken = (self.local_from, "".join(self.local))
+        self.local.clear()
+        return taken
+
+    def take_remote(self) -> tuple[int, str] | None:
+        if not self.remote:
+            return None
+        taken = (self.remote_from, "".join(self.remote))
+        self.remote.clear()
+        return taken
+
+
+class Reply:
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        conversation_id: int,
+        message_id: int,
+        resolved: Resolved,
+        request: ChatRequest,
+    ) -> None:
+        self.hub = hub
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.resolved = resolved
+        self.request = request
+        self.status: str = Message.Status.STREAMING
+        self.text = _Stream()
+        self.thinking = _Stream()
+        self.usage = Usage()
+        self.stop_reason: StopReason = "other"
+        self.remote_watchers: set[str] = set()
+        self.stop_requested = False
+        self._loop = asyncio.get_running_loop()
+        self._pump: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._local_timer: asyncio.TimerHandle | None = None
+        self._remote_timer: asyncio.TimerHandle | None = None
+        self._last_local = -math.inf
+        self._last_remote = -math.inf
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._dirty = False
+        self._last_checkpoint = self._loop.time()
+
+    # --- what others read ----------------------------------------------------------------------
+
+    def snapshot_frame(self) -> str:
+        return frames.dump(
+            {
+                "type": "message_snapshot",
+                "message_id": self.message_id,
+                "content": self.text.value(),
+                "thinking": self.thinking.value(),
+                "status": self.status,
+            }
+        )
+
+    def peek(self) -> tuple[str, str]:
+        return self.text.peek(), self.thinking.peek()
+
+    def checkpoint_row(self, now: float) -> tuple[int, str, str] | None:
+        if not self._dirty and now - self._last_checkpoint < HEARTBEAT_INTERVAL:
+            return None
+        self._dirty = False
+        self._last_checkpoint = now
+        return (self.message_id, self.text.value(), self.thinking.value())
+
+    def start_frame(self) -> str:
+        return frames.dump(
+            {
+                "type": "message_start",
+                "message_id": self.message_id,
+                "conversation_id": self.conversation_id,
+                "model": self.resolved.model.id,
+                "provider": self.resolved.model.provider,
+                "byok": self.resolved.credentials.byok,
+            }
+        )
+
+    # --- control -------------------------------------------------------------------------------
+
+    async def launch(self, start_frames: list[str]) -> None:
+        await self.hub.register(self, start_frames)
+        task = self._loop.create_task(self._run())
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self._pump is not None:
+            self._pump.cancel()
+
+    # --- the run -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._pump = self._loop.create_task(self._consume())
+        if self.stop_requested:
+            self._pump.cancel()
+        try:
+            await asyncio.wait([self._pump])
+        except asyncio.CancelledError:
+            # The process is going down: the stale heartbeat marks this reply interrupted.
+            self._pump.cancel()
+            raise
+        error: ProviderError | None = None
+        if self._pump.cancelled():
+            status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
+        elif (exc := self._pump.exception()) is not None:
+            status = Message.Status.ERROR
+            if isinstance(exc, ProviderError):
+                error = exc
+            else:
+                logger.error("reply %s failed", self.message_id, exc_info=exc)
+                error = ProviderFailure("Something went wrong while writing this reply.")
+        else:
+            status = Message.Status.COMPLETE
+        try:
+            await self._finish(status, error)
+        finally:
+            await self.hub.unregister(self)
+
+    async def _consume(self) -> None:
+        adapter = self.resolved.adapter
+        async for event in adapter.stream(self.request, self.resolved.credentials):
+            match event:
+                case TextDelta(text=text):
+                    self.text.add(clean_text(text), bool(self.remote_watchers))
+                    self._after_delta()
+                case ThinkingDelta(text=text):
+                    self.thinking.add(clean_text(text), bool(self.remote_watchers))
+                    self._after_delta()
+                case UsageUpdate(usage=usage):
+                    self.usage = usage
+                case MessageStop(stop_reason=stop_reason, usage=usage):
+                    self.stop_reason = stop_reason
+                    self.usage = usage
+                case MessageStart() | ToolUse():
+                    pass
+                case _:
+                    assert_never(event)
+
+    def _after_delta(self) -> None:
+        """Send at once if this reply sent nothing lately, else once its interval has passed."""
+        self._dirty = True
+        now = self._loop.time()
+        if self._local_timer is None:
+            wait = self._last_local + settings.REPLY_FRAME_INTERVAL - now
+            if wait <= 0:
+                self._last_local = now
+                self._spawn_flush(self._flush_local())
+            else:
+                self._local_timer = self._loop.call_later(wait, self._on_local_timer)
+        if self.remote_watchers and self._remote_timer is None:
+            wait = max(0.0, self._last_remote + settings.REPLY_REMOTE_INTERVAL - now)
+            self._remote_timer = self._loop.call_later(wait, self._on_remote_timer)
+
+    def _on_local_timer(self) -> None:
+        self._local_timer = None
+        self._last_local = self._loop.time()
+        self._spawn_flush(self._flush_local())
+
+    def _on_remote_timer(self) -> None:
+        self._remote_timer = None
+        self._last_remote = self._loop.time()
+        self._spawn_flush(self._flush_remote())
+
+    def _spawn_flush(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    def _delta_frames(self, taken_thinking: Any, taken_text: Any) -> list[str]:
+        out = []
+        for kind, taken in (("thinking_delta", taken_thinking), ("text_delta", taken_text)):
+            if taken is not None:
+                offset, text = taken
+                out.append(
+                    frames.dump(
+                        {
+                            "type": kind,
+                            "message_id": self.message_id,
+                            "text": text,
+                            "offset": offset,
+                        }
+                    )
+                )
+        return out
+
+    async def _flush_local(self) -> None:
+        # Take the pending text before any await, so flushes never overlap in content.
+        texts = self._delta_frames(self.thinking.take_local(), self.text.take_local())
+        async with self._flush_lock:
+            for text in texts:
+                await self.hub.deliver(self.conversation_id, text)
+
+    async def _flush_remote(self, end: str | None = None) -> None:
+        texts = self._delta_frames(self.thinking.take_remote(), self.text.take_remote())
+        if end is not None:
+            texts.append(end)
+        if texts and self.remote_watchers:
+            await self.hub.relay(self, texts, ended=end is not None)
+
+    async def _finish(self, status: str, error: ProviderError | None) -> None:
+        for timer in (self._local_timer, self._remote_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
+        await self._flush_local()
+        self.status = status
+        content, thinking = self.text.value(), self.thinking.value()
+        try:
+            await database_sync_to_async(services.reply_finish)(
+                message_id=self.message_id,
+                status=status,
+                content=content,
+                thinking=thinking,
+                stop_reason="stopped" if status == Message.Status.STOPPED else self.stop_reason,
+                error_code=error.code if error else "",
+                error_message=error.message if error else "",
+                usage=self.usage,
+            )
+        except Exception:
+            logger.exception("could not save the end of reply %s", self.message_id)
+        end = self._end_frame(status, error, content)
+        await self.hub.deliver(self.conversation_id, end)
+        await self._flush_remote(end)
+
+    def _end_frame(self, status: str, error: ProviderError | None, content: str) -> str:
+        if error is not None:
+            return frames.error_frame(
+                code=error.code,
+                message=error.message,
+                retryable=error.retryable,
+                message_id=self.message_id,
+                partial_content=content,
+            )
+        if status == Message.Status.INTERRUPTED:
+            return frames.error_frame(
+                code="interrupted",
+                message="The reply was interrupted. You can retry it.",
+                retryable=True,
+                message_id=self.message_id,
+                partial_content=content,
+            )
+        return frames.dump(
+            {
+                "type": "message_stop",
+                "message_id": self.message_id,
+                "stop_reason": "stopped" if status == Message.Status.STOPPED else self.stop_reason,
+                "usage": {
+                    "input_tokens": self.usage.input_tokens,
+                    "output_tokens": self.usage.output_tokens,
+                },
+                "provider": self.resolved.model.provider,
+                "byok": self.resolved.credentials.byok,
+                # Coins arrive with the ledger (billing); until then no reply is charged.
+                "coins_charged": 0,
+                "balance": None,
+            }
+        )
+
+
+def _resolve(model_id: str) -> Resolved:
+    try:
+        return resolve(model_id)
+    except ProviderError as exc:
+        raise Refused(exc.code, exc.message) from None
+
+
+def _request(resolved: Resolved, history: list[ChatMessage], max_tokens: int | None) -> ChatRequest:
+    return ChatRequest(
+        model=resolved.model.id,
+        messages=history,
+        max_tokens=clamp_max_tokens(resolved.model, max_tokens),
+    )
+
+
+_IN_PROGRESS = Refused(
+    "invalid_request",
+    "A reply is still being written in this conversation. Wait for it, or stop it first.",
+)
+_NO_CONVERSATION = Refused("not_found", "This conversation does not exist.")
+
+
+async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) -> list[str]:
+    """Save the person's message and start the reply; returns frames for the requester only."""
+    conversation = await database_sync_to_async(selectors.conversation_for_owner)(
+        owner_id=user_id, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise _NO_CONVERSATION
+    resolved = _resolve(frame.model or conversation.model)
+    try:
+        start = await database_sync_to_async(services.reply_begin)(
+            owner_id=user_id,
+            conversation_id=conversation_id,
+            content=frame.content,
+            client_id=frame.client_id,
+            model=resolved.model.id,
+            provider=resolved.model.provider,
+        )
+    except services.ConversationNotFound:
+        raise _NO_CONVERSATION from None
+    except services.ReplyInProgress:
+        raise _IN_PROGRESS from None
+    assert start.user_message is not None
+    user_frame = frames.dump(
+        {
+            "type": "user_message",
+            "message_id": start.user_message.pk,
+            "content": start.user_message.content,
+            "client_id": start.user_message.client_id or None,
+        }
+    )
+    if start.duplicate:
+        return [user_frame]
+    reply = Reply(
+        hub=get_hub(),
+        conversation_id=conversation_id,
+        message_id=start.assistant.pk,
+        resolved=resolved,
+        request=_request(resolved, start.history, frame.max_tokens),
+    )
+    await reply.launch([user_frame, reply.start_frame()])
+    return []
+
+
+async def retry_reply(*, user_id: int, conversation_id: int, message_id: int) -> None:
+    """Regenerate the conversation's last reply, which ended in error, stopped or interrupted."""
+    conversation = await database_sync_to_async(selectors.conversation_for_owner)(
+        owner_id=user_id, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise _NO_CONVERSATION
+    resolved = _resolve(conversation.model)
+    try:
+        start = await database_sync_to_async(services.reply_begin_retry)(
+            owner_id=user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            model=resolved.model.id,
+            provider=resolved.model.provider,
+        )
+    except (services.ConversationNotFound, services.MessageNotFound):
+        raise Refused("not_found", "There is no reply to retry here.") from None
+    except services.ReplyInProgress:
+        raise _IN_PROGRESS from None
+    reply = Reply(
+        hub=get_hub(),
+        conversation_id=conversation_id,
+        message_id=start.assistant.pk,
+        resolved=resolved,
+        request=_request(resolved, start.history, None),
+    )
+    await reply.launch([reply.start_frame()])
+
+
+async def wait_for_replies() -> None:
+    """Wait until every reply of this process has finished (tests and graceful shutdown)."""
+    while _running:
+        await asyncio.gather(*list(_running), return_exceptions=True)

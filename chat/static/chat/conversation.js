@@ -1,0 +1,253 @@
+// The conversation page: joins snapshot + deltas by code-point offset, renders incrementally,
+// shows the streaming indicator only while a reply streams, offers Stop and Retry.
+(function () {
+  "use strict";
+  const root = document.getElementById("conversation");
+  if (!root) return;
+  const conversationId = root.dataset.conversationId;
+  const list = document.getElementById("messages");
+  const indicator = document.getElementById("indicator");
+  const indicatorText = document.getElementById("indicator-text");
+  const stopButton = document.getElementById("stop");
+  const connection = document.getElementById("connection");
+  const announcer = document.getElementById("announcer");
+  const composer = document.getElementById("composer");
+  const input = document.getElementById("input");
+  const composerError = document.getElementById("composer-error");
+  const picker = document.getElementById("model");
+
+  // Offsets in the contract count Unicode code points, not UTF-16 units.
+  const cpLength = (s) => { let n = 0; for (const _ of s) n++; return n; };
+  const cpSlice = (s, start) => Array.from(s).slice(start).join("");
+
+  const replies = new Map();  // message id -> {el, text, textLen, thinking, thinkingLen, status}
+  const pending = new Map();  // client_id -> {el, content}
+  let socket = null;
+  let attempts = 0;
+  let renderQueued = new Set();
+
+  function announce(text) { announcer.textContent = text; }
+
+  function replyFor(id, create) {
+    let r = replies.get(id);
+    if (r) return r;
+    let el = list.querySelector(`li[data-message-id="${id}"]`);
+    if (!el) {
+      if (!create) return null;
+      el = document.createElement("li");
+      el.className = "message message--assistant";
+      el.dataset.messageId = id;
+      el.innerHTML = '<details class="thinking" hidden><summary>Thinking</summary>' +
+        '<div class="thinking-body plain" dir="auto"></div></details>' +
+        '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
+        '<p class="message-note" hidden>Stopped.</p>' +
+        '<button type="button" class="retry" hidden>Retry</button>';
+      list.appendChild(el);
+    }
+    const text = el.dataset.content || "";
+    const thinking = el.dataset.thinking || "";
+    r = { el, text, textLen: cpLength(text), thinking, thinkingLen: cpLength(thinking),
+          status: el.dataset.status || "streaming" };
+    replies.set(id, r);
+    return r;
+  }
+
+  function render(r) {
+    renderQueued.add(r);
+    if (renderQueued.size > 1) return;
+    window.requestAnimationFrame(() => {
+      for (const q of renderQueued) paint(q);
+      renderQueued = new Set();
+    });
+  }
+
+  function paint(r) {
+    r.el.querySelector(".body").innerHTML = window.renderMarkdown(r.text);
+    const details = r.el.querySelector(".thinking");
+    details.hidden = !r.thinking;
+    details.querySelector(".thinking-body").textContent = r.thinking;
+  }
+
+  function setStatus(r, status) {
+    r.status = status;
+    r.el.dataset.status = status;
+    const streaming = status === "streaming";
+    r.el.setAttribute("aria-busy", streaming ? "true" : "false");
+    r.el.querySelector(".message-note").hidden = status !== "stopped";
+    const retry = r.el.querySelector(".retry");
+    retry.hidden = !["error", "stopped", "interrupted"].includes(status) ||
+      r.el !== list.lastElementChild;
+    if (!["error", "interrupted"].includes(status)) r.el.querySelector(".message-error").hidden = true;
+    updateIndicator();
+  }
+
+  function updateIndicator() {
+    const streaming = [...replies.values()].some((r) => r.status === "streaming");
+    indicator.hidden = !streaming;
+    if (streaming) indicatorText.textContent = "Writing…";
+  }
+
+  function join(r, field, text, offset) {
+    const lenField = field + "Len";
+    const have = r[lenField];
+    if (offset > have) { resync(); return; }  // a gap: a fresh snapshot fills it
+    const n = cpLength(text);
+    if (offset + n <= have) return;          // already have it
+    const skip = have - offset;
+    r[field] += skip > 0 ? cpSlice(text, skip) : text;
+    r[lenField] = offset + n;
+    render(r);
+  }
+
+  function resync() {
+    if (socket) socket.close(4000, "resync");
+  }
+
+  function addUserMessage(content, clientId, messageId) {
+    const el = document.createElement("li");
+    el.className = "message message--user";
+    if (messageId) el.dataset.messageId = messageId;
+    const body = document.createElement("div");
+    body.className = "body plain";
+    body.dir = "auto";
+    body.textContent = content;
+    el.appendChild(body);
+    list.appendChild(el);
+    el.scrollIntoView({ block: "end" });
+    if (clientId) pending.set(clientId, { el, content });
+    return el;
+  }
+
+  function showComposerError(text) {
+    composerError.textContent = text;
+    composerError.hidden = !text;
+  }
+
+  const handlers = {
+    user_message(f) {
+      const mine = f.client_id && pending.get(f.client_id);
+      if (mine) { mine.el.dataset.messageId = f.message_id; pending.delete(f.client_id); return; }
+      if (!list.querySelector(`li[data-message-id="${f.message_id}"]`)) {
+        addUserMessage(f.content, null, f.message_id);
+      }
+    },
+    message_start(f) {
+      const r = replyFor(f.message_id, true);
+      r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0;
+      r.el.querySelector(".message-error").hidden = true;
+      setStatus(r, "streaming");
+      render(r);
+      r.el.scrollIntoView({ block: "end" });
+      announce("The reply has started.");
+    },
+    text_delta(f) { const r = replyFor(f.message_id, true); join(r, "text", f.text, f.offset); },
+    thinking_delta(f) {
+      const r = replyFor(f.message_id, true); join(r, "thinking", f.text, f.offset);
+    },
+    message_snapshot(f) {
+      const r = replyFor(f.message_id, true);
+      r.text = f.content; r.textLen = cpLength(f.content);
+      r.thinking = f.thinking || ""; r.thinkingLen = cpLength(r.thinking);
+      setStatus(r, f.status);
+      render(r);
+    },
+    message_stop(f) {
+      const r = replyFor(f.message_id, true);
+      const stopped = f.stop_reason === "stopped";
+      setStatus(r, stopped ? "stopped" : "complete");
+      render(r);
+      announce(stopped ? "The reply was stopped." : "The reply is complete.");
+    },
+    error(f) {
+      if (f.message_id === undefined) {
+        // Refused before any reply began: give the text back so nothing typed is lost.
+        for (const [clientId, p] of pending) {
+          p.el.remove();
+          if (!input.value) input.value = p.content;
+          pending.delete(clientId);
+        }
+        showComposerError(f.message);
+        return;
+      }
+      const r = replyFor(f.message_id, true);
+      if (f.partial_content && cpLength(f.partial_content) > r.textLen) {
+        r.text = f.partial_content; r.textLen = cpLength(r.text); render(r);
+      }
+      const box = r.el.querySelector(".message-error");
+      box.textContent = f.message;
+      box.hidden = false;
+      setStatus(r, f.code === "interrupted" ? "interrupted" : "error");
+      announce("The reply failed: " + f.message);
+    },
+  };
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${window.location.host}/ws/chat/${conversationId}/`);
+    socket.addEventListener("open", () => {
+      attempts = 0;
+      connection.hidden = true;
+    });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try { frame = JSON.parse(event.data); } catch { return; }
+      const handler = handlers[frame.type];
+      if (handler) handler(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      socket = null;
+      if (event.code === 4401) { window.location.assign("/accounts/login/"); return; }
+      if (event.code === 4404) { connection.textContent = "This conversation is gone."; connection.hidden = false; return; }
+      const delay = Math.min(10000, 500 * 2 ** attempts) * (0.75 + Math.random() / 2);
+      attempts += 1;
+      if (event.code !== 4000) {
+        connection.textContent = "Connection lost. Reconnecting…";
+        connection.hidden = false;
+      }
+      window.setTimeout(connect, event.code === 4000 ? 0 : delay);
+    });
+  }
+
+  function send() {
+    const content = input.value.trim();
+    if (!content) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showComposerError("Not connected yet. Your message is kept; send it again in a moment.");
+      return;
+    }
+    showComposerError("");
+    const clientId = window.crypto.randomUUID();
+    addUserMessage(content, clientId);
+    socket.send(JSON.stringify({ type: "send", content, model: picker.value, client_id: clientId }));
+    input.value = "";
+    input.focus();
+  }
+
+  composer.addEventListener("submit", (event) => { event.preventDefault(); send(); });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  stopButton.addEventListener("click", () => {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ type: "stop" }));
+      indicatorText.textContent = "Stopping…";
+    }
+    input.focus();
+  });
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest(".retry");
+    if (!button || !socket || socket.readyState !== WebSocket.OPEN) return;
+    const id = Number(button.closest("li").dataset.messageId);
+    socket.send(JSON.stringify({ type: "retry", message_id: id }));
+    button.hidden = true;
+  });
+
+  for (const el of list.querySelectorAll("li.message--assistant")) {
+    replyFor(Number(el.dataset.messageId), false);
+  }
+  updateIndicator();
+  connect();
+})();

@@ -1,0 +1,18 @@
+// Markdown for streaming text, with the same rules as the server (chat/rendering.py):
+// raw HTML off, then an allow-list sanitizer; only http(s) and mailto links.
+(function () {
+  "use strict";
+  const md = window.markdownit("default", { html: false, linkify: false, typographer: false });
+  const ALLOWED_TAGS = ["p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a",
+    "table", "thead", "tbody", "tr", "th", "td"];
+  const ALLOWED_ATTR = ["href", "title", "start", "class"];
+  window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+    if (node.tagName === "A") node.setAttribute("rel", "noopener noreferrer nofollow");
+  });
+  window.renderMarkdown = function (text) {
+    return window.DOMPurify.sanitize(md.render(text), {
+      ALLOWED_TAGS, ALLOWED_ATTR, ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
+    });
+  };
+})();

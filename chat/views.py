@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import selectors, services
+from chat.hub import live_replies
+from providers.catalogue import ModelInfo
+from providers.registry import PROVIDER_NAMES, listed_models, unavailable_reason
+
+
+def _user_id(request: HttpRequest) -> int:
+    user_id = request.user.pk
+    assert user_id is not None, "views that call this are login_required"
+    return int(user_id)
+
+
+@login_required
+@require_GET
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    conversations = selectors.conversations_for_owner(owner_id=_user_id(request))
+    return render(request, "chat/list.html", {"conversations": conversations})
+
+
+@login_required
+@require_POST
+def conversation_new(request: HttpRequest) -> HttpResponse:
+    conversation = services.conversation_create(owner_id=_user_id(request))
+    return redirect("chat:conversation", conversation_id=conversation.pk)
+
+
+@login_required
+@require_GET
+def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = selectors.conversation_for_owner(
+        owner_id=_user_id(request), conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    messages = list(selectors.conversation_messages(conversation=conversation))
+    for message in messages:
+        # A reply streaming in this process: show what it has now, not the last checkpoint.
+        live = live_replies.get(message.pk) if message.status == "streaming" else None
+        if live is not None:
+            message.content, message.thinking = live.peek()
+    streaming = any(m.status == "streaming" for m in messages)
+    return render(
+        request,
+        "chat/conversation.html",
+        {
+            "conversation": conversation,
+            "chat_messages": messages,
+            "streaming": streaming,
+            "models": _model_choices(),
+            "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
+        },
+    )
+
+
+def _model_payload(model: ModelInfo) -> dict[str, object]:
+    reason = unavailable_reason(model)
+    return {
+        "id": model.id,
+        "provider": model.provider,
+        "provider_name": PROVIDER_NAMES[model.provider],
+        "display_name": model.display_name,
+        "description": model.description,
+        "context_window": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "input_price_per_mtok": model.input_price,
+        "output_price_per_mtok": model.output_price,
+        "retires_on": model.retires_on.isoformat() if model.retires_on else None,
+        "available": reason is None,
+        "unavailable_reason": reason,
+    }
+
+
+def _model_choices() -> list[dict[str, object]]:
+    return [_model_payload(m) for m in listed_models()]
+
+
+@login_required
+@require_GET
+def models_api(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"models": _model_choices()})

@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings, with test secrets and no real provider."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+# A fixed Fernet key for tests only.
+os.environ.setdefault("BYOK_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMDAwMDAwMDAwMDA=")
+# Tests never use real keys or the providers' public endpoints.
+for _name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "DEFAULT_MODEL"):
+    os.environ.pop(_name, None)
+
+from chatsite.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files come straight from the apps in tests (no collectstatic step).
+STATIC_ROOT = None  # type: ignore[assignment]
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,213 @@
+"""Anthropic adapter: the official SDK's raw streaming events mapped to neutral ones.
+
+The raw `messages.create(stream=True)` events are used rather than the `messages.stream()`
+helper: the helper re-accumulates the whole message on every event, which costs 2.5 times the
+CPU per event (see bench/), and the chat keeps its own text anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic._data import DEPRECATED_MODELS
+from anthropic.types import RawMessageStreamEvent
+from django.conf import settings
+
+from providers.base import ChatRequest, Credentials
+from providers.catalogue import find_model
+from providers.errors import (
+    ProviderError,
+    ProviderTimeout,
+    Unavailable,
+    error_for,
+    parse_retry_after,
+)
+from providers.events import (
+    MessageStart,
+    MessageStop,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    Usage,
+    UsageUpdate,
+)
+
+logger = logging.getLogger(__name__)
+
+_STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "end_turn",
+    "max_tokens": "max_tokens",
+    "model_context_window_exceeded": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "tool_use": "tool_use",
+    "refusal": "refusal",
+}
+
+# The SDK warns on every call to a deprecated model. The catalogue carries each model's end of
+# life (the picker shows it; from that day the model is refused) and `_note_deprecation` logs it
+# once per process, so only that one warning is filtered, nothing else.
+DEPRECATION_WARNING = r"The model '.*' is deprecated"
+warnings.filterwarnings("ignore", message=DEPRECATION_WARNING, category=DeprecationWarning)
+_noted_deprecations: set[str] = set()
+
+
+def _note_deprecation(model_id: str) -> None:
+    if model_id in _noted_deprecations or model_id not in DEPRECATED_MODELS:
+        return
+    _noted_deprecations.add(model_id)
+    model = find_model(model_id)
+    successor = model.successor if model else None
+    logger.warning(
+        "model %s is deprecated: end of life %s; successor %s",
+        model_id,
+        DEPRECATED_MODELS[model_id],
+        successor or "none listed",
+    )
+
+
+# One SDK client (and so one connection pool) per event loop and key.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client(credentials: Credentials) -> anthropic.AsyncAnthropic:
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    base_url = credentials.base_url or settings.ANTHROPIC_BASE_URL
+    key = (credentials.api_key, base_url)
+    client = per_loop.get(key)
+    if client is None:
+        client = anthropic.AsyncAnthropic(
+            api_key=credentials.api_key,
+            base_url=base_url,
+            # Retries are ours (one policy for every provider), never the SDK's.
+            max_retries=0,
+            # The read timeout is the longest silence between two bytes of the stream.
+            timeout=httpx2.Timeout(
+                settings.PROVIDER_IDLE_TIMEOUT, connect=settings.PROVIDER_CONNECT_TIMEOUT
+            ),
+        )
+        per_loop[key] = client
+    return client
+
+
+def translate(exc: BaseException, *, byok: bool) -> ProviderError:
+    """The one place Anthropic SDK and transport exceptions become our errors."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, anthropic.APIStatusError):
+        # A mid-stream `error` event arrives with the stream's own status, 200.
+        status = None if exc.status_code == 200 else exc.status_code
+        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
+        return error_for(
+            status=status,
+            error_type=exc.type,
+            detail=exc.api_message,
+            retry_after=retry_after,
+            byok=byok,
+        )
+    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+        return ProviderTimeout()
+    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+        return Unavailable("The connection to the provider was lost. Try again.")
+    if isinstance(exc, anthropic.APIError):
+        return error_for(status=None, error_type=None, byok=byok)
+    raise exc
+
+
+class _StreamState:
+    """Maps raw SDK events to neutral ones, keeping usage the way Anthropic reports it."""
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.stop_reason: StopReason = "other"
+        self.finished = False
+
+    def feed(self, event: RawMessageStreamEvent) -> list[StreamEvent]:
+        # Dispatch on the type string: new event types get added, unknown ones are skipped.
+        match event.type:
+            case "message_start":
+                self._take_usage(event.message.usage)
+                return [MessageStart(model=event.message.model)]
+            case "content_block_start":
+                block: Any = event.content_block
+                if block.type in ("tool_use", "server_tool_use"):
+                    return [ToolUse(name=block.name)]
+                if block.type == "text" and block.text:
+                    return [TextDelta(block.text)]
+                if block.type == "thinking" and block.thinking:
+                    return [ThinkingDelta(block.thinking)]
+                return []
+            case "content_block_delta":
+                delta: Any = event.delta
+                if delta.type == "text_delta" and delta.text:
+                    return [TextDelta(delta.text)]
+                if delta.type == "thinking_delta" and delta.thinking:
+                    return [ThinkingDelta(delta.thinking)]
+                # Signatures, tool input JSON and citations are not part of the visible text.
+                return []
+            case "message_delta":
+                self.stop_reason = _STOP_REASONS.get(event.delta.stop_reason or "", "other")
+                self._take_usage(event.usage)
+                return [UsageUpdate(replace(self.usage))]
+            case "message_stop":
+                self.finished = True
+                return [MessageStop(self.stop_reason, replace(self.usage))]
+        return []
+
+    def _take_usage(self, reported: Any) -> None:
+        # Anthropic's counts are running totals: assign them, never add.
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+        ):
+            value = getattr(reported, name, None)
+            if value is not None:
+                setattr(self.usage, name, value)
+
+
+class AnthropicAdapter:
+    name = "anthropic"
+
+    async def stream(
+        self, request: ChatRequest, credentials: Credentials
+    ) -> AsyncIterator[StreamEvent]:
+        client = _client(credentials)
+        _note_deprecation(request.model)
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+        }
+        if request.system:
+            params["system"] = request.system
+        try:
+            upstream = await client.messages.create(**params)
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        try:
+            state = _StreamState()
+            async for event in upstream:
+                for neutral in state.feed(event):
+                    yield neutral
+                if state.finished:
+                    return
+            # The stream ended without `message_stop`: the reply was cut off.
+            raise Unavailable("The provider ended the reply early. Try again.")
+        except (anthropic.APIError, httpx2.HTTPError) as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        finally:
+            await upstream.close()

@@ -1,0 +1,76 @@
+"""Invariant 2: database writes per reply do not grow with its token count."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db.backends import utils
+
+from chat import runner
+from chat.models import Conversation
+from tests.chat.helpers import connect, send, until_end
+from tests.fakes.anthropic import text_reply
+from tests.fakes.sse_server import Script, SSEServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+@pytest.fixture
+def write_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every INSERT/UPDATE/DELETE any thread sends to the database."""
+    log: list[str] = []
+    real_execute, real_executemany = utils.CursorWrapper.execute, utils.CursorWrapper.executemany
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        if _WRITE.match(sql):
+            log.append(sql)
+        return real_execute(self, sql, params)
+
+    def executemany(self: Any, sql: str, param_list: Any) -> Any:
+        if _WRITE.match(sql):
+            log.append(sql)
+        return real_executemany(self, sql, param_list)
+
+    monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
+    monkeypatch.setattr(utils.CursorWrapper, "executemany", executemany)
+    yield log
+
+
+def paced(tokens: int, duration: float) -> Script:
+    """A reply of `tokens` deltas spread evenly over about `duration` seconds."""
+    script = text_reply([f"t{i} " for i in range(tokens)])
+    deltas = [c for c in script.chunks if b'"text_delta"' in c.data]
+    pauses = min(len(deltas), 40)
+    step = len(deltas) / pauses
+    for n in range(pauses):
+        deltas[int(n * step)].delay = duration / pauses
+    return script
+
+
+async def _writes_for(alice: Any, server: SSEServer, log: list[str], tokens: int) -> int:
+    server.enqueue(paced(tokens, duration=1.2))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    tab = await connect(alice, conversation)
+    log.clear()
+    await send(tab, type="send", content="count my writes")
+    frames = await until_end(tab)
+    await tab.disconnect()
+    await runner.wait_for_replies()
+    assert frames[-1]["type"] == "message_stop"
+    return len(log)
+
+
+async def test_database_writes_per_reply_do_not_grow_with_token_count(
+    alice: Any, anthropic_server: SSEServer, write_log: list[str], settings: Any
+) -> None:
+    settings.REPLY_CHECKPOINT_INTERVAL = 0.3
+    short = await _writes_for(alice, anthropic_server, write_log, 20)
+    long = await _writes_for(alice, anthropic_server, write_log, 2000)
+    # begin (user message, placeholder, conversation) + ~4 timed checkpoints + the final save.
+    assert short <= 3 + 1.2 / 0.3 + 2
+    assert abs(long - short) <= 1, (short, long)

@@ -1,0 +1,104 @@
+"""Sockets on another worker get the reply through the channel layer (two hubs, one layer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from chat.hub import Hub
+from chat.models import Conversation
+from tests.chat.helpers import ClientView, connect, receive, send, until_end
+from tests.fakes.anthropic import text_reply
+from tests.fakes.sse_server import SSEServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class RemoteTab:
+    """A socket attached to the other worker's hub."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        assert text_data is not None
+        await self.frames.put(json.loads(text_data))
+
+    async def until_end(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            frame = await asyncio.wait_for(self.frames.get(), 10)
+            out.append(frame)
+            if frame["type"] in ("message_stop", "error"):
+                return out
+
+
+async def test_a_tab_on_another_worker_streams_the_same_text(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    chunks = [f"far{i} " for i in range(60)]
+    anthropic_server.enqueue(text_reply(chunks, delay=0.005))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await other_worker.subscribe(remote, conversation.pk)
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="across workers")
+    remote_frames = await remote.until_end()
+    await until_end(local)
+    view = ClientView()
+    for frame in remote_frames:
+        view.apply(frame)
+    assert remote_frames[0]["type"] == "user_message"
+    assert view.text[remote_frames[-1]["message_id"]] == "".join(chunks)
+    assert view.gaps == 0
+    # Coalesced harder than local frames: far fewer messages than deltas.
+    assert len([f for f in remote_frames if f["type"] == "text_delta"]) < 20
+    await local.disconnect()
+    await other_worker.unsubscribe(remote, conversation.pk)
+
+
+async def test_a_tab_joining_on_another_worker_mid_reply_catches_up(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    chunks = [f"late{i} " for i in range(80)]
+    anthropic_server.enqueue(text_reply(chunks, delay=0.005))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="join me later")
+    while (await receive(local))["type"] != "text_delta":
+        pass
+    await asyncio.sleep(0.1)
+    other_worker, remote = Hub(), RemoteTab()
+    await other_worker.subscribe(remote, conversation.pk)
+    view = ClientView()
+    for frame in await remote.until_end():
+        view.apply(frame)
+    message_id = next(iter(view.text))
+    assert view.text[message_id] == "".join(chunks)
+    await until_end(local)
+    await local.disconnect()
+
+
+async def test_stop_from_another_worker_stops_the_reply(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    anthropic_server.enqueue(text_reply([f"x{i} " for i in range(500)], delay=0.01))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await other_worker.subscribe(remote, conversation.pk)
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="stop me from afar")
+    while (await remote.frames.get())["type"] != "text_delta":
+        pass
+    await other_worker.stop(conversation.pk)
+    end = (await until_end(local))[-1]
+    assert end["type"] == "message_stop" and end["stop_reason"] == "stopped"
+    loop = asyncio.get_running_loop()
+    recorded = await loop.run_in_executor(None, anthropic_server.wait_for_disconnect, 1.0)
+    assert not recorded.completed
+    await local.disconnect()

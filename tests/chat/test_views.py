@@ -1,0 +1,126 @@
+"""Pages: accounts, the conversation list, the server-rendered conversation, the models API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from chat.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_logs_the_person_in_and_lands_on_the_chat_list(client: Client) -> None:
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "carol",
+            "password1": "a-long-pass-phrase-9",
+            "password2": "a-long-pass-phrase-9",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/chat/"
+    assert client.get("/chat/").status_code == 200
+
+
+def test_login_and_logout_pages_work(client: Client, alice: Any) -> None:
+    assert client.get("/accounts/login/").status_code == 200
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": "alice-password-1"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/chat/"
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/chat/").status_code == 302
+
+
+@pytest.mark.parametrize("url", ["/chat/", "/chat/1/", "/api/models/"])
+def test_chat_pages_need_a_logged_in_person(client: Client, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_new_chat_is_a_post_that_redirects_to_the_conversation(client: Client, alice: Any) -> None:
+    client.force_login(alice)
+    assert client.get("/chat/new/").status_code == 405
+    response = client.post("/chat/new/")
+    conversation = Conversation.objects.get(owner=alice)
+    assert response.status_code == 302
+    assert response["Location"] == f"/chat/{conversation.pk}/"
+    assert conversation.model == "demo"  # no Anthropic key in tests: the offline default
+
+
+def test_new_conversations_use_claude_when_the_site_has_a_key(
+    client: Client, alice: Any, settings: Any
+) -> None:
+    settings.DEFAULT_MODEL = "claude-sonnet-5-5"
+    client.force_login(alice)
+    client.post("/chat/new/")
+    assert Conversation.objects.get(owner=alice).model == "claude-sonnet-5-5"
+
+
+def test_another_persons_conversation_is_a_404(client: Client, alice: Any, bob: Any) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="demo")
+    client.force_login(bob)
+    assert client.get(f"/chat/{conversation.pk}/").status_code == 404
+    assert client.get("/chat/").content.count(b"/chat/%d/" % conversation.pk) == 0
+
+
+def test_the_page_renders_markdown_sanitized(client: Client, alice: Any) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="demo")
+    Message.objects.create(conversation=conversation, role="user", content="<b>mine</b>")
+    Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        content=(
+            "**bold** <script>alert(1)</script> <img src=x onerror=alert(2)> "
+            "[click](javascript:alert(3)) [ok](https://example.com)"
+        ),
+    )
+    client.force_login(alice)
+    html = client.get(f"/chat/{conversation.pk}/").content.decode()
+    body = html.split('id="messages"', 1)[1].split("</ol>", 1)[0]
+    assert "<strong>bold</strong>" in body
+    assert "<script>" not in body and "<img" not in body and 'href="javascript:' not in body
+    assert 'href="https://example.com"' in body
+    assert "&lt;b&gt;mine&lt;/b&gt;" in body  # the person's own text is shown, not executed
+
+
+def test_a_streaming_reply_is_rendered_with_its_partial_text_and_the_indicator(
+    client: Client, alice: Any
+) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="demo")
+    Message.objects.create(conversation=conversation, role="user", content="hi")
+    Message.objects.create(
+        conversation=conversation, role="assistant", status="streaming", content="Partial so *far*"
+    )
+    client.force_login(alice)
+    html = client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert 'data-status="streaming"' in html and 'aria-busy="true"' in html
+    assert "Partial so <em>far</em>" in html
+    assert 'data-content="Partial so *far*"' in html
+    assert '<div class="indicator" id="indicator">' in html  # not hidden
+
+
+def test_a_finished_conversation_hides_the_indicator(client: Client, alice: Any) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="demo")
+    Message.objects.create(conversation=conversation, role="assistant", content="done")
+    client.force_login(alice)
+    html = client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert '<div class="indicator" id="indicator" hidden>' in html
+
+
+def test_models_api_lists_what_the_person_can_use_and_why_not(
+    client: Client, alice: Any, settings: Any
+) -> None:
+    client.force_login(alice)
+    models = {m["id"]: m for m in client.get("/api/models/").json()["models"]}
+    assert models["demo"]["available"] is True
+    assert models["claude-sonnet-5-5"]["available"] is False
+    assert "no Anthropic key" in models["claude-sonnet-5-5"]["unavailable_reason"]
+    settings.ANTHROPIC_API_KEY = "sk-ant-x"
+    models = {m["id"]: m for m in client.get("/api/models/").json()["models"]}
+    assert models["claude-sonnet-5-5"]["available"] is True
+    assert models["claude-sonnet-4-5-20250929"]["retires_on"] == "2026-11-30"
+    assert "sk-ant-x" not in client.get("/api/models/").content.decode()

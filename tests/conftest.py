@@ -1,0 +1,132 @@
+"""The shared cast (alice, bob), the network guard and the fake provider server."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.fakes.sse_server import SSEServer
+
+# --- network guard: a test that reaches past loopback fails ------------------------------------
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+def _check_address(address: Any) -> None:
+    if isinstance(address, str | bytes):  # unix sockets
+        return
+    host = address[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if host in ("localhost",):
+            return
+        raise NetworkBlocked(f"tests may not reach {host!r}") from None
+    if not ip.is_loopback:
+        raise NetworkBlocked(f"tests may not reach {host}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_address(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_address(address)
+    return _real_connect_ex(self, address)
+
+
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host not in (None, "localhost", b"localhost"):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            is_loopback = ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            is_loopback = False
+        if not is_loopback:
+            raise NetworkBlocked(f"tests may not look up {name!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _guarded_getaddrinfo
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
+
+
+# --- people --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+User = get_user_model()
+
+# --- the fake provider ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sse_server() -> Iterator[SSEServer]:
+    server = SSEServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anthropic_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
+    """The fake Anthropic API, with the site configured to use it through the real SDK."""
+    _sse_server.reset()
+    settings.ANTHROPIC_API_KEY = "sk-ant-test-0000000000000000"
+    settings.ANTHROPIC_BASE_URL = _sse_server.url
+    yield _sse_server
+    _sse_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fast_delivery(settings: Any) -> None:
+    settings.DEMO_TOKENS_PER_SECOND = 2000.0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test's event loop starts with an empty in-memory layer (its queues bind to a loop)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    yield
+    if layer is not None and hasattr(layer, "flush"):
+        async_to_sync(layer.flush)()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_of_the_async_orm_thread(
+    django_db_setup: Any, django_db_blocker: Any
+) -> Iterator[None]:
+    """The async ORM runs in asgiref's one sync thread, whose connection outlives the tests;
+    close it before the test database is dropped (PostgreSQL refuses while it is open)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()

@@ -1,0 +1,204 @@
+"""The Anthropic adapter against a local server streaming Anthropic's documented SSE events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from providers.anthropic import AnthropicAdapter, _noted_deprecations
+from providers.base import ChatMessage, ChatRequest, Credentials
+from providers.errors import (
+    AuthError,
+    ByokAuthError,
+    ContextTooLong,
+    ModelNotFound,
+    Overloaded,
+    ProviderFailure,
+    RateLimited,
+    Unavailable,
+)
+from providers.events import (
+    MessageStart,
+    MessageStop,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    UsageUpdate,
+)
+from tests.fakes.anthropic import error_response, text_reply
+from tests.fakes.sse_server import Chunk, Script, SSEServer, sse
+
+REQUEST = ChatRequest(
+    model="claude-sonnet-5-5",
+    messages=[
+        ChatMessage("user", "Hello"),
+        ChatMessage("assistant", "Hi! How can I help?"),
+        ChatMessage("user", "Tell me a story"),
+    ],
+    max_tokens=512,
+)
+
+
+def creds(server: SSEServer, byok: bool = False) -> Credentials:
+    return Credentials(api_key="sk-ant-test-key-1234", base_url=server.url, byok=byok)
+
+
+async def collect(
+    server: SSEServer, request: ChatRequest = REQUEST, **kw: Any
+) -> list[StreamEvent]:
+    return [event async for event in AnthropicAdapter().stream(request, creds(server, **kw))]
+
+
+async def test_streams_text_and_usage_from_documented_events(anthropic_server: SSEServer) -> None:
+    anthropic_server.enqueue(
+        text_reply(["Once", " upon", " a time."], input_tokens=42, output_tokens=7)
+    )
+    events = await collect(anthropic_server)
+    assert events[0] == MessageStart(model="claude-sonnet-5-5")
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Once", " upon", " a time."]
+    stop = events[-1]
+    assert isinstance(stop, MessageStop)
+    assert stop.stop_reason == "end_turn"
+    # message_delta's output count is a running total: assigned, not added to message_start's 1.
+    assert (stop.usage.input_tokens, stop.usage.output_tokens) == (42, 7)
+
+
+async def test_sends_the_whole_history_with_max_tokens_and_key(anthropic_server: SSEServer) -> None:
+    anthropic_server.enqueue(text_reply(["ok"]))
+    await collect(anthropic_server)
+    request = anthropic_server.requests[0]
+    assert request.path == "/v1/messages"
+    assert request.body["model"] == "claude-sonnet-5-5"
+    assert request.body["max_tokens"] == 512
+    assert request.body["stream"] is True
+    assert [m["role"] for m in request.body["messages"]] == ["user", "assistant", "user"]
+    assert "sk-ant-test-key-1234" in (
+        request.headers.get("x-api-key", "") + request.headers.get("authorization", "")
+    )
+
+
+async def test_thinking_block_streams_as_thinking_and_hides_its_signature(
+    anthropic_server: SSEServer,
+) -> None:
+    anthropic_server.enqueue(text_reply(["Answer."], thinking=["Let me ", "think."]))
+    events = await collect(anthropic_server)
+    assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["Let me ", "think."]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Answer."]
+    assert "c2ln" not in repr(events)
+
+
+async def test_tool_use_block_is_survived_and_the_reply_completes(
+    anthropic_server: SSEServer,
+) -> None:
+    anthropic_server.enqueue(text_reply(["Let me check."], tool_use=True, output_tokens=30))
+    events = await collect(anthropic_server)
+    assert ToolUse(name="get_weather") in events
+    stop = events[-1]
+    assert isinstance(stop, MessageStop)
+    assert stop.stop_reason == "tool_use"
+    assert stop.usage.output_tokens == 30
+
+
+async def test_unknown_event_types_are_ignored(anthropic_server: SSEServer) -> None:
+    script = text_reply(["a", "b"])
+    script.chunks.insert(2, Chunk(sse("brand_new_event", {"type": "brand_new_event", "x": 1})))
+    anthropic_server.enqueue(script)
+    events = await collect(anthropic_server)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "ab"
+
+
+async def test_usage_updates_arrive_before_the_stop(anthropic_server: SSEServer) -> None:
+    anthropic_server.enqueue(text_reply(["x"], output_tokens=3))
+    events = await collect(anthropic_server)
+    updates = [e for e in events if isinstance(e, UsageUpdate)]
+    assert updates and updates[-1].usage.output_tokens == 3
+
+
+async def test_error_event_mid_stream_raises_overloaded_after_the_partial_text(
+    anthropic_server: SSEServer,
+) -> None:
+    anthropic_server.enqueue(text_reply(["one", " two", " three"], error_after=2))
+    seen: list[str] = []
+    with pytest.raises(Overloaded) as info:
+        async for event in AnthropicAdapter().stream(REQUEST, creds(anthropic_server)):
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+    assert seen == ["one", " two"]
+    assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("script", "error", "byok"),
+    [
+        (error_response(401, "authentication_error", "invalid x-api-key"), AuthError, False),
+        (error_response(401, "authentication_error", "invalid x-api-key"), ByokAuthError, True),
+        (error_response(404, "not_found_error", "model: nope"), ModelNotFound, False),
+        (error_response(529, "overloaded_error", "Overloaded"), Overloaded, False),
+        (error_response(500, "api_error", "Internal"), ProviderFailure, False),
+        (
+            error_response(400, "invalid_request_error", "prompt is too long: 1000001 tokens"),
+            ContextTooLong,
+            False,
+        ),
+    ],
+)
+async def test_http_errors_map_to_the_shared_hierarchy(
+    anthropic_server: SSEServer, script: Script, error: type[Exception], byok: bool
+) -> None:
+    anthropic_server.enqueue(script)
+    with pytest.raises(error) as info:
+        await collect(anthropic_server, byok=byok)
+    assert type(info.value) is error
+    assert "{" not in str(info.value) and "sk-ant" not in str(info.value)
+
+
+async def test_rate_limit_carries_retry_after(anthropic_server: SSEServer) -> None:
+    anthropic_server.enqueue(
+        error_response(429, "rate_limit_error", "slow down", **{"retry-after": "7"})
+    )
+    with pytest.raises(RateLimited) as info:
+        await collect(anthropic_server)
+    assert info.value.retry_after == 7.0
+    assert "7 s" in str(info.value)
+
+
+async def test_connection_dropped_mid_stream_is_unavailable(anthropic_server: SSEServer) -> None:
+    anthropic_server.enqueue(text_reply(["a", "b", "c"], drop_after=2))
+    with pytest.raises(Unavailable):
+        await collect(anthropic_server)
+
+
+async def test_closing_the_iterator_closes_the_upstream_stream(anthropic_server: SSEServer) -> None:
+    anthropic_server.enqueue(text_reply([f"w{i} " for i in range(200)], delay=0.01))
+    stream = AnthropicAdapter().stream(REQUEST, creds(anthropic_server))
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    recorded = await loop.run_in_executor(None, anthropic_server.wait_for_disconnect, 2.0)
+    assert not recorded.completed
+
+
+async def test_deprecated_model_streams_and_its_end_of_life_is_logged_once(
+    anthropic_server: SSEServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    anthropic_server.enqueue(text_reply(["again"], model="claude-sonnet-4-5-20250929"))
+    anthropic_server.enqueue(text_reply(["still here"], model="claude-sonnet-4-5-20250929"))
+    request = ChatRequest(
+        model="claude-sonnet-4-5-20250929", messages=REQUEST.messages, max_tokens=5
+    )
+    _noted_deprecations.discard("claude-sonnet-4-5-20250929")
+    with caplog.at_level(logging.WARNING, logger="providers.anthropic"):
+        events = await collect(anthropic_server, request)
+        await collect(anthropic_server, request)
+    assert isinstance(events[-1], MessageStop)
+    notes = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert notes == [
+        "model claude-sonnet-4-5-20250929 is deprecated: end of life November 30th, 2026; "
+        "successor claude-sonnet-5-5"
+    ]
