@@ -59,6 +59,8 @@ class Hub:
         self.following: dict[int, str] = {}
         self.layer = get_channel_layer()
         self.channel = ""
+        # Bounds concurrent layer calls below the Redis pool's size (see settings).
+        self._slots = asyncio.Semaphore(settings.LAYER_CONCURRENCY)
         self._start_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._checkpointer: asyncio.Task[None] | None = None
@@ -97,8 +99,8 @@ class Hub:
         await socket.send(text_data=snapshot_from_row(message))
         if message.status == "streaming" and conversation_id not in self.replies:
             # Running on another worker, perhaps: its hub answers with a fresh snapshot.
-            await self.layer.group_send(
-                group_name(conversation_id),
+            await self._group_send(
+                conversation_id,
                 {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
             )
 
@@ -143,8 +145,8 @@ class Hub:
             self._checkpointer = self._spawn(self._checkpoint_loop())
         for text in start_frames:
             await self.deliver(conversation_id, text)
-        await self.layer.group_send(
-            group_name(conversation_id),
+        await self._group_send(
+            conversation_id,
             {
                 "type": "relay.started",
                 "conversation": conversation_id,
@@ -179,23 +181,30 @@ class Hub:
         if reply is not None:
             reply.stop()
             return
-        await self.layer.group_send(
-            group_name(conversation_id), {"type": "relay.stop", "conversation": conversation_id}
+        await self._group_send(
+            conversation_id, {"type": "relay.stop", "conversation": conversation_id}
         )
 
     # --- the layer -----------------------------------------------------------------------------
 
     async def _join(self, conversation_id: int) -> None:
         if conversation_id not in self.sockets and conversation_id not in self.replies:
-            await self.layer.group_add(group_name(conversation_id), self.channel)
+            async with self._slots:
+                await self.layer.group_add(group_name(conversation_id), self.channel)
 
     async def _leave(self, conversation_id: int) -> None:
         if conversation_id not in self.sockets and conversation_id not in self.replies:
-            await self.layer.group_discard(group_name(conversation_id), self.channel)
+            async with self._slots:
+                await self.layer.group_discard(group_name(conversation_id), self.channel)
+
+    async def _group_send(self, conversation_id: int, message: dict[str, Any]) -> None:
+        async with self._slots:
+            await self.layer.group_send(group_name(conversation_id), message)
 
     async def _send(self, channel: str, message: dict[str, Any]) -> bool:
         try:
-            await self.layer.send(channel, message)
+            async with self._slots:
+                await self.layer.send(channel, message)
         except ChannelFull:
             logger.warning("relay channel full; that worker stops getting this reply's frames")
             return False

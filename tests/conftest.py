@@ -108,14 +108,17 @@ def _fast_delivery(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_channel_layer() -> Iterator[None]:
-    """Each test's event loop starts with an empty in-memory layer (its queues bind to a loop)."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
+    """Each test's event loop starts with an empty in-memory layer (its queues bind to a loop).
 
-    layer = get_channel_layer()
+    Redis needs no reset: a stale channel there only collects messages until they expire.
+    """
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
     yield
-    if layer is not None and hasattr(layer, "flush"):
-        async_to_sync(layer.flush)()
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        layer.channels = {}
+        layer.groups = {}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,97 @@
+"""Fixtures for end-to-end tests: real daphne processes, the fake provider, real Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.servers import Server, database, manage, site_env
+from tests.fakes.sse_server import SSEServer
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _missing(what: str, reason: str, required_by: str) -> None:
+    """Skip with a visible reason, or fail where the run says the thing must be there (CI)."""
+    if os.environ.get(required_by):
+        pytest.fail(f"{what} is required here ({required_by} is set) but {reason}")
+    pytest.skip(f"{what}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def e2e_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with database(tmp_path_factory.mktemp("e2e-db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def e2e_env(
+    e2e_database: str, _sse_server: SSEServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    static_root = tmp_path_factory.mktemp("static")
+    env = site_env(database_url=e2e_database, provider_url=_sse_server.url, static_root=static_root)
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput")
+    return env
+
+
+@pytest.fixture
+def provider(_sse_server: SSEServer) -> Iterator[SSEServer]:
+    """The fake Anthropic API the servers talk to, emptied for each test."""
+    _sse_server.reset()
+    yield _sse_server
+    _sse_server.reset()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(e2e_env: dict[str, str]) -> Iterator[str]:
+    server = Server(e2e_env, "browser")
+    yield server.url
+    server.stop()
+
+
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and pytest-asyncio cannot run async tests of other modules under it.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        _missing(
+            "Chromium", f"{CHROMIUM} is not installed (apt-get install chromium)", "REQUIRE_BROWSER"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def services_env(e2e_env: dict[str, str]) -> dict[str, str]:
+    """The servers' settings when PostgreSQL and Redis are configured (the services pass)."""
+    if not e2e_env["DATABASE_URL"].startswith("postgres") or not os.environ.get("REDIS_URL"):
+        _missing(
+            "PostgreSQL + Redis",
+            "DATABASE_URL/REDIS_URL do not name them; this runs in `make test-services`",
+            "REQUIRE_SERVICES",
+        )
+    return e2e_env
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    folder = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

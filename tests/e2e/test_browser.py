@@ -1,0 +1,218 @@
+"""What a person sees, in a real headless Chromium against a real daphne server."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.anthropic import text_reply
+from tests.fakes.sse_server import SSEServer
+
+pytestmark = pytest.mark.browser
+
+_names = itertools.count()
+
+LONG = [f"word{i} " for i in range(400)]
+
+
+@pytest.fixture
+def page(browser: Any, live_server_url: str) -> Iterator[Any]:
+    """A signed-up person on a new conversation; fails the test on any page error."""
+    context = browser.new_context(base_url=live_server_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", f"person{next(_names)}_{int(time.time())}")
+    page.fill("#id_password1", "browser-pass-phrase-7")
+    page.fill("#id_password2", "browser-pass-phrase-7")
+    page.click("button[type=submit]")
+    page.click("#new-chat")
+    page.wait_for_selector("#input")
+    yield page
+    context.close()
+    assert errors == []
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#input", text)
+    page.keyboard.press("Enter")
+
+
+def wait_reply(page: Any, condition: str) -> None:
+    """Wait until the last reply's text satisfies a JS condition on `text`."""
+    page.wait_for_function(
+        "(() => { const el = document.querySelector('li.message--assistant:last-of-type .body');"
+        f" const text = el ? el.textContent : ''; return {condition}; }})()"
+    )
+
+
+def reply_text(page: Any) -> str:
+    return str(page.inner_text("li.message--assistant:last-of-type .body")).strip()
+
+
+def test_a_reply_streams_under_the_indicator_which_goes_away_at_the_end(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    chunks = [f"token{i} " for i in range(150)]
+    provider.enqueue(text_reply(chunks, delay=0.02))
+    send(page, "Tell me something long")
+    page.wait_for_selector("#indicator:not([hidden])")
+    page.wait_for_function("document.querySelector('#announcer').textContent.includes('started')")
+    wait_reply(page, "text.length > 0")
+    first = len(reply_text(page))
+    page.wait_for_timeout(600)
+    second = len(reply_text(page))
+    assert 0 < first < second  # the text grows while streaming
+    assert page.get_attribute("li.message--assistant:last-of-type", "aria-busy") == "true"
+    assert page.evaluate("document.activeElement.id") == "input"  # focus stays in the composer
+    page.screenshot(path=str(screenshots / "streaming.png"))
+    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    assert reply_text(page) == "".join(chunks).strip()
+    assert "complete" in page.inner_text("#announcer")
+    page.screenshot(path=str(screenshots / "complete.png"))
+    assert provider.requests[-1].body["messages"][-1]["content"] == "Tell me something long"
+
+
+def test_stop_by_keyboard_closes_upstream_and_keeps_the_partial_text(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    provider.enqueue(text_reply(LONG, delay=0.02))
+    send(page, "Go on and on")
+    wait_reply(page, "text.length > 30")
+    page.keyboard.press("Shift+Tab")  # from the composer back to the Stop button
+    assert page.evaluate("document.activeElement.id") == "stop"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#indicator", state="hidden", timeout=5000)
+    recorded = provider.wait_for_disconnect(2.0)
+    assert not recorded.completed
+    partial = reply_text(page)
+    assert partial.startswith("word0 word1") and "word399" not in partial
+    assert page.is_visible("li.message--assistant:last-of-type .message-note")
+    page.screenshot(path=str(screenshots / "stopped.png"))
+    page.reload()
+    assert reply_text(page) == partial
+    assert page.get_attribute("li.message--assistant:last-of-type", "data-status") == "stopped"
+
+
+def test_reload_mid_reply_shows_the_partial_text_at_once_and_the_rest_arrives(
+    page: Any, provider: SSEServer
+) -> None:
+    provider.enqueue(text_reply(LONG[:200], delay=0.02))
+    send(page, "Long please")
+    wait_reply(page, "text.length > 100")
+    html = page.request.get(page.url).text()  # what the server renders, before any script runs
+    rendered = re.search(r'data-status="streaming" data-content="([^"]*)"', html)
+    assert rendered and rendered.group(1).startswith("word0 word1")
+    assert '<div class="indicator" id="indicator">' in html
+    page.reload()
+    assert reply_text(page).startswith("word0 word1")
+    assert page.is_visible("#indicator")
+    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    assert reply_text(page) == "".join(LONG[:200]).strip()
+
+
+def test_a_second_tab_stays_in_sync(page: Any, provider: SSEServer) -> None:
+    chunks = [f"sync{i} " for i in range(120)]
+    provider.enqueue(text_reply(chunks, delay=0.01))
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.wait_for_selector("#input")
+    send(page, "Both tabs")
+    other.wait_for_selector("li.message--user >> text=Both tabs")
+    other.wait_for_selector("#indicator:not([hidden])")
+    for tab in (page, other):
+        tab.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    assert reply_text(page) == reply_text(other) == "".join(chunks).strip()
+
+
+def test_an_error_mid_stream_shows_the_partial_text_a_sentence_and_a_working_retry(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    provider.enqueue(
+        text_reply(["Half ", "an ", "answer"], error_after=3, delay=0.05),
+        text_reply(["A ", "whole ", "answer."]),
+    )
+    send(page, "Fail please")
+    page.wait_for_selector("li.message--assistant .message-error:not([hidden])")
+    assert reply_text(page) == "Half an answer"
+    error = page.inner_text("li.message--assistant .message-error")
+    assert "overloaded" in error.lower() and "{" not in error
+    page.screenshot(path=str(screenshots / "error.png"))
+    page.click("li.message--assistant .retry")
+    page.wait_for_selector("#indicator", state="hidden", timeout=10000)
+    wait_reply(page, "text.includes('whole')")
+    assert reply_text(page) == "A whole answer."
+    assert page.is_hidden("li.message--assistant .message-error")
+
+
+HOSTILE = [
+    "Look: <script>window.__pwned = 1</script> ",
+    '<img src=x onerror="window.__pwned = 2"> ',
+    "[click me](javascript:window.__pwned=3) ",
+    "![tracker](http://evil.example/pixel.png) ",
+    '<a href="vbscript:x">v</a> <svg onload="window.__pwned=4"></svg> ',
+    "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) done.",
+]
+
+
+def test_hostile_markup_in_a_reply_executes_nothing_and_loads_nothing(
+    page: Any, provider: SSEServer
+) -> None:
+    foreign: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            foreign.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:")) else None
+        ),
+    )
+    provider.enqueue(text_reply(HOSTILE, delay=0.02))
+    send(page, '<img src=x onerror="window.__pwned = 5"> **mine**')
+    page.wait_for_selector("#indicator", state="hidden", timeout=10000)
+    page.reload()  # the server-rendered version too
+    for _ in range(2):
+        assert page.evaluate("window.__pwned") is None
+        body = page.locator("li.message--assistant .body")
+        assert body.locator("script, img, svg, iframe").count() == 0
+        hrefs = [a.get_attribute("href") or "" for a in body.locator("a").all()]
+        assert not any(h.startswith(("javascript:", "vbscript:", "data:")) for h in hrefs)
+        assert "<img" in page.inner_text("li.message--user .body")  # shown as text
+    assert foreign == []
+
+
+def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
+    page: Any, provider: SSEServer
+) -> None:
+    groups = page.eval_on_selector_all("#model optgroup", "gs => gs.map(g => g.label)")
+    assert {"Anthropic", "Demo"} <= set(groups)
+    assert page.input_value("#model") == "claude-sonnet-5-5"
+    assert "retires 2026-11-30" in page.inner_text("#model")
+    page.select_option("#model", "demo")
+    send(page, "Use the demo")
+    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    wait_reply(page, "text.includes('demo model')")
+    assert provider.requests == []  # the demo model runs offline
+    page.reload()
+    assert page.input_value("#model") == "demo"
+
+
+def test_motion_respects_reduced_motion(browser: Any, live_server_url: str) -> None:
+    context = browser.new_context(base_url=live_server_url, reduced_motion="reduce")
+    page = context.new_page()
+    page.goto("/static/chat/chat.css")  # any same-origin page; the rule is what is checked
+    page.set_content(
+        '<link rel="stylesheet" href="/static/chat/chat.css">'
+        '<span class="dots"><span></span></span>'
+    )
+    page.wait_for_function("getComputedStyle(document.querySelector('.dots span')).opacity !== ''")
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('.dots span')).animationName")
+        == "none"
+    )
+    context.close()
