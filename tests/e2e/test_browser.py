@@ -162,6 +162,64 @@ HOSTILE = [
 ]
 
 
+def test_a_message_typed_while_disconnected_is_sent_when_the_socket_opens(
+    page: Any, provider: SSEServer
+) -> None:
+    refusing = [True]
+
+    def route(socket: Any) -> None:  # every websocket the page opens passes through here
+        if refusing[0]:
+            socket.close(code=1001, reason="going away")
+        else:
+            socket.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/ws/chat/\d+/$"), route)
+    page.reload()
+    page.wait_for_selector("#connection:not([hidden])")  # "Connection lost. Reconnecting…"
+    provider.enqueue(text_reply(["Got ", "it."]))
+    send(page, "Typed while offline")
+    page.wait_for_selector("li.message--pending >> text=Typed while offline")
+    assert page.input_value("#input") == ""
+    assert provider.requests == []
+    refusing[0] = False  # the next reconnect gets through
+    page.wait_for_selector("li.message--pending", state="detached", timeout=15000)
+    page.wait_for_selector("#connection", state="hidden")
+    wait_reply(page, "text.includes('Got it.')")
+    assert len(provider.requests) == 1
+
+
+HOSTILE = [
+    "Look: <script>window.__pwned = 1</script> ",
+    '<img src=x onerror="window.__pwned = 2"> ',
+    "[click me](javascript:window.__pwned=3) ",
+    "![tracker](http://evil.example/pixel.png) ",
+    '<a href="vbscript:x">v</a> <svg onload="window.__pwned=4"></svg> ',
+    "[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) done.",
+]
+
+
+def test_a_message_typed_before_the_socket_opens_is_sent_when_it_opens(
+    browser: Any, live_server_url: str, page: Any, provider: SSEServer
+) -> None:
+    held: list[Any] = []
+
+    def hold(socket: Any) -> None:  # Playwright wants a Python function here
+        held.append(socket)
+
+    page.route_web_socket(re.compile(r".*/ws/chat/\d+/$"), hold)
+    page.reload()
+    page.wait_for_function("true")
+    provider.enqueue(text_reply(["Got ", "it."]))
+    send(page, "Typed early")
+    page.wait_for_selector("li.message--pending >> text=Typed early")
+    assert provider.requests == [] and held
+    held[-1].connect_to_server()  # the socket opens now
+    page.wait_for_selector("li.message--pending", state="detached", timeout=10000)
+    page.wait_for_selector("#indicator", state="hidden", timeout=10000)
+    wait_reply(page, "text.includes('Got it.')")
+    assert len(provider.requests) == 1
+
+
 def test_hostile_markup_in_a_reply_executes_nothing_and_loads_nothing(
     page: Any, provider: SSEServer
 ) -> None:

@@ -21,7 +21,9 @@
   const cpSlice = (s, start) => Array.from(s).slice(start).join("");
 
   const replies = new Map();  // message id -> {el, text, textLen, thinking, thinkingLen, status}
-  const pending = new Map();  // client_id -> {el, content}
+  // Sends not yet confirmed by the server's `user_message`, in order. They are (re)sent whenever
+  // the socket opens; the `client_id` makes a resend start one reply, not two.
+  const pending = new Map();  // client_id -> {el, frame}
   let socket = null;
   let attempts = 0;
   let renderQueued = new Set();
@@ -103,7 +105,7 @@
     if (socket) socket.close(4000, "resync");
   }
 
-  function addUserMessage(content, clientId, messageId) {
+  function addUserMessage(content, messageId) {
     const el = document.createElement("li");
     el.className = "message message--user";
     if (messageId) el.dataset.messageId = messageId;
@@ -114,8 +116,11 @@
     el.appendChild(body);
     list.appendChild(el);
     el.scrollIntoView({ block: "end" });
-    if (clientId) pending.set(clientId, { el, content });
     return el;
+  }
+
+  function transmit(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
   }
 
   function showComposerError(text) {
@@ -126,9 +131,14 @@
   const handlers = {
     user_message(f) {
       const mine = f.client_id && pending.get(f.client_id);
-      if (mine) { mine.el.dataset.messageId = f.message_id; pending.delete(f.client_id); return; }
+      if (mine) {
+        mine.el.dataset.messageId = f.message_id;
+        mine.el.classList.remove("message--pending");
+        pending.delete(f.client_id);
+        return;
+      }
       if (!list.querySelector(`li[data-message-id="${f.message_id}"]`)) {
-        addUserMessage(f.content, null, f.message_id);
+        addUserMessage(f.content, f.message_id);
       }
     },
     message_start(f) {
@@ -160,11 +170,14 @@
     },
     error(f) {
       if (f.message_id === undefined) {
-        // Refused before any reply began: give the text back so nothing typed is lost.
-        for (const [clientId, p] of pending) {
+        // Refused before any reply began (frames are answered in order, so it is the oldest
+        // unconfirmed send): give its text back so nothing typed is lost.
+        const oldest = pending.keys().next();
+        if (!oldest.done) {
+          const p = pending.get(oldest.value);
+          pending.delete(oldest.value);
           p.el.remove();
-          if (!input.value) input.value = p.content;
-          pending.delete(clientId);
+          if (!input.value) input.value = p.frame.content;
         }
         showComposerError(f.message);
         return;
@@ -187,6 +200,7 @@
     socket.addEventListener("open", () => {
       attempts = 0;
       connection.hidden = true;
+      for (const p of pending.values()) transmit(p.frame);
     });
     socket.addEventListener("message", (event) => {
       let frame;
@@ -211,14 +225,13 @@
   function send() {
     const content = input.value.trim();
     if (!content) return;
-    if (!socket || socket.readyState !== WebSocket.OPEN) {
-      showComposerError("Not connected yet. Your message is kept; send it again in a moment.");
-      return;
-    }
     showComposerError("");
     const clientId = window.crypto.randomUUID();
-    addUserMessage(content, clientId);
-    socket.send(JSON.stringify({ type: "send", content, model: picker.value, client_id: clientId }));
+    const frame = { type: "send", content, model: picker.value, client_id: clientId };
+    const el = addUserMessage(content);
+    el.classList.add("message--pending");
+    pending.set(clientId, { el, frame });
+    transmit(frame);  // or, if the socket is not open yet, as soon as it opens
     input.value = "";
     input.focus();
   }
