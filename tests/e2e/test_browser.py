@@ -198,28 +198,6 @@ HOSTILE = [
 ]
 
 
-def test_a_message_typed_before_the_socket_opens_is_sent_when_it_opens(
-    browser: Any, live_server_url: str, page: Any, provider: SSEServer
-) -> None:
-    held: list[Any] = []
-
-    def hold(socket: Any) -> None:  # Playwright wants a Python function here
-        held.append(socket)
-
-    page.route_web_socket(re.compile(r".*/ws/chat/\d+/$"), hold)
-    page.reload()
-    page.wait_for_function("true")
-    provider.enqueue(text_reply(["Got ", "it."]))
-    send(page, "Typed early")
-    page.wait_for_selector("li.message--pending >> text=Typed early")
-    assert provider.requests == [] and held
-    held[-1].connect_to_server()  # the socket opens now
-    page.wait_for_selector("li.message--pending", state="detached", timeout=10000)
-    page.wait_for_selector("#indicator", state="hidden", timeout=10000)
-    wait_reply(page, "text.includes('Got it.')")
-    assert len(provider.requests) == 1
-
-
 def test_hostile_markup_in_a_reply_executes_nothing_and_loads_nothing(
     page: Any, provider: SSEServer
 ) -> None:
