@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from chat.models import Conversation, Message
@@ -31,3 +33,9 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("conversation__owner__username",)
     raw_id_fields = ("conversation",)
     readonly_fields = ("heartbeat_at", "created_at", "updated_at")
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # The drill-down from a person's coin account lists their messages.
+        return lookup == "conversation__owner__id__exact" or super().lookup_allowed(
+            lookup, value, request
+        )

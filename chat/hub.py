@@ -74,6 +74,12 @@ class Hub:
                 self._spawn(self._listen(channel))
                 self.channel = channel
 
+    async def close(self) -> None:
+        """Stop this hub's tasks (a worker shutting down; tests)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -211,12 +217,17 @@ class Hub:
         return True
 
     async def _listen(self, channel: str) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             try:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # redis-py can turn a cancellation into its own error: never retry through one.
+                if task.cancelling():
+                    raise asyncio.CancelledError() from None
                 logger.exception("channel layer receive failed; retrying")
                 await asyncio.sleep(1)
                 continue

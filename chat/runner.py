@@ -15,11 +15,12 @@ from typing import Any, assert_never
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from billing import services as billing
 from chat import frames, selectors, services
 from chat.frames import SendFrame, clean_text
 from chat.hub import Hub, get_hub
 from chat.models import Message
-from providers.base import ChatMessage, ChatRequest
+from providers.base import ChatRequest
 from providers.errors import ProviderError, ProviderFailure
 from providers.events import (
     MessageStart,
@@ -108,16 +109,23 @@ class Reply:
         self,
         *,
         hub: Hub,
+        owner_id: int,
         conversation_id: int,
-        message_id: int,
         resolved: Resolved,
-        request: ChatRequest,
+        start: services.ReplyStart,
+        attempt: int = 1,
     ) -> None:
         self.hub = hub
+        self.owner_id = owner_id
         self.conversation_id = conversation_id
-        self.message_id = message_id
+        self.message_id = start.assistant.pk
         self.resolved = resolved
-        self.request = request
+        self.request = ChatRequest(
+            model=resolved.model.id, messages=start.history, max_tokens=start.max_tokens
+        )
+        self.hold = start.hold
+        self.reference = start.reference
+        self.attempt = attempt
         self.status: str = Message.Status.STREAMING
         self.text = _Stream()
         self.thinking = _Stream()
@@ -135,6 +143,10 @@ class Reply:
         self._flushes: set[asyncio.Task[None]] = set()
         self._dirty = False
         self._last_checkpoint = self._loop.time()
+        # Whether the provider sent its final usage, and the attempt's timings.
+        self._final = False
+        self._started_at = self._loop.time()
+        self._first_delta_at: float | None = None
 
     # --- what others read ----------------------------------------------------------------------
 
@@ -187,6 +199,7 @@ class Reply:
     # --- the run -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        self._started_at = self._loop.time()
         self._pump = self._loop.create_task(self._consume())
         if self.stop_requested:
             self._pump.cancel()
@@ -228,6 +241,7 @@ class Reply:
                 case MessageStop(stop_reason=stop_reason, usage=usage):
                     self.stop_reason = stop_reason
                     self.usage = usage
+                    self._final = True
                 case MessageStart() | ToolUse():
                     pass
                 case _:
@@ -237,6 +251,8 @@ class Reply:
         """Send at once if this reply sent nothing lately, else once its interval has passed."""
         self._dirty = True
         now = self._loop.time()
+        if self._first_delta_at is None:
+            self._first_delta_at = now
         if self._local_timer is None:
             wait = self._last_local + settings.REPLY_FRAME_INTERVAL - now
             if wait <= 0:
@@ -303,24 +319,46 @@ class Reply:
         await self._flush_local()
         self.status = status
         content, thinking = self.text.value(), self.thinking.value()
+        produced = self.text.length + self.thinking.length
+        usage = billing.billable_usage(
+            self.usage, produced_output=produced > 0, final=self._final, text_length=produced
+        )
+        attempt = services.Attempt(
+            owner_id=self.owner_id,
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+            model=self.resolved.model,
+            byok=self.resolved.credentials.byok,
+            hold=self.hold,
+            reference=self.reference,
+            attempt=self.attempt,
+            usage=usage,
+            usage_estimated=produced > 0 and not self._final,
+            time_to_first_token_ms=_ms(self._first_delta_at, self._started_at),
+            duration_ms=_ms(self._loop.time(), self._started_at) or 0,
+        )
+        settlement: billing.Settlement | None = None
         try:
-            await database_sync_to_async(services.reply_finish)(
-                message_id=self.message_id,
+            settlement = await database_sync_to_async(services.reply_settle)(
+                attempt=attempt,
                 status=status,
                 content=content,
                 thinking=thinking,
                 stop_reason="stopped" if status == Message.Status.STOPPED else self.stop_reason,
                 error_code=error.code if error else "",
                 error_message=error.message if error else "",
-                usage=self.usage,
             )
         except Exception:
             logger.exception("could not save the end of reply %s", self.message_id)
-        end = self._end_frame(status, error, content)
+        self.usage = usage
+        end = self._end_frame(status, error, settlement)
         await self.hub.deliver(self.conversation_id, end)
         await self._flush_remote(end)
 
-    def _end_frame(self, status: str, error: ProviderError | None, content: str) -> str:
+    def _end_frame(
+        self, status: str, error: ProviderError | None, settlement: billing.Settlement | None
+    ) -> str:
+        content = self.text.value()
         if error is not None:
             return frames.error_frame(
                 code=error.code,
@@ -348,9 +386,8 @@ class Reply:
                 },
                 "provider": self.resolved.model.provider,
                 "byok": self.resolved.credentials.byok,
-                # Coins arrive with the ledger (billing); until then no reply is charged.
-                "coins_charged": 0,
-                "balance": None,
+                "coins_charged": settlement.coins_charged if settlement else 0,
+                "balance": settlement.balance if settlement else None,
             }
         )
 
@@ -362,12 +399,8 @@ def _resolve(model_id: str) -> Resolved:
         raise Refused(exc.code, exc.message) from None
 
 
-def _request(resolved: Resolved, history: list[ChatMessage], max_tokens: int | None) -> ChatRequest:
-    return ChatRequest(
-        model=resolved.model.id,
-        messages=history,
-        max_tokens=clamp_max_tokens(resolved.model, max_tokens),
-    )
+def _ms(later: float | None, earlier: float) -> int | None:
+    return None if later is None else max(0, round((later - earlier) * 1000))
 
 
 _IN_PROGRESS = Refused(
@@ -375,6 +408,10 @@ _IN_PROGRESS = Refused(
     "A reply is still being written in this conversation. Wait for it, or stop it first.",
 )
 _NO_CONVERSATION = Refused("not_found", "This conversation does not exist.")
+
+
+def _no_coins(exc: billing.InsufficientCoins) -> Refused:
+    return Refused("insufficient_coins", exc.message)
 
 
 async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) -> list[str]:
@@ -391,13 +428,16 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
             conversation_id=conversation_id,
             content=frame.content,
             client_id=frame.client_id,
-            model=resolved.model.id,
-            provider=resolved.model.provider,
+            model=resolved.model,
+            byok=resolved.credentials.byok,
+            max_tokens=clamp_max_tokens(resolved.model, frame.max_tokens),
         )
     except services.ConversationNotFound:
         raise _NO_CONVERSATION from None
     except services.ReplyInProgress:
         raise _IN_PROGRESS from None
+    except billing.InsufficientCoins as exc:
+        raise _no_coins(exc) from None
     assert start.user_message is not None
     user_frame = frames.dump(
         {
@@ -411,10 +451,10 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
         return [user_frame]
     reply = Reply(
         hub=get_hub(),
+        owner_id=user_id,
         conversation_id=conversation_id,
-        message_id=start.assistant.pk,
         resolved=resolved,
-        request=_request(resolved, start.history, frame.max_tokens),
+        start=start,
     )
     await reply.launch([user_frame, reply.start_frame()])
     return []
@@ -433,19 +473,22 @@ async def retry_reply(*, user_id: int, conversation_id: int, message_id: int) ->
             owner_id=user_id,
             conversation_id=conversation_id,
             message_id=message_id,
-            model=resolved.model.id,
-            provider=resolved.model.provider,
+            model=resolved.model,
+            byok=resolved.credentials.byok,
+            max_tokens=clamp_max_tokens(resolved.model, None),
         )
     except (services.ConversationNotFound, services.MessageNotFound):
         raise Refused("not_found", "There is no reply to retry here.") from None
     except services.ReplyInProgress:
         raise _IN_PROGRESS from None
+    except billing.InsufficientCoins as exc:
+        raise _no_coins(exc) from None
     reply = Reply(
         hub=get_hub(),
+        owner_id=user_id,
         conversation_id=conversation_id,
-        message_id=start.assistant.pk,
         resolved=resolved,
-        request=_request(resolved, start.history, None),
+        start=start,
     )
     await reply.launch([reply.start_frame()])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,9 +11,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import services as billing
+from billing.services import Hold, Settlement
 from chat import selectors
 from chat.models import Conversation, Message
 from providers.base import ChatMessage
+from providers.catalogue import ModelInfo
 from providers.events import Usage
 
 
@@ -35,6 +40,43 @@ class ReplyStart:
     user_message: Message | None = None
     # True when this `client_id` was already sent: nothing new was started.
     duplicate: bool = False
+    # The coins held for this attempt (None for BYOK), and its billing reference.
+    hold: Hold | None = None
+    reference: str = ""
+    max_tokens: int = 0
+
+
+def _hold(
+    *,
+    owner_id: int,
+    conversation: Conversation,
+    assistant: Message,
+    model: ModelInfo,
+    byok: bool,
+    max_tokens: int,
+) -> ReplyStart:
+    """History and coin hold for a reply just created, inside its transaction."""
+    history = selectors.provider_history(conversation_id=conversation.pk, before_id=assistant.pk)
+    reference = f"reply:{assistant.pk}:{uuid.uuid4().hex[:12]}"
+    hold = None
+    if not byok:
+        hold = billing.reply_hold(
+            user_id=owner_id,
+            model=model,
+            input_characters=sum(len(m.content) for m in history),
+            max_tokens=max_tokens,
+            reference=f"{reference}:hold",
+            conversation_id=conversation.pk,
+            message_id=assistant.pk,
+        )
+        max_tokens = hold.max_tokens
+    return ReplyStart(
+        assistant=assistant,
+        history=history,
+        hold=hold,
+        reference=reference,
+        max_tokens=max_tokens,
+    )
 
 
 def conversation_create(*, owner_id: int, model: str | None = None) -> Conversation:
@@ -58,10 +100,14 @@ def reply_begin(
     conversation_id: int,
     content: str,
     client_id: str | None,
-    model: str,
-    provider: str,
+    model: ModelInfo,
+    byok: bool,
+    max_tokens: int,
 ) -> ReplyStart:
-    """Save the person's message and a streaming placeholder for the reply, atomically."""
+    """Save the person's message and a streaming placeholder, and hold the reply's coins.
+
+    One transaction: if the coins are not there (`InsufficientCoins`), nothing is written.
+    """
     try:
         with transaction.atomic():
             conversation = (
@@ -87,18 +133,31 @@ def reply_begin(
                 content=content,
                 client_id=client_id or "",
             )
-            assistant = _new_assistant(conversation, model=model, provider=provider)
-            conversation.model = model
+            assistant = _new_assistant(conversation, model=model.id, provider=model.provider)
+            conversation.model = model.id
             conversation.save(update_fields=["model", "updated_at"])
+            start = _hold(
+                owner_id=owner_id,
+                conversation=conversation,
+                assistant=assistant,
+                model=model,
+                byok=byok,
+                max_tokens=max_tokens,
+            )
     except IntegrityError:
         # Another worker won the race for this conversation's one streaming slot or client_id.
         raise ReplyInProgress() from None
-    history = selectors.provider_history(conversation_id=conversation_id, before_id=assistant.pk)
-    return ReplyStart(assistant=assistant, history=history, user_message=user_message)
+    return dataclasses.replace(start, user_message=user_message)
 
 
 def reply_begin_retry(
-    *, owner_id: int, conversation_id: int, message_id: int, model: str, provider: str
+    *,
+    owner_id: int,
+    conversation_id: int,
+    message_id: int,
+    model: ModelInfo,
+    byok: bool,
+    max_tokens: int,
 ) -> ReplyStart:
     """Start a new attempt at the conversation's last reply, if it ended without completing."""
     retryable = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
@@ -121,16 +180,21 @@ def reply_begin_retry(
             last.status = Message.Status.STREAMING
             last.content = last.thinking = last.stop_reason = ""
             last.error_code = last.error_message = ""
-            last.model, last.provider = model, provider
+            last.model, last.provider = model.id, model.provider
             last.heartbeat_at = timezone.now()
             last.save()
-            assistant = last
-            conversation.model = model
+            conversation.model = model.id
             conversation.save(update_fields=["model", "updated_at"])
+            return _hold(
+                owner_id=owner_id,
+                conversation=conversation,
+                assistant=last,
+                model=model,
+                byok=byok,
+                max_tokens=max_tokens,
+            )
     except IntegrityError:
         raise ReplyInProgress() from None
-    history = selectors.provider_history(conversation_id=conversation_id, before_id=assistant.pk)
-    return ReplyStart(assistant=assistant, history=history)
 
 
 def reply_checkpoint(*, rows: Sequence[tuple[int, str, str]]) -> None:
@@ -144,6 +208,87 @@ def reply_checkpoint(*, rows: Sequence[tuple[int, str, str]]) -> None:
     Message.objects.filter(status=Message.Status.STREAMING).bulk_update(
         messages, ["content", "thinking", "heartbeat_at", "updated_at"]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What the runner knows about one provider attempt when it ends."""
+
+    owner_id: int
+    conversation_id: int
+    message_id: int
+    model: ModelInfo
+    byok: bool
+    hold: Hold | None
+    reference: str
+    attempt: int
+    usage: Usage
+    usage_estimated: bool
+    time_to_first_token_ms: int | None
+    duration_ms: int
+
+
+_USAGE_STATUS: dict[str, str] = {
+    Message.Status.COMPLETE: "ok",
+    Message.Status.ERROR: "error",
+    Message.Status.STOPPED: "stopped",
+    Message.Status.INTERRUPTED: "interrupted",
+}
+
+
+@transaction.atomic
+def reply_settle(
+    *,
+    attempt: Attempt,
+    status: str,
+    content: str,
+    thinking: str,
+    stop_reason: str = "",
+    error_code: str = "",
+    error_message: str = "",
+) -> Settlement:
+    """End a reply: its final text, its bill (capture and release) and its LlmUsage row, at once."""
+    reply_finish(
+        message_id=attempt.message_id,
+        status=status,
+        content=content,
+        thinking=thinking,
+        stop_reason=stop_reason,
+        error_code=error_code,
+        error_message=error_message,
+        usage=attempt.usage,
+    )
+    settlement = billing.reply_settle(
+        user_id=attempt.owner_id,
+        model=attempt.model,
+        usage=attempt.usage,
+        hold=attempt.hold,
+        reference=attempt.reference,
+        conversation_id=attempt.conversation_id,
+        message_id=attempt.message_id,
+    )
+    usage = attempt.usage
+    billing.usage_record(
+        user_id=attempt.owner_id,
+        conversation_id=attempt.conversation_id,
+        message_id=attempt.message_id,
+        provider=attempt.model.provider,
+        model=attempt.model.id,
+        byok=attempt.byok,
+        status=_USAGE_STATUS.get(status, "error"),
+        error_code=error_code,
+        attempt=attempt.attempt,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        usage_estimated=attempt.usage_estimated,
+        time_to_first_token_ms=attempt.time_to_first_token_ms,
+        duration_ms=attempt.duration_ms,
+        cost_usd=settlement.cost_usd,
+        coins_charged=settlement.coins_charged,
+    )
+    return settlement
 
 
 def reply_finish(

@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import include, path
 from django.views.decorators.http import require_http_methods
+
+from billing import services as billing
 
 
 @require_http_methods(["GET", "POST"])
@@ -17,7 +20,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("chat:list")
     form: UserCreationForm[User] = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        with transaction.atomic():
+            user = form.save()
+            billing.account_open(user_id=user.pk)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:list")
     return render(request, "registration/signup.html", {"form": form})

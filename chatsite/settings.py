@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "providers",
+    "billing",
     "chat",
 ]
 
@@ -65,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "billing.context_processors.coins",
             ],
         },
     },
@@ -172,3 +174,7 @@ REPLY_REMOTE_INTERVAL = env.float("REPLY_REMOTE_INTERVAL", default=0.1)
 REPLY_CHECKPOINT_INTERVAL = env.float("REPLY_CHECKPOINT_INTERVAL", default=1.0)
 # Longest message a person can send, in characters.
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=32_000)
+# Below this many tokens a reply is not worth starting: refuse with `insufficient_coins`.
+MIN_REPLY_TOKENS = env.int("MIN_REPLY_TOKENS", default=256)
+# The page warns when a balance falls below this.
+LOW_BALANCE_COINS = env.int("LOW_BALANCE_COINS", default=50)

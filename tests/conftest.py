@@ -69,14 +69,23 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,ass
 # --- people --------------------------------------------------------------------------------------
 
 
+def _person(django_user_model: Any, name: str) -> Any:
+    """A person as signup makes them: an account holding the signup coins."""
+    from billing.services import account_open
+
+    user = django_user_model.objects.create_user(name, password=f"{name}-password-1")
+    account_open(user_id=user.pk)
+    return user
+
+
 @pytest.fixture
 def alice(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("alice", password="alice-password-1")
+    return _person(django_user_model, "alice")
 
 
 @pytest.fixture
 def bob(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("bob", password="bob-password-1")
+    return _person(django_user_model, "bob")
 
 
 User = get_user_model()

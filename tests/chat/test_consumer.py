@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
+from billing.services import coins_adjust
 from chat import runner
 from chat.models import Conversation, Message
 from tests.chat.helpers import ClientView, connect, receive, send, until_end
@@ -198,6 +199,13 @@ async def test_the_same_client_id_twice_starts_one_reply(
 async def test_history_goes_upstream_on_the_next_turn(
     alice: Any, conversation: Conversation, anthropic_server: SSEServer
 ) -> None:
+    await database_sync_to_async(coins_adjust)(
+        user_id=alice.pk,
+        amount=100_000,
+        reason="room for a long reply",
+        reference="t",
+        created_by_id=None,
+    )
     anthropic_server.enqueue(text_reply(["First answer."]), text_reply(["Second answer."]))
     tab = await connect(alice, conversation)
     await send(tab, type="send", content="Question one")

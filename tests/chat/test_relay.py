@@ -60,6 +60,7 @@ async def test_a_tab_on_another_worker_streams_the_same_text(
     assert len([f for f in remote_frames if f["type"] == "text_delta"]) < 20
     await local.disconnect()
     await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.close()
 
 
 async def test_a_tab_joining_on_another_worker_mid_reply_catches_up(
@@ -82,6 +83,7 @@ async def test_a_tab_joining_on_another_worker_mid_reply_catches_up(
     assert view.text[message_id] == "".join(chunks)
     await until_end(local)
     await local.disconnect()
+    await other_worker.close()
 
 
 async def test_stop_from_another_worker_stops_the_reply(
@@ -102,3 +104,4 @@ async def test_stop_from_another_worker_stops_the_reply(
     recorded = await loop.run_in_executor(None, anthropic_server.wait_for_disconnect, 1.0)
     assert not recorded.completed
     await local.disconnect()
+    await other_worker.close()

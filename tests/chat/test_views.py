@@ -124,3 +124,28 @@ def test_models_api_lists_what_the_person_can_use_and_why_not(
     assert models["claude-sonnet-5-5"]["available"] is True
     assert models["claude-sonnet-4-5-20250929"]["retires_on"] == "2026-11-30"
     assert "sk-ant-x" not in client.get("/api/models/").content.decode()
+
+
+def test_signup_grants_the_signup_coins_and_the_page_shows_the_balance(
+    client: Client, settings: Any
+) -> None:
+    client.post(
+        "/accounts/signup/",
+        {
+            "username": "dora",
+            "password1": "a-long-pass-phrase-9",
+            "password2": "a-long-pass-phrase-9",
+        },
+    )
+    html = client.get("/chat/").content.decode()
+    assert f'<span id="balance-value">{settings.SIGNUP_COINS}</span> coins' in html
+    assert 'id="balance-warning" hidden' in html
+
+
+def test_a_low_balance_is_flagged(client: Client, alice: Any) -> None:
+    from billing.services import coins_adjust
+
+    coins_adjust(user_id=alice.pk, amount=-990, reason="spent", reference="x", created_by_id=None)
+    client.force_login(alice)
+    html = client.get("/chat/").content.decode()
+    assert "balance--low" in html and 'id="balance-warning" hidden' not in html

@@ -41,7 +41,7 @@ def site_env(*, database_url: str, provider_url: str, static_root: Path) -> dict
         DEFAULT_MODEL="claude-sonnet-5-5",
         STATIC_ROOT=str(static_root),
         DJANGO_SETTINGS_MODULE="chatsite.settings",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "WARNING"),
     )
     return env
 

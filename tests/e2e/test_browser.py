@@ -22,22 +22,35 @@ LONG = [f"word{i} " for i in range(400)]
 
 
 @pytest.fixture
-def page(browser: Any, live_server_url: str) -> Iterator[Any]:
+def page(
+    browser: Any, live_server_url: str, request: pytest.FixtureRequest, screenshots: Path
+) -> Iterator[Any]:
     """A signed-up person on a new conversation; fails the test on any page error."""
     context = browser.new_context(base_url=live_server_url)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto("/accounts/signup/")
     page.fill("#id_username", f"person{next(_names)}_{int(time.time())}")
     page.fill("#id_password1", "browser-pass-phrase-7")
     page.fill("#id_password2", "browser-pass-phrase-7")
     page.click("button[type=submit]")
     page.click("#new-chat")
-    page.wait_for_selector("#input")
+    wait_ready(page)
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # What the person saw when it failed, kept with the other screenshots.
+        page.screenshot(path=str(screenshots / f"FAILED-{request.node.name}.png"), full_page=True)
+        print("page errors:", errors)
     context.close()
     assert errors == []
+
+
+def wait_ready(page: Any) -> None:
+    """The page's script has run (a person pressing Enter earlier only gets a new line)."""
+    page.wait_for_selector("#conversation[data-ready]")
 
 
 def send(page: Any, text: str) -> None:
@@ -123,7 +136,7 @@ def test_a_second_tab_stays_in_sync(page: Any, provider: SSEServer) -> None:
     provider.enqueue(text_reply(chunks, delay=0.01))
     other = page.context.new_page()
     other.goto(page.url)
-    other.wait_for_selector("#input")
+    wait_ready(other)
     send(page, "Both tabs")
     other.wait_for_selector("li.message--user >> text=Both tabs")
     other.wait_for_selector("#indicator:not([hidden])")
@@ -175,6 +188,7 @@ def test_a_message_typed_while_disconnected_is_sent_when_the_socket_opens(
 
     page.route_web_socket(re.compile(r".*/ws/chat/\d+/$"), route)
     page.reload()
+    wait_ready(page)
     page.wait_for_selector("#connection:not([hidden])")  # "Connection lost. Reconnecting…"
     provider.enqueue(text_reply(["Got ", "it."]))
     send(page, "Typed while offline")

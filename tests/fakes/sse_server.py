@@ -213,3 +213,6 @@ class SSEServer:
             return False
         finally:
             hangup.cancel()
+            # Let the cancelled read finish before the next request on this connection is read.
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await hangup

@@ -30,6 +30,15 @@
 
   function announce(text) { announcer.textContent = text; }
 
+  function showBalance(balance) {
+    const box = document.getElementById("balance");
+    if (!box || typeof balance !== "number") return;
+    document.getElementById("balance-value").textContent = String(balance);
+    const low = balance < Number(box.dataset.low);
+    box.classList.toggle("balance--low", low);
+    document.getElementById("balance-warning").hidden = !low;
+  }
+
   function replyFor(id, create) {
     let r = replies.get(id);
     if (r) return r;
@@ -166,6 +175,7 @@
       const stopped = f.stop_reason === "stopped";
       setStatus(r, stopped ? "stopped" : "complete");
       render(r);
+      showBalance(f.balance);
       announce(stopped ? "The reply was stopped." : "The reply is complete.");
     },
     error(f) {
@@ -263,4 +273,6 @@
   }
   updateIndicator();
   connect();
+  document.getElementById("send").disabled = false;
+  root.dataset.ready = "true";
 })();

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from billing.services import balance_of
+
+
+def coins(request: HttpRequest) -> dict[str, object]:
+    """The logged-in person's balance for the page header."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"coin_balance": balance_of(user_id=user.pk), "low_balance": settings.LOW_BALANCE_COINS}

@@ -1,0 +1,62 @@
+"""What a reply costs, from the provider's own usage numbers and the catalogue's prices."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_CEILING, Decimal
+
+from django.conf import settings
+
+from providers.catalogue import ModelInfo
+from providers.events import Usage
+
+_MILLION = Decimal(1_000_000)
+
+
+def _price(value: float) -> Decimal:
+    return Decimal(str(value))
+
+
+def cost_usd(model: ModelInfo, usage: Usage) -> Decimal:
+    """USD for `usage`; a provider that reports its own cost (OpenRouter) is taken at its word."""
+    if usage.cost_usd is not None:
+        return Decimal(str(usage.cost_usd))
+    total = (
+        usage.input_tokens * _price(model.input_price)
+        + usage.output_tokens * _price(model.output_price)
+        + usage.cache_creation_input_tokens * _price(model.cache_write_price)
+        + usage.cache_read_input_tokens * _price(model.cache_read_price)
+    )
+    return total / _MILLION
+
+
+def coins_for(usd: Decimal) -> int:
+    """Whole coins, rounded up: a charge is never below its cost."""
+    return int((usd * settings.COINS_PER_USD).to_integral_value(rounding=ROUND_CEILING))
+
+
+def estimate_input_tokens(characters: int) -> int:
+    """A generous guess (about 3 characters a token, plus framing) for holds, never for bills."""
+    return math.ceil(characters / 3) + 20
+
+
+def hold_coins(model: ModelInfo, *, input_tokens: int, max_tokens: int) -> int:
+    """The worst case of a reply: every input token plus `max_tokens` of output."""
+    return coins_for(cost_usd(model, Usage(input_tokens=input_tokens, output_tokens=max_tokens)))
+
+
+def affordable_max_tokens(model: ModelInfo, *, balance: int, input_tokens: int) -> int:
+    """The largest `max_tokens` whose worst case `balance` can pay for (0 if not even the input)."""
+    left = Decimal(balance) / settings.COINS_PER_USD - cost_usd(
+        model, Usage(input_tokens=input_tokens)
+    )
+    per_token = _price(model.output_price) / _MILLION
+    if left <= 0:
+        return 0
+    if per_token == 0:
+        return model.max_output_tokens
+    tokens = int(left / per_token)
+    # Rounding coins up can make the last token unaffordable: step down until it fits.
+    while tokens > 0 and hold_coins(model, input_tokens=input_tokens, max_tokens=tokens) > balance:
+        tokens -= 1
+    return tokens

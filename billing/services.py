@@ -1,0 +1,257 @@
+"""Coin movements. Each runs inside the caller's transaction (or its own), with the account row
+locked, a conditional update that cannot overdraw, and an entry whose reference is unique."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from billing import pricing
+from billing.models import CoinAccount, LedgerEntry, LlmUsage
+from providers.catalogue import ModelInfo
+from providers.events import Usage
+
+
+class InsufficientCoins(Exception):
+    def __init__(self, message: str, *, balance: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.balance = balance
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    reference: str
+    amount: int  # coins held (0 for BYOK)
+    max_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    coins_charged: int
+    balance: int
+    cost_usd: Decimal
+
+
+def _locked_account(user_id: int) -> CoinAccount:
+    account, _ = CoinAccount.objects.get_or_create(user_id=user_id)
+    return CoinAccount.objects.select_for_update().get(pk=account.pk)
+
+
+def _move(
+    account: CoinAccount,
+    *,
+    kind: str,
+    amount: int,
+    reference: str,
+    reason: str,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    created_by_id: int | None = None,
+) -> LedgerEntry:
+    """Apply one movement to a locked account; an already applied reference is returned as is."""
+    existing = LedgerEntry.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    accounts = CoinAccount.objects.filter(pk=account.pk)
+    if amount < 0:
+        accounts = accounts.filter(balance__gte=-amount)
+    if accounts.update(balance=F("balance") + amount) != 1:
+        balance = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
+        raise InsufficientCoins(
+            f"Not enough coins: this needs {-amount} and the balance is {balance}.",
+            balance=balance,
+        )
+    balance_after = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
+    return LedgerEntry.objects.create(
+        account=account,
+        kind=kind,
+        amount=amount,
+        balance_after=balance_after,
+        reference=reference,
+        reason=reason[:200],
+        conversation_id=conversation_id,
+        message_id=message_id,
+        created_by_id=created_by_id,
+    )
+
+
+def balance_of(*, user_id: int) -> int:
+    return int(
+        CoinAccount.objects.filter(user_id=user_id).values_list("balance", flat=True).first() or 0
+    )
+
+
+@transaction.atomic
+def account_open(*, user_id: int) -> LedgerEntry | None:
+    """Create a person's account with the signup grant (once, whatever calls it)."""
+    if settings.SIGNUP_COINS <= 0:
+        _locked_account(user_id)
+        return None
+    return _move(
+        _locked_account(user_id),
+        kind=LedgerEntry.Kind.GRANT,
+        amount=settings.SIGNUP_COINS,
+        reference=f"signup:{user_id}",
+        reason="Welcome coins",
+    )
+
+
+@transaction.atomic
+def coins_adjust(
+    *, user_id: int, amount: int, reason: str, reference: str, created_by_id: int | None
+) -> LedgerEntry:
+    """An admin's grant (positive) or deduction (negative); a deduction never goes below zero."""
+    if amount == 0 or not reason.strip():
+        raise ValueError("an adjustment needs a non-zero amount and a reason")
+    return _move(
+        _locked_account(user_id),
+        kind=LedgerEntry.Kind.GRANT if amount > 0 else LedgerEntry.Kind.ADJUSTMENT,
+        amount=amount,
+        reference=reference,
+        reason=reason,
+        created_by_id=created_by_id,
+    )
+
+
+@transaction.atomic
+def coins_refund(*, usage: LlmUsage, reason: str, created_by_id: int | None) -> LedgerEntry | None:
+    """Give back what one provider call charged; refunding the same call twice does nothing."""
+    if usage.coins_charged <= 0:
+        return None
+    return _move(
+        _locked_account(usage.user_id),
+        kind=LedgerEntry.Kind.REFUND,
+        amount=usage.coins_charged,
+        reference=f"refund:usage:{usage.pk}",
+        reason=reason,
+        conversation_id=usage.conversation_id,
+        message_id=usage.message_id,
+        created_by_id=created_by_id,
+    )
+
+
+def reply_hold(
+    *,
+    user_id: int,
+    model: ModelInfo,
+    input_characters: int,
+    max_tokens: int,
+    reference: str,
+    conversation_id: int,
+    message_id: int,
+) -> Hold:
+    """Hold the worst case of a reply, lowering `max_tokens` to what the balance can pay for.
+
+    Must run inside the transaction that creates the reply, so a refusal leaves nothing behind.
+    """
+    assert transaction.get_connection().in_atomic_block
+    account = _locked_account(user_id)
+    input_tokens = pricing.estimate_input_tokens(input_characters)
+    affordable = pricing.affordable_max_tokens(
+        model, balance=account.balance, input_tokens=input_tokens
+    )
+    granted = min(max_tokens, affordable)
+    if granted < min(settings.MIN_REPLY_TOKENS, max_tokens):
+        raise InsufficientCoins(
+            f"You don't have enough coins for a reply from {model.display_name} "
+            f"(your balance is {account.balance} coins).",
+            balance=account.balance,
+        )
+    amount = pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=granted)
+    _move(
+        account,
+        kind=LedgerEntry.Kind.HOLD,
+        amount=-amount,
+        reference=reference,
+        reason=f"Hold for a reply from {model.id}",
+        conversation_id=conversation_id,
+        message_id=message_id,
+    )
+    return Hold(reference=reference, amount=amount, max_tokens=granted)
+
+
+def billable_usage(usage: Usage, *, produced_output: bool, final: bool, text_length: int) -> Usage:
+    """The usage to bill: the provider's own numbers; nothing when nothing was produced.
+
+    A stream that ended early (stop, cut) never got its final count: the output is then the
+    larger of the provider's running count and an estimate from the text the person received.
+    """
+    if not produced_output:
+        return Usage()
+    if final:
+        return usage
+    estimate = math.ceil(text_length / 4)
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=max(usage.output_tokens, estimate),
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        cost_usd=usage.cost_usd,
+    )
+
+
+def reply_settle(
+    *,
+    user_id: int,
+    model: ModelInfo,
+    usage: Usage,
+    hold: Hold | None,
+    reference: str,
+    conversation_id: int,
+    message_id: int,
+) -> Settlement:
+    """Capture what the reply cost and release the rest of its hold, in the caller's transaction."""
+    assert transaction.get_connection().in_atomic_block
+    usd = pricing.cost_usd(model, usage)
+    if hold is None:  # BYOK: the person's own key paid
+        return Settlement(coins_charged=0, balance=balance_of(user_id=user_id), cost_usd=usd)
+    account = _locked_account(user_id)
+    ids: dict[str, Any] = {"conversation_id": conversation_id, "message_id": message_id}
+    _move(
+        account,
+        kind=LedgerEntry.Kind.RELEASE,
+        amount=hold.amount,
+        reference=f"{reference}:release",
+        reason="Hold released",
+        **ids,
+    )
+    account.refresh_from_db(fields=["balance"])
+    # The hold covers the worst case; if the estimate was short, charge what the balance allows.
+    charge = min(pricing.coins_for(usd), account.balance)
+    if charge > 0:
+        _move(
+            account,
+            kind=LedgerEntry.Kind.CAPTURE,
+            amount=-charge,
+            reference=f"{reference}:capture",
+            reason=f"Reply from {model.id}",
+            **ids,
+        )
+    return Settlement(coins_charged=charge, balance=balance_of(user_id=user_id), cost_usd=usd)
+
+
+def usage_record(**fields: Any) -> LlmUsage:
+    return LlmUsage.objects.create(**fields)
+
+
+def reconcile() -> list[tuple[int, int, int]]:
+    """Accounts whose balance differs from the sum of their entries: (user id, balance, sum)."""
+    from django.db.models import Sum
+
+    sums = dict(
+        LedgerEntry.objects.values("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    return [
+        (account.user_id, account.balance, int(sums.get(account.pk) or 0))
+        for account in CoinAccount.objects.all()
+        if account.balance != int(sums.get(account.pk) or 0)
+    ]
