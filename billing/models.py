@@ -91,7 +91,6 @@ class LlmUsage(models.Model):
     class Purpose(models.TextChoices):
         REPLY = "reply"
         TITLE = "title"
-        KEY_TEST = "key_test"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="llm_usage"

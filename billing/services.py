@@ -237,6 +237,15 @@ def reply_settle(
     return Settlement(coins_charged=charge, balance=balance_of(user_id=user_id), cost_usd=usd)
 
 
+def open_hold(*, message_id: int) -> Hold | None:
+    """The hold of a reply that was never settled (its process died), if any."""
+    for entry in LedgerEntry.objects.filter(message_id=message_id, kind=LedgerEntry.Kind.HOLD):
+        reference = entry.reference.removesuffix(":hold")
+        if not LedgerEntry.objects.filter(reference=f"{reference}:release").exists():
+            return Hold(reference=reference, amount=-entry.amount, max_tokens=0)
+    return None
+
+
 def usage_record(**fields: Any) -> LlmUsage:
     return LlmUsage.objects.create(**fields)
 

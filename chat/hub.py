@@ -72,6 +72,7 @@ class Hub:
             if not self.channel:
                 channel = await self.layer.new_channel("hub.")
                 self._spawn(self._listen(channel))
+                self._spawn(self._sweep_loop())
                 self.channel = channel
 
     async def close(self) -> None:
@@ -93,13 +94,22 @@ class Hub:
         await self.start()
         await self._join(conversation_id)
         self.sockets.setdefault(conversation_id, set()).add(socket)
+        if conversation_id not in self.replies:
+            # A reply whose process died is found here at the latest, when someone looks.
+            await database_sync_to_async(services.replies_sweep_stale)(
+                conversation_id=conversation_id
+            )
+        # The page may have been rendered before the latest message was saved (a reload right
+        # after a send): the person's message first, then where the reply stands.
+        asked, message = await database_sync_to_async(selectors.latest_exchange)(
+            conversation_id=conversation_id
+        )
+        if asked is not None:
+            await socket.send(text_data=user_message_frame(asked))
         reply = self.replies.get(conversation_id)
         if reply is not None:
             await socket.send(text_data=reply.snapshot_frame())
             return
-        message = await database_sync_to_async(selectors.latest_assistant_message)(
-            conversation_id=conversation_id
-        )
         if message is None:
             return
         await socket.send(text_data=snapshot_from_row(message))
@@ -277,7 +287,19 @@ class Hub:
         for text in texts:
             await self.deliver(conversation_id, text)
 
-    # --- checkpoints ---------------------------------------------------------------------------
+    # --- checkpoints and the sweep --------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        """End replies whose process died, within about REPLY_STALE_AFTER + this interval."""
+        while True:
+            await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
+            try:
+                swept = await database_sync_to_async(services.replies_sweep_stale)()
+            except Exception:
+                logger.exception("sweep of stale replies failed")
+                continue
+            if swept:
+                logger.warning("ended %d interrupted repl(ies): %s", len(swept), swept)
 
     async def _checkpoint_loop(self) -> None:
         """Save every live reply's partial text in one statement per tick, never per delta."""
@@ -294,6 +316,17 @@ class Hub:
                         logger.exception("checkpoint of %d replies failed", len(rows))
         finally:
             self._checkpointer = None
+
+
+def user_message_frame(message: Any) -> str:
+    return frames.dump(
+        {
+            "type": "user_message",
+            "message_id": message.pk,
+            "content": message.content,
+            "client_id": message.client_id or None,
+        }
+    )
 
 
 def snapshot_from_row(message: Any) -> str:

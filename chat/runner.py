@@ -18,9 +18,11 @@ from django.conf import settings
 from billing import services as billing
 from chat import frames, selectors, services
 from chat.frames import SendFrame, clean_text
-from chat.hub import Hub, get_hub
+from chat.hub import Hub, get_hub, user_message_frame
 from chat.models import Message
+from providers import services as key_services
 from providers.base import ChatRequest
+from providers.catalogue import get_model
 from providers.errors import ProviderError, ProviderFailure
 from providers.events import (
     MessageStart,
@@ -32,8 +34,9 @@ from providers.events import (
     Usage,
     UsageUpdate,
 )
+from providers.keys import KeyDecryptionError
 from providers.limits import clamp_max_tokens
-from providers.registry import Resolved, resolve
+from providers.registry import Resolved, base_url, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -392,11 +395,21 @@ class Reply:
         )
 
 
-def _resolve(model_id: str) -> Resolved:
+async def _resolve(model_id: str, user_id: int) -> Resolved:
+    """The model's adapter and key: the person's own key for its provider if they saved one."""
     try:
-        return resolve(model_id)
+        model = get_model(model_id)
+        own = await database_sync_to_async(key_services.own_credentials)(
+            user_id=user_id, provider=model.provider, base_url=base_url(model.provider)
+        )
+        return resolve(model_id, own=own)
     except ProviderError as exc:
         raise Refused(exc.code, exc.message) from None
+    except KeyDecryptionError:
+        logger.error("a stored key of person %s could not be decrypted", user_id)
+        raise Refused(
+            "auth", "Your saved key could not be read. Save it again on the keys page."
+        ) from None
 
 
 def _ms(later: float | None, earlier: float) -> int | None:
@@ -421,7 +434,7 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
     )
     if conversation is None:
         raise _NO_CONVERSATION
-    resolved = _resolve(frame.model or conversation.model)
+    resolved = await _resolve(frame.model or conversation.model, user_id)
     try:
         start = await database_sync_to_async(services.reply_begin)(
             owner_id=user_id,
@@ -439,14 +452,7 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
     except billing.InsufficientCoins as exc:
         raise _no_coins(exc) from None
     assert start.user_message is not None
-    user_frame = frames.dump(
-        {
-            "type": "user_message",
-            "message_id": start.user_message.pk,
-            "content": start.user_message.content,
-            "client_id": start.user_message.client_id or None,
-        }
-    )
+    user_frame = user_message_frame(start.user_message)
     if start.duplicate:
         return [user_frame]
     reply = Reply(
@@ -467,7 +473,7 @@ async def retry_reply(*, user_id: int, conversation_id: int, message_id: int) ->
     )
     if conversation is None:
         raise _NO_CONVERSATION
-    resolved = _resolve(conversation.model)
+    resolved = await _resolve(conversation.model, user_id)
     try:
         start = await database_sync_to_async(services.reply_begin_retry)(
             owner_id=user_id,

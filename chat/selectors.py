@@ -25,12 +25,23 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.order_by("id")
 
 
-def latest_assistant_message(*, conversation_id: int) -> Message | None:
-    return (
+def latest_exchange(*, conversation_id: int) -> tuple[Message | None, Message | None]:
+    """The latest reply and the person's message it answers (what a reconnecting tab needs)."""
+    reply = (
         Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
         .order_by("-id")
         .first()
     )
+    if reply is None:
+        return None, None
+    asked = (
+        Message.objects.filter(
+            conversation_id=conversation_id, role=Message.Role.USER, pk__lt=reply.pk
+        )
+        .order_by("-id")
+        .first()
+    )
+    return asked, reply
 
 
 def provider_history(*, conversation_id: int, before_id: int) -> list[ChatMessage]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -16,7 +18,7 @@ from billing.services import Hold, Settlement
 from chat import selectors
 from chat.models import Conversation, Message
 from providers.base import ChatMessage
-from providers.catalogue import ModelInfo
+from providers.catalogue import ModelInfo, find_model
 from providers.events import Usage
 
 
@@ -247,8 +249,12 @@ def reply_settle(
     error_code: str = "",
     error_message: str = "",
 ) -> Settlement:
-    """End a reply: its final text, its bill (capture and release) and its LlmUsage row, at once."""
-    reply_finish(
+    """End a reply: its final text, its bill (capture and release) and its LlmUsage row, at once.
+
+    Only a reply still streaming is ended: one the sweep already found interrupted keeps that
+    ending (and its bill), so a reply is never settled twice.
+    """
+    ended = reply_finish(
         message_id=attempt.message_id,
         status=status,
         content=content,
@@ -258,6 +264,12 @@ def reply_settle(
         error_message=error_message,
         usage=attempt.usage,
     )
+    if not ended:
+        return Settlement(
+            coins_charged=0,
+            balance=billing.balance_of(user_id=attempt.owner_id),
+            cost_usd=Decimal(0),
+        )
     settlement = billing.reply_settle(
         user_id=attempt.owner_id,
         model=attempt.model,
@@ -301,16 +313,87 @@ def reply_finish(
     error_code: str = "",
     error_message: str = "",
     usage: Usage | None = None,
-) -> None:
-    Message.objects.filter(pk=message_id).update(
-        status=status,
-        content=content,
-        thinking=thinking,
-        stop_reason=stop_reason,
-        error_code=error_code,
-        error_message=error_message,
-        input_tokens=usage.input_tokens if usage else None,
-        output_tokens=usage.output_tokens if usage else None,
-        heartbeat_at=None,
-        updated_at=timezone.now(),
+) -> bool:
+    """Write a streaming reply's ending; False if it had already ended."""
+    return bool(
+        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            status=status,
+            content=content,
+            thinking=thinking,
+            stop_reason=stop_reason,
+            error_code=error_code,
+            error_message=error_message,
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+            heartbeat_at=None,
+            updated_at=timezone.now(),
+        )
+    )
+
+
+INTERRUPTED_MESSAGE = (
+    "The reply was interrupted (the server handling it stopped). You can retry it."
+)
+
+
+def replies_sweep_stale(*, conversation_id: int | None = None) -> list[int]:
+    """End streaming replies whose process died (stale heartbeat) as interrupted, and settle them.
+
+    They keep their saved partial text and pay only for the output it shows (estimated from its
+    length: the provider's count died with the process), never for the input.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.REPLY_STALE_AFTER)
+    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    swept = []
+    for message in stale.select_related("conversation"):
+        with transaction.atomic():
+            ended = Message.objects.filter(
+                pk=message.pk, status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
+            ).update(
+                status=Message.Status.INTERRUPTED,
+                error_code="interrupted",
+                error_message=INTERRUPTED_MESSAGE,
+                heartbeat_at=None,
+                updated_at=timezone.now(),
+            )
+            if not ended:
+                continue
+            _settle_interrupted(message)
+        swept.append(message.pk)
+    return swept
+
+
+def _settle_interrupted(message: Message) -> None:
+    model = find_model(message.model)
+    if model is None:
+        return
+    produced = len(message.content) + len(message.thinking)
+    usage = billing.billable_usage(
+        Usage(), produced_output=produced > 0, final=False, text_length=produced
+    )
+    hold = billing.open_hold(message_id=message.pk)
+    settlement = billing.reply_settle(
+        user_id=message.conversation.owner_id,
+        model=model,
+        usage=usage,
+        hold=hold,
+        reference=hold.reference if hold else f"interrupted:{message.pk}",
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+    )
+    billing.usage_record(
+        user_id=message.conversation.owner_id,
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        provider=message.provider,
+        model=message.model,
+        byok=message.byok,
+        status="interrupted",
+        error_code="interrupted",
+        output_tokens=usage.output_tokens,
+        usage_estimated=produced > 0,
+        cost_usd=settlement.cost_usd,
+        coins_charged=settlement.coins_charged,
     )

@@ -9,6 +9,7 @@ from chat import selectors, services
 from chat.hub import live_replies
 from providers.catalogue import ModelInfo
 from providers.registry import PROVIDER_NAMES, listed_models, unavailable_reason
+from providers.services import own_providers
 
 
 def _user_id(request: HttpRequest) -> int:
@@ -39,6 +40,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     )
     if conversation is None:
         raise Http404("No such conversation.")
+    services.replies_sweep_stale(conversation_id=conversation.pk)
     messages = list(selectors.conversation_messages(conversation=conversation))
     for message in messages:
         # A reply streaming in this process: show what it has now, not the last checkpoint.
@@ -53,14 +55,14 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "conversation": conversation,
             "chat_messages": messages,
             "streaming": streaming,
-            "models": _model_choices(),
+            "models": _model_choices(_user_id(request)),
             "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
         },
     )
 
 
-def _model_payload(model: ModelInfo) -> dict[str, object]:
-    reason = unavailable_reason(model)
+def _model_payload(model: ModelInfo, own: frozenset[str]) -> dict[str, object]:
+    reason = unavailable_reason(model, own)
     return {
         "id": model.id,
         "provider": model.provider,
@@ -73,15 +75,17 @@ def _model_payload(model: ModelInfo) -> dict[str, object]:
         "output_price_per_mtok": model.output_price,
         "retires_on": model.retires_on.isoformat() if model.retires_on else None,
         "available": reason is None,
+        "own_key": model.provider in own,
         "unavailable_reason": reason,
     }
 
 
-def _model_choices() -> list[dict[str, object]]:
-    return [_model_payload(m) for m in listed_models()]
+def _model_choices(user_id: int) -> list[dict[str, object]]:
+    own = frozenset(own_providers(user_id=user_id))
+    return [_model_payload(m, own) for m in listed_models()]
 
 
 @login_required
 @require_GET
 def models_api(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"models": _model_choices()})
+    return JsonResponse({"models": _model_choices(_user_id(request))})

@@ -172,6 +172,11 @@ REPLY_FRAME_INTERVAL = env.float("REPLY_FRAME_INTERVAL", default=0.04)
 REPLY_REMOTE_INTERVAL = env.float("REPLY_REMOTE_INTERVAL", default=0.1)
 # The runner saves partial text this often (and at the end), never per delta.
 REPLY_CHECKPOINT_INTERVAL = env.float("REPLY_CHECKPOINT_INTERVAL", default=1.0)
+# A streaming reply whose heartbeat is older than this lost its process: it is ended as
+# `interrupted` and settled (checkpoints touch the heartbeat at least every 10 s).
+REPLY_STALE_AFTER = env.float("REPLY_STALE_AFTER", default=60.0)
+# Every worker looks for such replies this often.
+REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=30.0)
 # Longest message a person can send, in characters.
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=32_000)
 # Below this many tokens a reply is not worth starting: refuse with `insufficient_coins`.

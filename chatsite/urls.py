@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/", include("chatsite.accounts")),
     path("chat/", include("chat.urls")),
     path("api/", include("chat.api_urls")),
+    path("settings/", include("providers.urls")),
     path("admin/", admin.site.urls),
 ]

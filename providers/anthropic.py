@@ -181,6 +181,13 @@ class _StreamState:
 class AnthropicAdapter:
     name = "anthropic"
 
+    async def check_key(self, credentials: Credentials) -> None:
+        """A cheap call that only a valid key passes (no tokens: the models list)."""
+        try:
+            await _client(credentials).models.list(limit=1)
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+
     async def stream(
         self, request: ChatRequest, credentials: Credentials
     ) -> AsyncIterator[StreamEvent]:

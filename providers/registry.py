@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.conf import settings
 
@@ -12,13 +13,26 @@ from providers.base import Adapter, Credentials
 from providers.catalogue import CATALOGUE, ModelInfo, ProviderName, get_model
 from providers.demo import DemoAdapter
 from providers.errors import PermissionDenied
+from providers.openai import OpenAIKeyChecker
 
 ADAPTERS: dict[ProviderName, Adapter] = {
     "anthropic": AnthropicAdapter(),
     "demo": DemoAdapter(),
 }
 
-PROVIDER_NAMES: dict[ProviderName, str] = {
+
+class KeyChecker(Protocol):
+    async def check_key(self, credentials: Credentials) -> None: ...
+
+
+# Providers a person can bring their own key for, and how each key is tested.
+KEY_CHECKERS: dict[str, KeyChecker] = {
+    "anthropic": AnthropicAdapter(),
+    "openai": OpenAIKeyChecker("OPENAI_BASE_URL"),
+    "openrouter": OpenAIKeyChecker("OPENROUTER_BASE_URL"),
+}
+
+PROVIDER_NAMES: dict[str, str] = {
     "anthropic": "Anthropic",
     "openai": "OpenAI",
     "openrouter": "OpenRouter",
@@ -33,38 +47,47 @@ class Resolved:
     credentials: Credentials
 
 
+def base_url(provider: str) -> str | None:
+    """The endpoint for `provider` (tests point these at local fakes)."""
+    return {
+        "anthropic": settings.ANTHROPIC_BASE_URL,
+        "openai": settings.OPENAI_BASE_URL,
+        "openrouter": settings.OPENROUTER_BASE_URL,
+    }.get(provider)
+
+
 def server_credentials(provider: ProviderName) -> Credentials | None:
     """The site's own key for `provider`, or None when the site has none."""
-    match provider:
-        case "demo":
-            return Credentials(api_key="")
-        case "anthropic":
-            key, base_url = settings.ANTHROPIC_API_KEY, settings.ANTHROPIC_BASE_URL
-        case "openai":
-            key, base_url = settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL
-        case "openrouter":
-            key, base_url = settings.OPENROUTER_API_KEY, settings.OPENROUTER_BASE_URL
-    return Credentials(api_key=key, base_url=base_url) if key else None
+    if provider == "demo":
+        return Credentials(api_key="")
+    key = {
+        "anthropic": settings.ANTHROPIC_API_KEY,
+        "openai": settings.OPENAI_API_KEY,
+        "openrouter": settings.OPENROUTER_API_KEY,
+    }[provider]
+    return Credentials(api_key=key, base_url=base_url(provider)) if key else None
 
 
-def unavailable_reason(model: ModelInfo) -> str | None:
-    """Why this site cannot serve `model` now, in a sentence; None when it can."""
+def unavailable_reason(model: ModelInfo, own_providers: frozenset[str] = frozenset()) -> str | None:
+    """Why `model` cannot be used (by someone with keys for `own_providers`); None if it can."""
     provider = PROVIDER_NAMES[model.provider]
     if model.provider not in ADAPTERS:
         return f"{provider} models are not supported on this site yet."
-    if server_credentials(model.provider) is None:
-        return f"This site has no {provider} key."
+    if model.provider not in own_providers and server_credentials(model.provider) is None:
+        return f"This site has no {provider} key: add your own on the keys page."
     return None
 
 
-def resolve(model_id: str, *, today: dt.date | None = None) -> Resolved:
-    """The adapter and key for a reply from `model_id`; raises a `ProviderError` if none."""
+def resolve(
+    model_id: str, *, own: Credentials | None = None, today: dt.date | None = None
+) -> Resolved:
+    """The adapter and key for a reply from `model_id`: the person's own key (`own`) wins."""
     model = get_model(model_id, today=today)
-    reason = unavailable_reason(model)
     adapter = ADAPTERS.get(model.provider)
-    credentials = server_credentials(model.provider)
-    if reason or adapter is None or credentials is None:
-        raise PermissionDenied(f"{model.display_name} is not available: {reason}")
+    credentials = own or server_credentials(model.provider)
+    if adapter is None or credentials is None:
+        reason = unavailable_reason(model)
+        raise PermissionDenied(f"{model.display_name} is not available. {reason}")
     return Resolved(model=model, adapter=adapter, credentials=credentials)
 
 

@@ -149,3 +149,17 @@ def test_a_low_balance_is_flagged(client: Client, alice: Any) -> None:
     client.force_login(alice)
     html = client.get("/chat/").content.decode()
     assert "balance--low" in html and 'id="balance-warning" hidden' not in html
+
+
+def test_models_api_counts_the_persons_own_keys(client: Client, alice: Any, settings: Any) -> None:
+    from providers.services import provider_key_save
+
+    settings.ANTHROPIC_API_KEY = ""
+    provider_key_save(
+        user_id=alice.pk, provider="anthropic", key="sk-ant-own-key-0001", verified=True
+    )
+    client.force_login(alice)
+    models = {m["id"]: m for m in client.get("/api/models/").json()["models"]}
+    assert models["claude-sonnet-5-5"]["available"] is True
+    assert models["claude-sonnet-5-5"]["own_key"] is True
+    assert "sk-ant-own-key-0001" not in client.get("/api/models/").content.decode()

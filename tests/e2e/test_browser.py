@@ -224,8 +224,10 @@ def test_hostile_markup_in_a_reply_executes_nothing_and_loads_nothing(
     )
     provider.enqueue(text_reply(HOSTILE, delay=0.02))
     send(page, '<img src=x onerror="window.__pwned = 5"> **mine**')
+    wait_reply(page, "text.includes('done.')")
     page.wait_for_selector("#indicator", state="hidden", timeout=10000)
     page.reload()  # the server-rendered version too
+    wait_ready(page)
     for _ in range(2):
         assert page.evaluate("window.__pwned") is None
         body = page.locator("li.message--assistant .body")
@@ -250,6 +252,22 @@ def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
     assert provider.requests == []  # the demo model runs offline
     page.reload()
     assert page.input_value("#model") == "demo"
+
+
+def test_the_keys_page_never_shows_a_saved_key(page: Any, provider: SSEServer) -> None:
+    from tests.fakes.models_list import ANTHROPIC_MODELS
+
+    secret = "sk-ant-api03-browser-secret-key-4242"
+    provider.enqueue(ANTHROPIC_MODELS)
+    page.goto("/settings/keys/")
+    page.fill("#key-input-anthropic", secret)
+    page.click("#key-anthropic button[value=save]")
+    page.wait_for_selector("text=works and was saved")
+    assert "••••4242" in page.inner_text("#key-anthropic")
+    assert page.input_value("#key-input-anthropic") == ""
+    assert secret not in page.content()
+    page.reload()
+    assert secret not in page.content()
 
 
 def test_motion_respects_reduced_motion(browser: Any, live_server_url: str) -> None:

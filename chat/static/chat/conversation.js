@@ -16,6 +16,8 @@
   const composerError = document.getElementById("composer-error");
   const picker = document.getElementById("model");
 
+  const PROVIDERS = { anthropic: "Anthropic", openai: "OpenAI", openrouter: "OpenRouter", demo: "Demo" };
+
   // Offsets in the contract count Unicode code points, not UTF-16 units.
   const cpLength = (s) => { let n = 0; for (const _ of s) n++; return n; };
   const cpSlice = (s, start) => Array.from(s).slice(start).join("");
@@ -51,7 +53,7 @@
       el.innerHTML = '<details class="thinking" hidden><summary>Thinking</summary>' +
         '<div class="thinking-body plain" dir="auto"></div></details>' +
         '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
-        '<p class="message-note" hidden>Stopped.</p>' +
+        '<p class="message-note" hidden>Stopped.</p><p class="message-meta"></p>' +
         '<button type="button" class="retry" hidden>Retry</button>';
       list.appendChild(el);
     }
@@ -176,6 +178,9 @@
       setStatus(r, stopped ? "stopped" : "complete");
       render(r);
       showBalance(f.balance);
+      r.el.querySelector(".message-meta").textContent = f.byok
+        ? `Paid with your own ${PROVIDERS[f.provider] || f.provider} key`
+        : `${f.coins_charged} coin${f.coins_charged === 1 ? "" : "s"}`;
       announce(stopped ? "The reply was stopped." : "The reply is complete.");
     },
     error(f) {
