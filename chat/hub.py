@@ -54,6 +54,8 @@ def group_name(conversation_id: int) -> str:
 class Hub:
     def __init__(self) -> None:
         self.sockets: dict[int, set[Subscriber]] = {}
+        # Sockets being brought up to date hold their live frames until their snapshot is sent.
+        self._catching_up: dict[Subscriber, list[str]] = {}
         self.replies: dict[int, LiveReply] = {}
         # Conversations whose reply runs on another worker: the owner hub's channel.
         self.following: dict[int, str] = {}
@@ -90,10 +92,24 @@ class Hub:
     # --- sockets of this process --------------------------------------------------------------
 
     async def subscribe(self, socket: Subscriber, conversation_id: int) -> None:
-        """Add a socket and bring it up to date with a `message_snapshot`."""
+        """Add a socket and bring it up to date: the person's latest message, then the reply.
+
+        The socket joins before anything is read, so no frame sent meanwhile is missed (the
+        page drops what it already has by offset), and what it is sent last is never older
+        than what it was sent before.
+        """
         await self.start()
         await self._join(conversation_id)
+        self._catching_up[socket] = []
         self.sockets.setdefault(conversation_id, set()).add(socket)
+        try:
+            await self._catch_up(socket, conversation_id)
+        finally:
+            # Frames that arrived meanwhile follow the snapshot (the page drops the overlap).
+            for text in self._catching_up.pop(socket, []):
+                await socket.send(text_data=text)
+
+    async def _catch_up(self, socket: Subscriber, conversation_id: int) -> None:
         if conversation_id not in self.replies:
             # A reply whose process died is found here at the latest, when someone looks.
             await database_sync_to_async(services.replies_sweep_stale)(
@@ -110,6 +126,12 @@ class Hub:
         if reply is not None:
             await socket.send(text_data=reply.snapshot_frame())
             return
+        if message is not None and message.status == "streaming":
+            # Not running here (any more): a local reply unregisters only after its final
+            # save, so reading again now sees its ending if it ended while we read.
+            _, message = await database_sync_to_async(selectors.latest_exchange)(
+                conversation_id=conversation_id
+            )
         if message is None:
             return
         await socket.send(text_data=snapshot_from_row(message))
@@ -125,6 +147,7 @@ class Hub:
         if sockets is None:
             return
         sockets.discard(socket)
+        self._catching_up.pop(socket, None)
         if sockets:
             return
         del self.sockets[conversation_id]
@@ -142,6 +165,10 @@ class Hub:
         if not sockets:
             return
         for socket in tuple(sockets):
+            held = self._catching_up.get(socket)
+            if held is not None:
+                held.append(text)
+                continue
             try:
                 await socket.send(text_data=text)
             except Exception:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 from typing import Any, assert_never
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from billing import services as billing
-from chat import frames, selectors, services
+from chat import frames, retry, selectors, services
 from chat.frames import SendFrame, clean_text
 from chat.hub import Hub, get_hub, user_message_frame
 from chat.models import Message
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL = 10.0
 
 _running: set[asyncio.Task[None]] = set()
+_rng = random.Random()
 
 
 class Refused(Exception):
@@ -230,6 +232,59 @@ class Reply:
             await self.hub.unregister(self)
 
     async def _consume(self) -> None:
+        """Stream the reply, retrying failures that happen before any output (chat/retry.py)."""
+        while True:
+            try:
+                await self._attempt()
+                return
+            except ProviderError as exc:
+                produced = self.text.length + self.thinking.length > 0
+                wait = retry.retry_delay(
+                    exc, attempt=self.attempt, produced_output=produced, rng=_rng
+                )
+                if wait is None:
+                    raise
+                await self._record_failed_attempt(exc)
+                await self.hub.deliver(self.conversation_id, self._retrying_frame(exc, wait))
+                await retry.sleep(wait)
+                self.attempt += 1
+                self._started_at = self._loop.time()
+                self.usage = Usage()
+
+    def _retrying_frame(self, error: ProviderError, wait: float) -> str:
+        return frames.dump(
+            {
+                "type": "retrying",
+                "message_id": self.message_id,
+                "attempt": self.attempt + 1,
+                "max_attempts": retry.MAX_ATTEMPTS,
+                "wait": round(wait, 2),
+                "code": error.code,
+                "message": error.message,
+            }
+        )
+
+    async def _record_failed_attempt(self, error: ProviderError) -> None:
+        """Every attempt leaves an LlmUsage row; a failed one before any output costs nothing."""
+        try:
+            await database_sync_to_async(billing.usage_record)(
+                user_id=self.owner_id,
+                conversation_id=self.conversation_id,
+                message_id=self.message_id,
+                provider=self.resolved.model.provider,
+                model=self.resolved.model.id,
+                byok=self.resolved.credentials.byok,
+                status="error",
+                error_code=error.code,
+                attempt=self.attempt,
+                duration_ms=_ms(self._loop.time(), self._started_at) or 0,
+            )
+        except Exception:
+            logger.exception(
+                "could not record attempt %s of reply %s", self.attempt, self.message_id
+            )
+
+    async def _attempt(self) -> None:
         adapter = self.resolved.adapter
         async for event in adapter.stream(self.request, self.resolved.credentials):
             match event:

@@ -76,7 +76,7 @@ def _note_deprecation(model_id: str) -> None:
 
 
 # One SDK client (and so one connection pool) per event loop and key.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -84,7 +84,8 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, s
 def _client(credentials: Credentials) -> anthropic.AsyncAnthropic:
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     base_url = credentials.base_url or settings.ANTHROPIC_BASE_URL
-    key = (credentials.api_key, base_url)
+    timeouts = (settings.PROVIDER_IDLE_TIMEOUT, settings.PROVIDER_CONNECT_TIMEOUT)
+    key = (credentials.api_key, base_url, *timeouts)
     client = per_loop.get(key)
     if client is None:
         client = anthropic.AsyncAnthropic(

@@ -146,7 +146,11 @@ def error_for(
 
     The provider's own text is used only to recognise a too-long prompt; it is never shown.
     """
-    cls: type[ProviderError] | None = ERROR_TYPES.get(error_type or "")
+    # A specific error type says more than the status, except the generic "api_error", which
+    # providers and proxies put on any 5xx: there the status (503, 504, 529) says more.
+    cls: type[ProviderError] | None = None
+    if error_type != "api_error" or status is None:
+        cls = ERROR_TYPES.get(error_type or "")
     if cls is None and status is not None:
         cls = _STATUS.get(status) or (ProviderFailure if status >= 500 else InvalidRequest)
     cls = cls or ProviderFailure

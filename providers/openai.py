@@ -23,7 +23,7 @@ from providers.errors import (
     parse_retry_after,
 )
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Any]] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -31,7 +31,7 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, s
 def _client(credentials: Credentials, default_base_url: str) -> openai.AsyncOpenAI:
     per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     base_url = credentials.base_url or default_base_url
-    key = (credentials.api_key, base_url)
+    key = (credentials.api_key, base_url, settings.PROVIDER_IDLE_TIMEOUT)
     client = per_loop.get(key)
     if client is None:
         client = openai.AsyncOpenAI(

@@ -75,17 +75,20 @@ async def test_coins_charged_equal_the_price_of_the_usage_the_provider_reported(
 
 
 async def test_a_reply_that_failed_before_any_output_costs_nothing(
-    alice: Any, conversation: Conversation, anthropic_server: SSEServer
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer, waits: list[float]
 ) -> None:
-    anthropic_server.enqueue(error_response(529, "overloaded_error", "Overloaded"))
+    anthropic_server.default = error_response(529, "overloaded_error", "Overloaded")
     before = await _balance(alice.pk)
     tab = await connect(alice, conversation)
     await send(tab, type="send", content="hello?")
     end = (await until_end(tab))[-1]
     assert end["type"] == "error" and end["code"] == "overloaded"
     assert await _balance(alice.pk) == before == await _ledger_sum(alice.pk)
-    usage = await LlmUsage.objects.aget(message_id=end["message_id"])
-    assert (usage.status, usage.error_code, usage.coins_charged) == ("error", "overloaded", 0)
+    attempts = [u async for u in LlmUsage.objects.filter(message_id=end["message_id"])]
+    assert len(attempts) == 3  # retried before any output, every attempt recorded
+    assert {(u.status, u.error_code, u.coins_charged) for u in attempts} == {
+        ("error", "overloaded", 0)
+    }
     kinds = [
         e
         async for e in LedgerEntry.objects.filter(message_id=end["message_id"]).values_list(

@@ -172,6 +172,11 @@
       setStatus(r, f.status);
       render(r);
     },
+    retrying(f) {
+      indicatorText.textContent =
+        `${f.message} Trying again (attempt ${f.attempt} of ${f.max_attempts})…`;
+      announce("The provider failed; trying again.");
+    },
     message_stop(f) {
       const r = replyFor(f.message_id, true);
       const stopped = f.stop_reason === "stopped";
