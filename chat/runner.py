@@ -130,6 +130,7 @@ class Reply:
         )
         self.hold = start.hold
         self.reference = start.reference
+        self.previous = (start.previous_content, start.previous_thinking)
         self.attempt = attempt
         self.status: str = Message.Status.STREAMING
         self.text = _Stream()
@@ -378,6 +379,9 @@ class Reply:
         self.status = status
         content, thinking = self.text.value(), self.thinking.value()
         produced = self.text.length + self.thinking.length
+        if not produced:
+            # A retry that produced nothing leaves the earlier text where it was.
+            content, thinking = self.previous
         usage = billing.billable_usage(
             self.usage, produced_output=produced > 0, final=self._final, text_length=produced
         )

@@ -46,6 +46,9 @@ class ReplyStart:
     hold: Hold | None = None
     reference: str = ""
     max_tokens: int = 0
+    # A retry's earlier text, kept until the new attempt produces some (and if it never does).
+    previous_content: str = ""
+    previous_thinking: str = ""
 
 
 def _hold(
@@ -180,20 +183,22 @@ def reply_begin_retry(
                     raise ReplyInProgress()
                 raise MessageNotFound()
             last.status = Message.Status.STREAMING
-            last.content = last.thinking = last.stop_reason = ""
-            last.error_code = last.error_message = ""
+            last.stop_reason = last.error_code = last.error_message = ""
             last.model, last.provider = model.id, model.provider
             last.heartbeat_at = timezone.now()
             last.save()
             conversation.model = model.id
             conversation.save(update_fields=["model", "updated_at"])
-            return _hold(
+            start = _hold(
                 owner_id=owner_id,
                 conversation=conversation,
                 assistant=last,
                 model=model,
                 byok=byok,
                 max_tokens=max_tokens,
+            )
+            return dataclasses.replace(
+                start, previous_content=last.content, previous_thinking=last.thinking
             )
     except IntegrityError:
         raise ReplyInProgress() from None

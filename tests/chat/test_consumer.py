@@ -12,7 +12,7 @@ from billing.services import coins_adjust
 from chat import runner
 from chat.models import Conversation, Message
 from tests.chat.helpers import ClientView, connect, receive, send, until_end
-from tests.fakes.anthropic import text_reply
+from tests.fakes.anthropic import error_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -250,6 +250,24 @@ async def test_error_mid_stream_keeps_the_partial_text_and_retry_regenerates(
     assert frames[0]["type"] == "message_start" and frames[0]["message_id"] == error["message_id"]
     assert view.text[error["message_id"]] == "Fresh answer"
     assert (await message(error["message_id"])).status == "complete"
+    await tab.disconnect()
+
+
+async def test_a_retry_that_fails_before_any_output_keeps_the_earlier_text(
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer, waits: list[float]
+) -> None:
+    anthropic_server.enqueue(text_reply(["Kept ", "text"], error_after=2))
+    tab = await connect(alice, conversation)
+    await send(tab, type="send", content="Try")
+    first = (await until_end(tab))[-1]
+    anthropic_server.default = error_response(401, "authentication_error", "bad key")
+    await send(tab, type="retry", message_id=first["message_id"])
+    during = await Message.objects.aget(pk=first["message_id"])
+    end = (await until_end(tab))[-1]
+    assert end["type"] == "error" and end["code"] == "auth"
+    saved = await message(first["message_id"])
+    assert saved.content == "Kept text" and saved.status == "error"
+    assert during.content == "Kept text"  # not blanked when the retry began
     await tab.disconnect()
 
 

@@ -108,3 +108,49 @@ async def test_stop_through_the_other_worker_closes_the_upstream_stream(
     assert 'data-status="stopped"' in page
     await tab_a.close()
     await tab_b.close()
+
+
+async def test_a_killed_worker_s_reply_is_found_interrupted_and_settled_by_the_other(
+    services_env: dict[str, str], provider: SSEServer
+) -> None:
+    import signal
+
+    import psycopg
+
+    env = {**services_env, "REPLY_STALE_AFTER": "1.5", "REPLY_SWEEP_INTERVAL": "1"}
+    doomed, survivor = Server(env, "worker-doomed"), Server(env, "worker-survivor")
+    tab: ClientConnection | None = None
+    try:
+        person = Person(doomed.url)
+        await asyncio.to_thread(person.sign_up, "kim")
+        conversation_id = await asyncio.to_thread(person.new_conversation)
+        provider.enqueue(text_reply([f"lost{i} " for i in range(1000)], delay=0.01))
+        tab = await _open(doomed, person, conversation_id)
+        await tab.send(json.dumps({"type": "send", "content": "then the power went out"}))
+        await _first(tab, "text_delta", ClientView())
+        await asyncio.sleep(1.2)  # a checkpoint saved some text
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait(5)
+        recorded = await asyncio.to_thread(provider.wait_for_disconnect, 2.0)
+        assert not recorded.completed  # the dead worker's upstream stream is gone too
+        await asyncio.sleep(3)  # past REPLY_STALE_AFTER: the survivor's sweep ends it
+        page = await asyncio.to_thread(person.get, f"/chat/{conversation_id}/", survivor.url)
+        assert 'data-status="interrupted"' in page and "lost0 lost1" in page
+        assert '<div class="indicator" id="indicator" hidden>' in page
+        with psycopg.connect(services_env["DATABASE_URL"]) as db:
+            status, coins = db.execute(
+                "SELECT status, coins_charged FROM billing_llmusage WHERE conversation_id = %s",
+                (conversation_id,),
+            ).fetchone()
+            balance, total = db.execute(
+                "SELECT a.balance, SUM(e.amount) FROM billing_coinaccount a "
+                "JOIN billing_ledgerentry e ON e.account_id = a.id "
+                "JOIN auth_user u ON u.id = a.user_id WHERE u.username = 'kim' GROUP BY a.balance"
+            ).fetchone()
+        assert status == "interrupted" and coins > 0
+        assert balance == total == 1000 - coins  # the hold came back; only the text shown paid
+    finally:
+        if tab is not None:
+            await tab.close()
+        doomed.stop()
+        survivor.stop()

@@ -154,10 +154,12 @@
     },
     message_start(f) {
       const r = replyFor(f.message_id, true);
+      // A retry restarts the text at offset 0; the old text stays on screen until new text
+      // arrives (the next paint replaces it).
       r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0;
       r.el.querySelector(".message-error").hidden = true;
+      r.el.querySelector(".message-meta").textContent = "";
       setStatus(r, "streaming");
-      render(r);
       r.el.scrollIntoView({ block: "end" });
       announce("The reply has started.");
     },
