@@ -138,15 +138,17 @@ async def test_a_killed_worker_s_reply_is_found_interrupted_and_settled_by_the_o
         assert 'data-status="interrupted"' in page and "lost0 lost1" in page
         assert '<div class="indicator" id="indicator" hidden>' in page
         with psycopg.connect(services_env["DATABASE_URL"]) as db:
-            status, coins = db.execute(
+            usage = db.execute(
                 "SELECT status, coins_charged FROM billing_llmusage WHERE conversation_id = %s",
                 (conversation_id,),
             ).fetchone()
-            balance, total = db.execute(
+            account = db.execute(
                 "SELECT a.balance, SUM(e.amount) FROM billing_coinaccount a "
                 "JOIN billing_ledgerentry e ON e.account_id = a.id "
                 "JOIN auth_user u ON u.id = a.user_id WHERE u.username = 'kim' GROUP BY a.balance"
             ).fetchone()
+        assert usage is not None and account is not None
+        (status, coins), (balance, total) = usage, account
         assert status == "interrupted" and coins > 0
         assert balance == total == 1000 - coins  # the hold came back; only the text shown paid
     finally:
