@@ -51,6 +51,18 @@ class ReplyStart:
     previous_thinking: str = ""
 
 
+def _locked_conversation(owner_id: int, conversation_id: int) -> Conversation:
+    """The conversation, row-locked, if `owner_id` owns it (a foreign id is a missing one)."""
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, owner_id=owner_id)
+        .first()
+    )
+    if conversation is None:
+        raise ConversationNotFound()
+    return conversation
+
+
 def _hold(
     *,
     owner_id: int,
@@ -60,7 +72,9 @@ def _hold(
     byok: bool,
     max_tokens: int,
 ) -> ReplyStart:
-    """History and coin hold for a reply just created, inside its transaction."""
+    """The conversation's model, the history and the coin hold of a reply, in its transaction."""
+    conversation.model = model.id
+    conversation.save(update_fields=["model", "updated_at"])
     history = selectors.provider_history(conversation_id=conversation.pk, before_id=assistant.pk)
     reference = f"reply:{assistant.pk}:{uuid.uuid4().hex[:12]}"
     hold = None
@@ -115,13 +129,7 @@ def reply_begin(
     """
     try:
         with transaction.atomic():
-            conversation = (
-                Conversation.objects.select_for_update()
-                .filter(pk=conversation_id, owner_id=owner_id)
-                .first()
-            )
-            if conversation is None:
-                raise ConversationNotFound()
+            conversation = _locked_conversation(owner_id, conversation_id)
             if client_id:
                 sent = conversation.messages.filter(role="user", client_id=client_id).first()
                 if sent is not None:
@@ -139,8 +147,6 @@ def reply_begin(
                 client_id=client_id or "",
             )
             assistant = _new_assistant(conversation, model=model.id, provider=model.provider)
-            conversation.model = model.id
-            conversation.save(update_fields=["model", "updated_at"])
             start = _hold(
                 owner_id=owner_id,
                 conversation=conversation,
@@ -168,13 +174,7 @@ def reply_begin_retry(
     retryable = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
     try:
         with transaction.atomic():
-            conversation = (
-                Conversation.objects.select_for_update()
-                .filter(pk=conversation_id, owner_id=owner_id)
-                .first()
-            )
-            if conversation is None:
-                raise ConversationNotFound()
+            conversation = _locked_conversation(owner_id, conversation_id)
             last = conversation.messages.order_by("-id").first()
             if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
                 raise MessageNotFound()
@@ -187,8 +187,6 @@ def reply_begin_retry(
             last.model, last.provider = model.id, model.provider
             last.heartbeat_at = timezone.now()
             last.save()
-            conversation.model = model.id
-            conversation.save(update_fields=["model", "updated_at"])
             start = _hold(
                 owner_id=owner_id,
                 conversation=conversation,

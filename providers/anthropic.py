@@ -7,10 +7,8 @@ CPU per event (see bench/), and the chat keeps its own text anyway.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -21,6 +19,7 @@ from anthropic._data import DEPRECATED_MODELS
 from anthropic.types import RawMessageStreamEvent
 from django.conf import settings
 
+from providers import clients
 from providers.base import ChatRequest, Credentials
 from providers.catalogue import find_model
 from providers.errors import (
@@ -75,31 +74,18 @@ def _note_deprecation(model_id: str) -> None:
     )
 
 
-# One SDK client (and so one connection pool) per event loop and key.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _client(credentials: Credentials) -> anthropic.AsyncAnthropic:
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     base_url = credentials.base_url or settings.ANTHROPIC_BASE_URL
-    timeouts = (settings.PROVIDER_IDLE_TIMEOUT, settings.PROVIDER_CONNECT_TIMEOUT)
-    key = (credentials.api_key, base_url, *timeouts)
-    client = per_loop.get(key)
-    if client is None:
-        client = anthropic.AsyncAnthropic(
+    return clients.cached(
+        ("anthropic", credentials.api_key, base_url),
+        lambda: anthropic.AsyncAnthropic(
             api_key=credentials.api_key,
             base_url=base_url,
-            # Retries are ours (one policy for every provider), never the SDK's.
+            # Retries are ours (chat/retry.py, one policy for every provider), never the SDK's.
             max_retries=0,
-            # The read timeout is the longest silence between two bytes of the stream.
-            timeout=httpx2.Timeout(
-                settings.PROVIDER_IDLE_TIMEOUT, connect=settings.PROVIDER_CONNECT_TIMEOUT
-            ),
-        )
-        per_loop[key] = client
-    return client
+            timeout=clients.timeout(),
+        ),
+    )
 
 
 def translate(exc: BaseException, *, byok: bool) -> ProviderError:

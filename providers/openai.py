@@ -6,14 +6,11 @@ OpenRouter models; for now this checks people's own keys.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from typing import Any
-
 import httpx2
 import openai
 from django.conf import settings
 
+from providers import clients
 from providers.base import Credentials
 from providers.errors import (
     ProviderError,
@@ -23,27 +20,15 @@ from providers.errors import (
     parse_retry_after,
 )
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def _client(credentials: Credentials, default_base_url: str) -> openai.AsyncOpenAI:
-    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
     base_url = credentials.base_url or default_base_url
-    key = (credentials.api_key, base_url, settings.PROVIDER_IDLE_TIMEOUT)
-    client = per_loop.get(key)
-    if client is None:
-        client = openai.AsyncOpenAI(
-            api_key=credentials.api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=httpx2.Timeout(
-                settings.PROVIDER_IDLE_TIMEOUT, connect=settings.PROVIDER_CONNECT_TIMEOUT
-            ),
-        )
-        per_loop[key] = client
-    return client
+    return clients.cached(
+        ("openai", credentials.api_key, base_url),
+        lambda: openai.AsyncOpenAI(
+            api_key=credentials.api_key, base_url=base_url, max_retries=0, timeout=clients.timeout()
+        ),
+    )
 
 
 def translate(exc: BaseException, *, byok: bool) -> ProviderError:
