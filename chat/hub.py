@@ -115,17 +115,22 @@ class Hub:
             await database_sync_to_async(services.replies_sweep_stale)(
                 conversation_id=conversation_id
             )
-        # The page may have been rendered before the latest message was saved (a reload right
-        # after a send): the person's message first, then where the reply stands.
         asked, message = await database_sync_to_async(selectors.latest_exchange)(
             conversation_id=conversation_id
         )
-        if asked is not None:
-            await socket.send(text_data=user_message_frame(asked))
         reply = self.replies.get(conversation_id)
         if reply is not None:
             await socket.send(text_data=reply.snapshot_frame())
-            return
+        else:
+            await self._snapshot_from_database(socket, conversation_id, message)
+        # The page may have been rendered before the latest message was saved (a reload right
+        # after a send): it places the person's message before the reply, by id.
+        if asked is not None:
+            await socket.send(text_data=user_message_frame(asked))
+
+    async def _snapshot_from_database(
+        self, socket: Subscriber, conversation_id: int, message: Any
+    ) -> None:
         if message is not None and message.status == "streaming":
             # Not running here (any more): a local reply unregisters only after its final
             # save, so reading again now sees its ending if it ended while we read.

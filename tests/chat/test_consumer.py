@@ -101,11 +101,11 @@ async def test_a_socket_joining_mid_reply_gets_a_snapshot_and_ends_with_the_full
         pass
     await asyncio.sleep(0.1)
     late = await connect(alice, conversation)
-    # A tab rendered before the send was saved still gets the person's message, then the reply.
-    asked = await receive(late)
-    assert asked["type"] == "user_message" and asked["content"] == "Long one"
     snapshot = await receive(late)
     assert snapshot["type"] == "message_snapshot" and snapshot["status"] == "streaming"
+    # A tab rendered before the send was saved still learns the person's message.
+    asked = await receive(late)
+    assert asked["type"] == "user_message" and asked["content"] == "Long one"
     assert 0 < len(snapshot["content"]) < len("".join(chunks))
     view = ClientView()
     view.apply(snapshot)

@@ -95,8 +95,8 @@ async def test_a_socket_connecting_finds_it_interrupted(alice: Any, settings: An
     orphan = await database_sync_to_async(_orphan)(alice, age=settings.REPLY_STALE_AFTER + 5)
     conversation = await Conversation.objects.aget(pk=orphan.conversation_id)
     tab = await connect(alice, conversation)
-    assert (await receive(tab))["type"] == "user_message"
     snapshot = await receive(tab)
     assert snapshot["type"] == "message_snapshot" and snapshot["status"] == "interrupted"
     assert snapshot["content"].startswith("Partial text")
+    assert (await receive(tab))["type"] == "user_message"
     await tab.disconnect()

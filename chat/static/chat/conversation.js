@@ -118,6 +118,9 @@
 
   function addUserMessage(content, messageId) {
     const el = document.createElement("li");
+    // A message learnt late (a reconnect) goes before any later one already on the page.
+    const later = messageId && [...list.children].find(
+      (li) => Number(li.dataset.messageId) > Number(messageId));
     el.className = "message message--user";
     if (messageId) el.dataset.messageId = messageId;
     const body = document.createElement("div");
@@ -125,7 +128,7 @@
     body.dir = "auto";
     body.textContent = content;
     el.appendChild(body);
-    list.appendChild(el);
+    list.insertBefore(el, later || null);
     el.scrollIntoView({ block: "end" });
     return el;
   }
