@@ -8,7 +8,7 @@ from typing import Any, assert_never
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat import frames, runner, selectors
+from chat import frames, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub
 
@@ -57,21 +57,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             await self._handle(frame)
-        except runner.Refused as refused:
+        except replies.Refused as refused:
             await self.send(text_data=refused.frame())
 
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None
         match frame:
             case SendFrame():
-                for text in await runner.send_reply(
+                for text in await replies.send_reply(
                     user_id=self.user_id, conversation_id=self.conversation_id, frame=frame
                 ):
                     await self.send(text_data=text)
             case StopFrame():
                 await get_hub().stop(self.conversation_id)
             case RetryFrame(message_id=message_id):
-                await runner.retry_reply(
+                await replies.retry_reply(
                     user_id=self.user_id,
                     conversation_id=self.conversation_id,
                     message_id=message_id,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,28 +54,34 @@ def paced(tokens: int, duration: float) -> Script:
     return script
 
 
-async def _writes_for(alice: Any, server: SSEServer, log: list[str], tokens: int) -> int:
+async def _writes_for(
+    alice: Any, server: SSEServer, log: list[str], tokens: int
+) -> tuple[int, float]:
     server.enqueue(paced(tokens, duration=1.2))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     tab = await connect(alice, conversation)
     log.clear()
+    started = time.monotonic()
     await send(tab, type="send", content="count my writes")
     frames = await until_end(tab)
+    duration = time.monotonic() - started
     await tab.disconnect()
     await runner.wait_for_replies()
     assert frames[-1]["type"] == "message_stop"
-    return len(log)
+    return len(log), duration
 
 
 async def test_database_writes_per_reply_do_not_grow_with_token_count(
     alice: Any, anthropic_server: SSEServer, write_log: list[str], settings: Any
 ) -> None:
     settings.REPLY_CHECKPOINT_INTERVAL = 0.3
-    short = await _writes_for(alice, anthropic_server, write_log, 20)
-    long = await _writes_for(alice, anthropic_server, write_log, 2000)
+    short, short_time = await _writes_for(alice, anthropic_server, write_log, 20)
+    long, long_time = await _writes_for(alice, anthropic_server, write_log, 2000)
     # Begin: user message, placeholder, conversation, hold (balance + entry). Settle: the final
     # text, release and capture (balance + entry each), the LlmUsage row. Between them only
-    # the timed checkpoints, about one per interval.
-    begin, settle, checkpoints = 5, 6, 1.2 / 0.3 + 1
-    assert short <= begin + checkpoints + settle
-    assert abs(long - short) <= 1, (short, long)
+    # the timed checkpoints: one per interval of the reply's duration, however many tokens.
+    begin, settle, interval = 5, 6, 0.3
+    for writes, duration in ((short, short_time), (long, long_time)):
+        assert writes <= begin + settle + math.ceil(duration / interval) + 1, (writes, duration)
+    # 100 times the tokens in about the same time: no more writes than the time explains.
+    assert long - short <= 1 + max(0, math.ceil((long_time - short_time) / interval))
