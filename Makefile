@@ -38,6 +38,11 @@ test-services: $(STAMP)
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/pytest
 
+# Benchmarks print their figures (docs/benchmarks.md); they are not tests.
+bench: $(STAMP)
+	$(BIN)/python -m bench.relay --sweep 25,50,100,150 --seconds 5
+	$(BIN)/python -m bench.relay --sweep 50,100,200 --rate 17 --tokens-per-event 3 --seconds 6
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -12,13 +12,15 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class Chunk:
-    data: bytes
+    # The bytes, or a function making them when they are sent (benchmarks stamp the time).
+    data: bytes | Callable[[], bytes]
     delay: float = 0.0  # seconds to wait before writing it
 
 
@@ -197,8 +199,9 @@ class SSEServer:
                 if hangup.done():
                     record.disconnected_at = time.monotonic()
                     return False
-                if chunk.data:
-                    writer.write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data))
+                data = chunk.data() if callable(chunk.data) else chunk.data
+                if data:
+                    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
                     await writer.drain()
             if script.drop:
                 writer.transport.abort()
