@@ -443,6 +443,6 @@ def _ms(later: float | None, earlier: float) -> int | None:
 
 
 async def wait_for_replies() -> None:
-    """Wait until every reply of this process has finished (tests and graceful shutdown)."""
+    """Wait until every reply of this process has finished (tests; nothing calls it at shutdown)."""
     while _running:
         await asyncio.gather(*list(_running), return_exceptions=True)
