@@ -145,7 +145,7 @@ def reply_hold(
     max_tokens: int,
     reference: str,
     conversation_id: int,
-    message_id: int,
+    message_id: int | None,
 ) -> Hold:
     """Hold the worst case of a reply, lowering `max_tokens` to what the balance can pay for.
 
@@ -205,7 +205,7 @@ def reply_settle(
     hold: Hold | None,
     reference: str,
     conversation_id: int,
-    message_id: int,
+    message_id: int | None,
 ) -> Settlement:
     """Capture what the reply cost and release the rest of its hold, in the caller's transaction."""
     assert transaction.get_connection().in_atomic_block

@@ -223,6 +223,20 @@ class Hub:
             if not await self._send(hub, message):
                 reply.remote_watchers.discard(hub)
 
+    async def announce(self, conversation_id: int, text: str) -> None:
+        """Send one frame to every socket watching the conversation, on every worker."""
+        await self.start()
+        await self.deliver(conversation_id, text)
+        await self._group_send(
+            conversation_id,
+            {
+                "type": "relay.announce",
+                "conversation": conversation_id,
+                "owner": self.channel,
+                "frames": [text],
+            },
+        )
+
     async def stop(self, conversation_id: int) -> None:
         """Stop the conversation's reply, wherever it runs."""
         reply = self.replies.get(conversation_id)
@@ -310,6 +324,9 @@ class Hub:
                 elif conversation_id in self.sockets:
                     self.following[conversation_id] = message["owner"]
                 await self._deliver_all(conversation_id, message["frames"])
+            case "relay.announce":
+                if message.get("owner") != self.channel:
+                    await self._deliver_all(conversation_id, message["frames"])
             case "relay.stop":
                 reply = self.replies.get(conversation_id)
                 if reply is not None:

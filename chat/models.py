@@ -11,6 +11,8 @@ class Conversation(models.Model):
     )
     title = models.CharField(max_length=200, default="New chat")
     model = models.CharField(max_length=100)
+    # Shown on the page when the site changed the model (its model was retired).
+    model_note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -40,6 +42,8 @@ class Message(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField(blank=True)
     thinking = models.TextField(blank=True)
+    # The provider's signatures of the thinking blocks: kept server-side, never shown.
+    thinking_signature = models.TextField(blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     model = models.CharField(max_length=100, blank=True)
     provider = models.CharField(max_length=20, blank=True)

@@ -7,6 +7,7 @@ saves the message and holds the coins in one transaction, then launches the repl
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from channels.db import database_sync_to_async
@@ -15,9 +16,12 @@ from billing import services as billing
 from chat import frames, selectors, services
 from chat.frames import SendFrame
 from chat.hub import get_hub, user_message_frame
+from chat.model_choice import conversation_model_refresh
+from chat.models import Conversation
 from chat.runner import Reply
+from providers import model_sync
 from providers import services as key_services
-from providers.catalogue import get_model
+from providers.catalogue import find_model, get_model
 from providers.errors import ProviderError
 from providers.keys import KeyDecryptionError
 from providers.limits import clamp_max_tokens
@@ -40,6 +44,8 @@ class Refused(Exception):
 
 async def _resolve(model_id: str, user_id: int) -> Resolved:
     """The model's adapter and key: the person's own key for its provider if they saved one."""
+    if model_sync.stale():
+        await database_sync_to_async(model_sync.reload)()
     try:
         model = get_model(model_id)
         own = await database_sync_to_async(key_services.own_credentials)(
@@ -53,6 +59,16 @@ async def _resolve(model_id: str, user_id: int) -> Resolved:
         raise Refused(
             "auth", "Your saved key could not be read. Save it again on the keys page."
         ) from None
+
+
+async def _current_model(conversation: Conversation) -> Conversation:
+    """The conversation, moved to its model's successor if that model retired."""
+    if model_sync.stale():
+        await database_sync_to_async(model_sync.reload)()
+    model = find_model(conversation.model)
+    if model is None or model.lifecycle(dt.date.today()) != "retired":
+        return conversation  # the common case, decided without a database round trip
+    return await database_sync_to_async(conversation_model_refresh)(conversation=conversation)
 
 
 _IN_PROGRESS = Refused(
@@ -73,6 +89,8 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
     )
     if conversation is None:
         raise _NO_CONVERSATION
+    if not frame.model:
+        conversation = await _current_model(conversation)
     resolved = await _resolve(frame.model or conversation.model, user_id)
     try:
         start = await database_sync_to_async(services.reply_begin)(
@@ -112,6 +130,7 @@ async def retry_reply(*, user_id: int, conversation_id: int, message_id: int) ->
     )
     if conversation is None:
         raise _NO_CONVERSATION
+    conversation = await _current_model(conversation)
     resolved = await _resolve(conversation.model, user_id)
     try:
         start = await database_sync_to_async(services.reply_begin_retry)(

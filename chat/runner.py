@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from billing import services as billing
-from chat import frames, retry, services
+from chat import frames, retry, services, titles
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
@@ -29,6 +29,7 @@ from providers.events import (
     StopReason,
     TextDelta,
     ThinkingDelta,
+    ThinkingSignature,
     ToolUse,
     Usage,
     UsageUpdate,
@@ -120,6 +121,8 @@ class Reply:
         self.text = _Stream()
         self.thinking = _Stream()
         self.usage = Usage()
+        # Thinking blocks' signatures: saved with the message, never sent to a browser.
+        self.signatures: list[str] = []
         self.stop_reason: StopReason = "other"
         self.remote_watchers: set[str] = set()
         self.stop_requested = False
@@ -177,9 +180,7 @@ class Reply:
 
     async def launch(self, start_frames: list[str]) -> None:
         await self.hub.register(self, start_frames)
-        task = self._loop.create_task(self._run())
-        _running.add(task)
-        task.add_done_callback(_running.discard)
+        _track(self._loop.create_task(self._run()))
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -215,6 +216,23 @@ class Reply:
             await self._finish(status, error)
         finally:
             await self.hub.unregister(self)
+        first_reply = len(self.request.messages) == 1
+        if status == Message.Status.COMPLETE and first_reply and settings.AUTO_TITLES:
+            _track(self._loop.create_task(self._name_conversation()))
+
+    async def _name_conversation(self) -> None:
+        """After the first reply, a short call names the conversation (chat/titles.py)."""
+        try:
+            await titles.name_conversation(
+                hub=self.hub,
+                owner_id=self.owner_id,
+                conversation_id=self.conversation_id,
+                resolved=self.resolved,
+                question=self.request.messages[0].content,
+                answer=self.text.value(),
+            )
+        except Exception:
+            logger.exception("naming conversation %s failed", self.conversation_id)
 
     async def _consume(self) -> None:
         """Stream the reply, retrying failures that happen before any output (chat/retry.py)."""
@@ -235,6 +253,7 @@ class Reply:
                 self.attempt += 1
                 self._started_at = self._loop.time()
                 self.usage = Usage()
+                self.signatures.clear()
 
     def _retrying_frame(self, error: ProviderError, wait: float) -> str:
         return frames.dump(
@@ -281,10 +300,12 @@ class Reply:
                     self._after_delta()
                 case UsageUpdate(usage=usage):
                     self.usage = usage
-                case MessageStop(stop_reason=stop_reason, usage=usage):
+                case ThinkingSignature(signature=signature):
+                    self.signatures.append(signature)
+                case MessageStop(stop_reason=stop_reason, usage=usage, final_usage=final):
                     self.stop_reason = stop_reason
                     self.usage = usage
-                    self._final = True
+                    self._final = final
                 case MessageStart() | ToolUse():
                     pass
                 case _:
@@ -390,6 +411,7 @@ class Reply:
                 status=status,
                 content=content,
                 thinking=thinking,
+                thinking_signature="\n".join(self.signatures),
                 stop_reason="stopped" if status == Message.Status.STOPPED else self.stop_reason,
                 error_code=error.code if error else "",
                 error_message=error.message if error else "",
@@ -438,11 +460,18 @@ class Reply:
         )
 
 
+def _track(task: asyncio.Task[None]) -> None:
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
 def _ms(later: float | None, earlier: float) -> int | None:
     return None if later is None else max(0, round((later - earlier) * 1000))
 
 
 async def wait_for_replies() -> None:
-    """Wait until every reply of this process has finished (tests; nothing calls it at shutdown)."""
+    """Wait until every reply (and title call) of this process has finished.
+
+    Tests only: nothing calls it at shutdown."""
     while _running:
         await asyncio.gather(*list(_running), return_exceptions=True)

@@ -73,8 +73,10 @@ def _hold(
     max_tokens: int,
 ) -> ReplyStart:
     """The conversation's model, the history and the coin hold of a reply, in its transaction."""
-    conversation.model = model.id
-    conversation.save(update_fields=["model", "updated_at"])
+    if conversation.model != model.id:
+        # A model the person picked replaces any note about a model the site replaced.
+        conversation.model, conversation.model_note = model.id, ""
+    conversation.save(update_fields=["model", "model_note", "updated_at"])
     history = selectors.provider_history(conversation_id=conversation.pk, before_id=assistant.pk)
     reference = f"reply:{assistant.pk}:{uuid.uuid4().hex[:12]}"
     hold = None
@@ -248,6 +250,7 @@ def reply_settle(
     status: str,
     content: str,
     thinking: str,
+    thinking_signature: str = "",
     stop_reason: str = "",
     error_code: str = "",
     error_message: str = "",
@@ -262,6 +265,7 @@ def reply_settle(
         status=status,
         content=content,
         thinking=thinking,
+        thinking_signature=thinking_signature,
         stop_reason=stop_reason,
         error_code=error_code,
         error_message=error_message,
@@ -312,6 +316,7 @@ def reply_finish(
     status: str,
     content: str,
     thinking: str,
+    thinking_signature: str = "",
     stop_reason: str = "",
     error_code: str = "",
     error_message: str = "",
@@ -323,6 +328,7 @@ def reply_finish(
             status=status,
             content=content,
             thinking=thinking,
+            thinking_signature=thinking_signature,
             stop_reason=stop_reason,
             error_code=error_code,
             error_message=error_message,

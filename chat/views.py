@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -7,7 +9,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors, services
 from chat.hub import live_replies
-from providers.catalogue import ModelInfo
+from chat.model_choice import conversation_model_choose, conversation_model_refresh
+from providers import model_sync
+from providers.catalogue import ModelInfo, find_model
+from providers.errors import ProviderError
 from providers.registry import PROVIDER_NAMES, listed_models, unavailable_reason
 from providers.services import own_providers
 
@@ -40,6 +45,8 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     )
     if conversation is None:
         raise Http404("No such conversation.")
+    model_sync.reload()
+    conversation = conversation_model_refresh(conversation=conversation)
     services.replies_sweep_stale(conversation_id=conversation.pk)
     messages = list(selectors.conversation_messages(conversation=conversation))
     for message in messages:
@@ -61,8 +68,32 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     )
 
 
+@login_required
+@require_POST
+def conversation_model(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """Remember the model picked for a conversation (the picker posts here on change)."""
+    conversation = selectors.conversation_for_owner(
+        owner_id=_user_id(request), conversation_id=conversation_id
+    )
+    if conversation is None:
+        return JsonResponse({"error": "This conversation does not exist."}, status=404)
+    model_sync.reload()
+    model = find_model(request.POST.get("model", ""))
+    if model is None:
+        return JsonResponse({"error": "That model does not exist."}, status=400)
+    reason = unavailable_reason(model, frozenset(own_providers(user_id=_user_id(request))))
+    if reason is not None:
+        return JsonResponse({"error": reason}, status=400)
+    try:
+        conversation_model_choose(conversation=conversation, model_id=model.id)
+    except ProviderError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    return JsonResponse({"model": model.id})
+
+
 def _model_payload(model: ModelInfo, own: frozenset[str]) -> dict[str, object]:
     reason = unavailable_reason(model, own)
+    lifecycle = model.lifecycle(dt.date.today())
     return {
         "id": model.id,
         "provider": model.provider,
@@ -73,7 +104,10 @@ def _model_payload(model: ModelInfo, own: frozenset[str]) -> dict[str, object]:
         "max_output_tokens": model.max_output_tokens,
         "input_price_per_mtok": model.input_price,
         "output_price_per_mtok": model.output_price,
+        "lifecycle": lifecycle,
         "retires_on": model.retires_on.isoformat() if model.retires_on else None,
+        "successor": model.successor,
+        "thinking": model.thinking is not None,
         "available": reason is None,
         "own_key": model.provider in own,
         "unavailable_reason": reason,
@@ -81,6 +115,7 @@ def _model_payload(model: ModelInfo, own: frozenset[str]) -> dict[str, object]:
 
 
 def _model_choices(user_id: int) -> list[dict[str, object]]:
+    model_sync.reload()
     own = frozenset(own_providers(user_id=user_id))
     return [_model_payload(m, own) for m in listed_models()]
 

@@ -152,6 +152,18 @@ DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="") or (
 # Longest silence allowed between two bytes of a streaming reply before it ends as `timeout`.
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=10.0)
 PROVIDER_IDLE_TIMEOUT = env.float("PROVIDER_IDLE_TIMEOUT", default=90.0)
+# How OpenRouter shows this site in its activity and rankings (`X-OpenRouter-Title`,
+# `HTTP-Referer`); attribution only, not authentication.
+SITE_NAME = env.str("SITE_NAME", default="Chatsite")
+SITE_URL = env.str("SITE_URL", default="")
+# Thinking budget for models that take one ("budget" in providers/catalogue.py); models with
+# adaptive thinking decide for themselves.
+THINKING_BUDGET_TOKENS = env.int("THINKING_BUDGET_TOKENS", default=4_096)
+# Name each conversation after its first reply with one short call to the same model (billed
+# like a reply, recorded as a `title` LlmUsage row).
+AUTO_TITLES = env.bool("AUTO_TITLES", default=True)
+# How often each process reloads the figures `sync_models` stored (seconds).
+MODEL_SYNC_RELOAD = env.float("MODEL_SYNC_RELOAD", default=60.0)
 # Pace of the offline demo model.
 DEMO_TOKENS_PER_SECOND = env.float("DEMO_TOKENS_PER_SECOND", default=40.0)
 

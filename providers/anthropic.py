@@ -20,7 +20,7 @@ from anthropic.types import RawMessageStreamEvent
 from django.conf import settings
 
 from providers import clients
-from providers.base import ChatRequest, Credentials
+from providers.base import ChatRequest, Completion, Credentials, Listed
 from providers.catalogue import find_model
 from providers.errors import (
     ProviderError,
@@ -36,6 +36,7 @@ from providers.events import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
+    ThinkingSignature,
     ToolUse,
     Usage,
     UsageUpdate,
@@ -141,7 +142,9 @@ class _StreamState:
                     return [TextDelta(delta.text)]
                 if delta.type == "thinking_delta" and delta.thinking:
                     return [ThinkingDelta(delta.thinking)]
-                # Signatures, tool input JSON and citations are not part of the visible text.
+                if delta.type == "signature_delta" and delta.signature:
+                    return [ThinkingSignature(delta.signature)]
+                # Tool input JSON and citations are not part of the visible text.
                 return []
             case "message_delta":
                 self.stop_reason = _STOP_REASONS.get(event.delta.stop_reason or "", "other")
@@ -175,21 +178,30 @@ class AnthropicAdapter:
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
 
+    async def list_models(self, credentials: Credentials) -> list[Listed]:
+        """The Models API: lifecycle, limits and retirement date of every model, all pages."""
+        try:
+            return [
+                Listed(
+                    id=info.id,
+                    display_name=info.display_name,
+                    lifecycle=info.lifecycle,
+                    context_window=info.max_input_tokens,
+                    max_output_tokens=info.max_tokens,
+                    retires_at=info.retires_at,
+                )
+                async for info in _client(credentials).models.list(limit=100)
+            ]
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+
     async def stream(
         self, request: ChatRequest, credentials: Credentials
     ) -> AsyncIterator[StreamEvent]:
         client = _client(credentials)
         _note_deprecation(request.model)
-        params: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": True,
-        }
-        if request.system:
-            params["system"] = request.system
         try:
-            upstream = await client.messages.create(**params)
+            upstream = await client.messages.create(**_params(request), stream=True)
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
         try:
@@ -205,3 +217,44 @@ class AnthropicAdapter:
             raise translate(exc, byok=credentials.byok) from None
         finally:
             await upstream.close()
+
+    async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
+        """One short non-streaming reply (conversation titles: a few tokens, no thinking)."""
+        _note_deprecation(request.model)
+        try:
+            response = await _client(credentials).messages.create(**_params(request))
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        state = _StreamState()
+        state._take_usage(response.usage)
+        text = "".join(block.text for block in response.content if block.type == "text")
+        return Completion(text=text, usage=state.usage)
+
+
+def _thinking(request: ChatRequest) -> dict[str, Any] | None:
+    """The `thinking` parameter for the model, if it thinks and the request allows it."""
+    model = find_model(request.model)
+    if model is None or not request.thinking:
+        return None
+    if model.thinking == "adaptive":
+        return {"type": "adaptive", "display": "summarized"}
+    if model.thinking == "budget":
+        # The budget must be at least 1,024 tokens and below `max_tokens`.
+        budget = min(settings.THINKING_BUDGET_TOKENS, request.max_tokens // 2)
+        if budget >= 1024:
+            return {"type": "enabled", "budget_tokens": budget, "display": "summarized"}
+    return None
+
+
+def _params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+    }
+    if request.system:
+        params["system"] = request.system
+    thinking = _thinking(request)
+    if thinking is not None:
+        params["thinking"] = thinking
+    return params

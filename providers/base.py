@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from providers.events import StreamEvent
+from providers.events import StreamEvent, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,28 @@ class ChatRequest:
     messages: Sequence[ChatMessage]
     max_tokens: int
     system: str | None = None
+    # Let a model that can think do so (and stream its thinking); title calls turn it off.
+    thinking: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole non-streaming reply (used for conversation titles)."""
+
+    text: str
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A model as a provider's models endpoint lists it; None where the provider does not say."""
+
+    id: str
+    display_name: str = ""
+    lifecycle: Literal["active", "deprecated", "retired"] | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    retires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,4 +62,14 @@ class Adapter(Protocol):
 
         Closing the iterator (or cancelling the task iterating it) closes the upstream stream.
         """
+        ...
+
+    async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
+        """One short reply, not streamed; raise only `ProviderError`s."""
+        ...
+
+
+class ModelLister(Protocol):
+    async def list_models(self, credentials: Credentials) -> list[Listed]:
+        """Every model the provider lists for this key; raise only `ProviderError`s."""
         ...

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
 from providers.errors import ModelNotFound
 
 ProviderName: TypeAlias = Literal["anthropic", "openai", "openrouter", "demo"]
 Lifecycle: TypeAlias = Literal["active", "deprecated", "retired"]
+# How a model is asked to think: Anthropic's "adaptive" (the model decides how much) or
+# "budget" (extended thinking with `budget_tokens`); OpenRouter's `reasoning` switch.
+ThinkingMode: TypeAlias = Literal["adaptive", "budget", "reasoning"]
+# The name of the output limit parameter: OpenAI's reasoning families take only
+# `max_completion_tokens`; older chat models and OpenRouter take `max_tokens`.
+MaxTokensParam: TypeAlias = Literal["max_tokens", "max_completion_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,76 +34,250 @@ class ModelInfo:
     output_price: float
     cache_write_price: float = 0.0
     cache_read_price: float = 0.0
-    thinking: bool = False
+    thinking: ThinkingMode | None = None
+    max_tokens_param: MaxTokensParam = "max_tokens"
     # The end of life the provider announced; from that day on the model is refused.
     retires_on: dt.date | None = None
     successor: str | None = None
+    # What the provider's models API last said (`sync_models`); None if never synced.
+    reported_lifecycle: Lifecycle | None = None
 
     def lifecycle(self, today: dt.date) -> Lifecycle:
+        if self.reported_lifecycle is not None:
+            # The provider's word wins: a past date on a "deprecated" model is an overdue
+            # retirement, still callable, and only "retired" means gone.
+            return self.reported_lifecycle
         if self.retires_on is None:
             return "active"
         return "retired" if today >= self.retires_on else "deprecated"
 
 
-_SONNET = "Claude Sonnet"
-CATALOGUE: tuple[ModelInfo, ...] = (
-    ModelInfo(
-        id="claude-sonnet-5-5",
+def _claude(
+    id: str,
+    display_name: str,
+    description: str,
+    *,
+    context_window: int,
+    max_output_tokens: int,
+    input_price: float,
+    output_price: float,
+    thinking: ThinkingMode | None,
+    default_max_tokens: int = 16_000,
+    retires_on: dt.date | None = None,
+    successor: str | None = None,
+) -> ModelInfo:
+    """An Anthropic model: cache writes cost 1.25 times input, cache reads a tenth."""
+    return ModelInfo(
+        id=id,
         provider="anthropic",
-        display_name=f"{_SONNET} 5.5",
-        description="Anthropic's balanced model: fast, strong at writing, code and analysis.",
+        display_name=display_name,
+        description=description,
+        context_window=context_window,
+        max_output_tokens=max_output_tokens,
+        default_max_tokens=default_max_tokens,
+        input_price=input_price,
+        output_price=output_price,
+        cache_write_price=input_price * 1.25,
+        cache_read_price=input_price / 10,
+        thinking=thinking,
+        retires_on=retires_on,
+        successor=successor,
+    )
+
+
+_PREVIOUS = "An earlier generation, still served."
+# Limits and prices are the providers' published figures, written by hand; `sync_models`
+# refreshes Anthropic's limits and lifecycle from its Models API (providers/model_sync.py).
+CATALOGUE: tuple[ModelInfo, ...] = (
+    _claude(
+        "claude-sonnet-5-5",
+        "Claude Sonnet 5.5",
+        "Anthropic's balanced model: fast, strong at writing, code and analysis.",
         context_window=1_000_000,
         max_output_tokens=128_000,
-        default_max_tokens=16_000,
         input_price=3.0,
         output_price=15.0,
-        cache_write_price=3.75,
-        cache_read_price=0.30,
-        thinking=True,
+        thinking="adaptive",
     ),
-    ModelInfo(
-        id="claude-opus-5-5",
-        provider="anthropic",
-        display_name="Claude Opus 5.5",
-        description="Anthropic's most capable model, for the hardest problems.",
+    _claude(
+        "claude-opus-5-5",
+        "Claude Opus 5.5",
+        "Anthropic's most capable model, for the hardest problems.",
         context_window=1_000_000,
         max_output_tokens=128_000,
-        default_max_tokens=16_000,
         input_price=5.0,
         output_price=25.0,
-        cache_write_price=6.25,
-        cache_read_price=0.50,
-        thinking=True,
+        thinking="adaptive",
     ),
-    ModelInfo(
-        id="claude-haiku-5-5",
-        provider="anthropic",
-        display_name="Claude Haiku 5.5",
-        description="Anthropic's fastest and cheapest model, for quick everyday answers.",
+    _claude(
+        "claude-haiku-5-5",
+        "Claude Haiku 5.5",
+        "Anthropic's fastest and cheapest model, for quick everyday answers.",
         context_window=1_000_000,
         max_output_tokens=128_000,
         default_max_tokens=8_000,
         input_price=1.0,
         output_price=5.0,
-        cache_write_price=1.25,
-        cache_read_price=0.10,
+        thinking=None,
     ),
-    ModelInfo(
-        id="claude-sonnet-4-5-20250929",
-        provider="anthropic",
-        display_name=f"{_SONNET} 4.5",
-        description="The previous Sonnet, kept until its announced end of life.",
+    _claude(
+        "claude-opus-4-8",
+        "Claude Opus 4.8",
+        _PREVIOUS,
+        context_window=1_000_000,
+        max_output_tokens=128_000,
+        input_price=5.0,
+        output_price=25.0,
+        thinking="adaptive",
+    ),
+    _claude(
+        "claude-opus-4-7",
+        "Claude Opus 4.7",
+        _PREVIOUS,
+        context_window=1_000_000,
+        max_output_tokens=128_000,
+        input_price=5.0,
+        output_price=25.0,
+        thinking="adaptive",
+    ),
+    _claude(
+        "claude-opus-4-6",
+        "Claude Opus 4.6",
+        _PREVIOUS,
+        context_window=200_000,
+        max_output_tokens=128_000,
+        input_price=5.0,
+        output_price=25.0,
+        # The SDK warns when this model is sent budgeted ("enabled") thinking.
+        thinking="adaptive",
+    ),
+    _claude(
+        "claude-sonnet-4-6",
+        "Claude Sonnet 4.6",
+        _PREVIOUS,
         context_window=200_000,
         max_output_tokens=64_000,
-        default_max_tokens=16_000,
         input_price=3.0,
         output_price=15.0,
-        cache_write_price=3.75,
-        cache_read_price=0.30,
-        thinking=True,
+        thinking="adaptive",
+    ),
+    _claude(
+        "claude-opus-4-5",
+        "Claude Opus 4.5",
+        _PREVIOUS,
+        context_window=200_000,
+        max_output_tokens=64_000,
+        input_price=5.0,
+        output_price=25.0,
+        thinking="budget",
+    ),
+    _claude(
+        "claude-haiku-4-5",
+        "Claude Haiku 4.5",
+        _PREVIOUS,
+        context_window=200_000,
+        max_output_tokens=64_000,
+        default_max_tokens=8_000,
+        input_price=1.0,
+        output_price=5.0,
+        thinking=None,
+    ),
+    _claude(
+        "claude-sonnet-4-5-20250929",
+        "Claude Sonnet 4.5",
+        "The previous Sonnet, kept until its announced end of life.",
+        context_window=200_000,
+        max_output_tokens=64_000,
+        input_price=3.0,
+        output_price=15.0,
+        thinking="budget",
         # The SDK's DEPRECATED_MODELS table: end of life on November 30th, 2026.
         retires_on=dt.date(2026, 11, 30),
         successor="claude-sonnet-5-5",
+    ),
+    ModelInfo(
+        id="gpt-5.5",
+        provider="openai",
+        display_name="GPT-5.5",
+        description="OpenAI's flagship model for writing, code and reasoning.",
+        context_window=400_000,
+        max_output_tokens=128_000,
+        default_max_tokens=16_000,
+        input_price=1.25,
+        output_price=10.0,
+        cache_read_price=0.125,
+        max_tokens_param="max_completion_tokens",
+    ),
+    ModelInfo(
+        id="gpt-5.4-mini",
+        provider="openai",
+        display_name="GPT-5.4 mini",
+        description="A smaller, faster and cheaper GPT-5 model for everyday tasks.",
+        context_window=400_000,
+        max_output_tokens=128_000,
+        default_max_tokens=8_000,
+        input_price=0.25,
+        output_price=2.0,
+        cache_read_price=0.025,
+        max_tokens_param="max_completion_tokens",
+    ),
+    ModelInfo(
+        id="gpt-4.1-mini",
+        provider="openai",
+        display_name="GPT-4.1 mini",
+        description="A fast non-reasoning model with a very long context.",
+        context_window=1_047_576,
+        max_output_tokens=32_768,
+        default_max_tokens=8_000,
+        input_price=0.40,
+        output_price=1.60,
+        cache_read_price=0.10,
+    ),
+    ModelInfo(
+        id="anthropic/claude-sonnet-5.5",
+        provider="openrouter",
+        display_name="Claude Sonnet 5.5 (OpenRouter)",
+        description="Anthropic's balanced model, billed through OpenRouter.",
+        context_window=1_000_000,
+        max_output_tokens=128_000,
+        default_max_tokens=16_000,
+        input_price=3.0,
+        output_price=15.0,
+        thinking="reasoning",
+    ),
+    ModelInfo(
+        id="google/gemini-2.5-pro",
+        provider="openrouter",
+        display_name="Gemini 2.5 Pro (OpenRouter)",
+        description="Google's reasoning model with a million-token context.",
+        context_window=1_048_576,
+        max_output_tokens=65_536,
+        default_max_tokens=16_000,
+        input_price=1.25,
+        output_price=10.0,
+        thinking="reasoning",
+    ),
+    ModelInfo(
+        id="deepseek/deepseek-chat-v3.1",
+        provider="openrouter",
+        display_name="DeepSeek V3.1 (OpenRouter)",
+        description="An open-weights model, strong at code, at a low price.",
+        context_window=163_840,
+        max_output_tokens=32_768,
+        default_max_tokens=8_000,
+        input_price=0.20,
+        output_price=0.80,
+    ),
+    ModelInfo(
+        id="meta-llama/llama-4-maverick",
+        provider="openrouter",
+        display_name="Llama 4 Maverick (OpenRouter)",
+        description="Meta's open-weights mixture-of-experts model.",
+        context_window=1_048_576,
+        max_output_tokens=16_384,
+        default_max_tokens=8_000,
+        input_price=0.15,
+        output_price=0.60,
     ),
     ModelInfo(
         id="demo",
@@ -111,20 +292,68 @@ CATALOGUE: tuple[ModelInfo, ...] = (
     ),
 )
 
-_BY_ID: dict[str, ModelInfo] = {m.id: m for m in CATALOGUE}
+_BUILT_IN: dict[str, ModelInfo] = {m.id: m for m in CATALOGUE}
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What a provider's models API last said about a model (stored by `sync_models`)."""
+
+    lifecycle: Lifecycle
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    retires_on: dt.date | None = None
+
+
+# The catalogue as this process knows it: the built-in entries with the stored reports applied
+# (providers/model_sync.py loads them). Replaced whole, never mutated, so readers need no lock.
+_by_id: dict[str, ModelInfo] = dict(_BUILT_IN)
+
+
+def apply_reported(reported: Mapping[str, Reported]) -> None:
+    """Overlay the providers' own figures on the built-in entries (unknown ids are ignored)."""
+    global _by_id
+    merged = dict(_BUILT_IN)
+    for model_id, report in reported.items():
+        model = merged.get(model_id)
+        if model is None:
+            continue
+        output = report.max_output_tokens or model.max_output_tokens
+        merged[model_id] = replace(
+            model,
+            context_window=report.context_window or model.context_window,
+            max_output_tokens=output,
+            default_max_tokens=min(model.default_max_tokens, output),
+            retires_on=report.retires_on
+            if report.retires_on or report.lifecycle == "active"
+            else model.retires_on,
+            reported_lifecycle=report.lifecycle,
+        )
+    _by_id = merged
+
+
+def models() -> list[ModelInfo]:
+    """Every catalogue entry, retired ones included, in the catalogue's order."""
+    return list(_by_id.values())
 
 
 def find_model(model_id: str) -> ModelInfo | None:
-    return _BY_ID.get(model_id)
+    return _by_id.get(model_id)
+
+
+def retirement_message(model: ModelInfo) -> str:
+    """Why `model` can no longer be used, naming its successor."""
+    when = f" on {model.retires_on:%B %-d, %Y}" if model.retires_on else ""
+    successor = _by_id.get(model.successor or "")
+    hint = f" Use {successor.display_name} instead." if successor else " Pick another model."
+    return f"{model.display_name} was retired{when}.{hint}"
 
 
 def get_model(model_id: str, *, today: dt.date | None = None) -> ModelInfo:
     """The catalogue entry for `model_id`, refusing unknown and retired models."""
-    model = _BY_ID.get(model_id)
+    model = _by_id.get(model_id)
     if model is None:
         raise ModelNotFound()
     if model.lifecycle(today or dt.date.today()) == "retired":
-        successor = _BY_ID.get(model.successor or "")
-        hint = f" Use {successor.display_name} instead." if successor else ""
-        raise ModelNotFound(f"{model.display_name} was retired on {model.retires_on}.{hint}")
+        raise ModelNotFound(retirement_message(model))
     return model

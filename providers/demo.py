@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 
-from providers.base import ChatRequest, Credentials
+from providers.base import ChatRequest, Completion, Credentials
 from providers.events import MessageStart, MessageStop, StreamEvent, TextDelta, Usage
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -54,6 +54,10 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+def _input_tokens(request: ChatRequest) -> int:
+    return sum(len(m.content) for m in request.messages) // 4 + 1
+
+
 class DemoAdapter:
     name = "demo"
 
@@ -64,7 +68,7 @@ class DemoAdapter:
         tokens = split_tokens(compose_reply(prompt))
         truncated = len(tokens) > request.max_tokens
         tokens = tokens[: request.max_tokens]
-        input_tokens = sum(len(m.content) for m in request.messages) // 4 + 1
+        input_tokens = _input_tokens(request)
         yield MessageStart(model=request.model)
         loop = asyncio.get_running_loop()
         interval = 1.0 / settings.DEMO_TOKENS_PER_SECOND
@@ -77,4 +81,13 @@ class DemoAdapter:
         yield MessageStop(
             stop_reason="max_tokens" if truncated else "end_turn",
             usage=Usage(input_tokens=input_tokens, output_tokens=len(tokens)),
+        )
+
+    async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
+        """A title made locally: the first words of the conversation's first message."""
+        first = next((m.content for m in request.messages if m.role == "user"), "")
+        words = first.split()[:6]
+        title = " ".join(words).strip(" .,:;!?")
+        return Completion(
+            text=title, usage=Usage(input_tokens=_input_tokens(request), output_tokens=len(words))
         )

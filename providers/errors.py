@@ -67,6 +67,13 @@ class ModelNotFound(ProviderError):
     default_message = "That model does not exist or is no longer offered. Pick another model."
 
 
+class QuotaExceeded(PermissionDenied):
+    default_message = (
+        "The provider account behind this key has run out of credit. Top it up, or pick "
+        "another model."
+    )
+
+
 class RateLimited(ProviderError):
     code = "rate_limited"
     retryable = True
@@ -114,11 +121,22 @@ ERROR_TYPES: dict[str, type[ProviderError]] = {
     "overloaded_error": Overloaded,
     "api_error": ProviderFailure,
     "timeout_error": ProviderTimeout,
+    # OpenAI's (and OpenRouter's) names, from `error.type` or the more precise `error.code`.
+    "server_error": ProviderFailure,
+    "invalid_api_key": AuthError,
+    "insufficient_quota": QuotaExceeded,
+    "rate_limit_exceeded": RateLimited,
+    "model_not_found": ModelNotFound,
+    "context_length_exceeded": ContextTooLong,
 }
+
+# Types providers and proxies put on any 5xx: there the status (503, 504, 529) says more.
+_GENERIC_TYPES = frozenset({"api_error", "server_error"})
 
 _STATUS: dict[int, type[ProviderError]] = {
     400: InvalidRequest,
     401: AuthError,
+    402: QuotaExceeded,
     403: PermissionDenied,
     404: ModelNotFound,
     408: ProviderTimeout,
@@ -146,10 +164,9 @@ def error_for(
 
     The provider's own text is used only to recognise a too-long prompt; it is never shown.
     """
-    # A specific error type says more than the status, except the generic "api_error", which
-    # providers and proxies put on any 5xx: there the status (503, 504, 529) says more.
+    # A specific error type says more than the status, except the generic ones.
     cls: type[ProviderError] | None = None
-    if error_type != "api_error" or status is None:
+    if error_type not in _GENERIC_TYPES or status is None:
         cls = ERROR_TYPES.get(error_type or "")
     if cls is None and status is not None:
         cls = _STATUS.get(status) or (ProviderFailure if status >= 500 else InvalidRequest)

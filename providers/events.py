@@ -38,6 +38,13 @@ class ThinkingDelta:
 
 
 @dataclass(slots=True, frozen=True)
+class ThinkingSignature:
+    """The provider's signature of a thinking block: kept with the message, never shown."""
+
+    signature: str
+
+
+@dataclass(slots=True, frozen=True)
 class ToolUse:
     """A tool-use block began; the chat does not run tools, but the reply must go on."""
 
@@ -55,8 +62,16 @@ class UsageUpdate:
 class MessageStop:
     stop_reason: StopReason
     usage: Usage = field(default_factory=Usage)
+    # False when the provider ended without reporting its final usage: the bill then estimates.
+    final_usage: bool = True
 
 
 StreamEvent: TypeAlias = (
-    MessageStart | TextDelta | ThinkingDelta | ToolUse | UsageUpdate | MessageStop
+    MessageStart
+    | TextDelta
+    | ThinkingDelta
+    | ThinkingSignature
+    | ToolUse
+    | UsageUpdate
+    | MessageStop
 )

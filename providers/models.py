@@ -30,3 +30,31 @@ class ProviderKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} key ••••{self.last4}"
+
+
+class ReportedModel(models.Model):
+    """What a provider's models API last said about a catalogue model (`sync_models`).
+
+    Limits and lifecycle change upstream; storing them keeps them out of code. Every process
+    overlays these rows on the built-in catalogue (providers/model_sync.py).
+    """
+
+    class Lifecycle(models.TextChoices):
+        ACTIVE = "active"
+        DEPRECATED = "deprecated"
+        RETIRED = "retired"
+
+    model_id = models.CharField(max_length=100, unique=True)
+    provider = models.CharField(max_length=20)
+    display_name = models.CharField(max_length=200, blank=True)
+    lifecycle = models.CharField(max_length=12, choices=Lifecycle.choices)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    retires_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["provider", "model_id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} ({self.lifecycle})"

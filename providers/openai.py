@@ -1,17 +1,22 @@
-"""OpenAI and OpenRouter (the same Chat Completions API under another base URL).
+"""OpenAI and OpenRouter: one adapter on the official SDK's streaming Chat Completions API.
 
-Streaming replies through these providers arrive with the model catalogue's OpenAI and
-OpenRouter models; for now this checks people's own keys.
+OpenRouter mirrors Chat Completions under its own base URL, with identifying headers, keep-alive
+comment lines (the SDK's SSE decoder skips them), reasoning text in `delta.reasoning`, its cost
+in the final usage and errors as chunks carrying an `error` object.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 import httpx2
 import openai
 from django.conf import settings
 
 from providers import clients
-from providers.base import Credentials
+from providers.base import ChatRequest, Completion, Credentials, Listed
+from providers.catalogue import find_model
 from providers.errors import (
     ProviderError,
     ProviderTimeout,
@@ -19,16 +24,69 @@ from providers.errors import (
     error_for,
     parse_retry_after,
 )
+from providers.events import (
+    MessageStart,
+    MessageStop,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    Usage,
+    UsageUpdate,
+)
+
+OpenAIProvider = Literal["openai", "openrouter"]
+
+_FINISH_REASONS: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "content_filter",
+}
 
 
-def _client(credentials: Credentials, default_base_url: str) -> openai.AsyncOpenAI:
-    base_url = credentials.base_url or default_base_url
+def _default_base_url(provider: OpenAIProvider) -> str:
+    return str(settings.OPENAI_BASE_URL if provider == "openai" else settings.OPENROUTER_BASE_URL)
+
+
+def _headers(provider: OpenAIProvider) -> dict[str, str]:
+    """OpenRouter's app attribution (not authentication): the site's URL and name."""
+    if provider != "openrouter":
+        return {}
+    headers = {"X-OpenRouter-Title": settings.SITE_NAME, "X-Title": settings.SITE_NAME}
+    if settings.SITE_URL:
+        headers["HTTP-Referer"] = settings.SITE_URL
+    return headers
+
+
+def _client(credentials: Credentials, provider: OpenAIProvider) -> openai.AsyncOpenAI:
+    base_url = credentials.base_url or _default_base_url(provider)
     return clients.cached(
-        ("openai", credentials.api_key, base_url),
+        (provider, credentials.api_key, base_url),
         lambda: openai.AsyncOpenAI(
-            api_key=credentials.api_key, base_url=base_url, max_retries=0, timeout=clients.timeout()
+            api_key=credentials.api_key,
+            base_url=base_url,
+            # Retries are ours (chat/retry.py, one policy for every provider), never the SDK's.
+            max_retries=0,
+            timeout=clients.timeout(),
+            default_headers=_headers(provider),
         ),
     )
+
+
+def _error_fields(body: object) -> tuple[int | None, str | None, str | None]:
+    """(status, type, message) from an error object: OpenAI's `type`/`code` strings, or
+    OpenRouter's numeric `code` (an HTTP status) inside a stream."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, None
+    code, kind, message = error.get("code"), error.get("type"), error.get("message")
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    # OpenAI puts the precise reason in `code` ("context_length_exceeded", "rate_limit_exceeded").
+    error_type = code if isinstance(code, str) else kind if isinstance(kind, str) else None
+    return status, error_type, message if isinstance(message, str) else None
 
 
 def translate(exc: BaseException, *, byok: bool) -> ProviderError:
@@ -36,12 +94,11 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error", body) if isinstance(body, dict) else {}
-        detail = error.get("message") if isinstance(error, dict) else None
+        _, error_type, detail = _error_fields(exc.body)
         return error_for(
             status=exc.status_code,
-            detail=detail if isinstance(detail, str) else None,
+            error_type=error_type,
+            detail=detail,
             retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
             byok=byok,
         )
@@ -50,16 +107,160 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
         return Unavailable("The connection to the provider was lost. Try again.")
     if isinstance(exc, openai.APIError):
-        return error_for(status=None, byok=byok)
+        # An error inside the stream: the SDK raises the base class with the error object.
+        status, error_type, detail = _error_fields(exc.body)
+        return error_for(status=status, error_type=error_type, detail=detail, byok=byok)
     raise exc
 
 
-class OpenAIKeyChecker:
-    def __init__(self, default_base_url_setting: str) -> None:
-        self._setting = default_base_url_setting
+def _usage(reported: Any) -> Usage:
+    """OpenAI counts cached prompt tokens inside `prompt_tokens`; ours are separate."""
+    details = getattr(reported, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    written = getattr(details, "cache_write_tokens", None) or 0
+    cost = getattr(reported, "cost", None)  # OpenRouter's own charge, in USD
+    return Usage(
+        input_tokens=max(0, (reported.prompt_tokens or 0) - cached - written),
+        output_tokens=reported.completion_tokens or 0,
+        cache_creation_input_tokens=written,
+        cache_read_input_tokens=cached,
+        cost_usd=float(cost) if isinstance(cost, int | float) else None,
+    )
+
+
+def _positive(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+class _StreamState:
+    """Maps `chat.completion.chunk`s to neutral events."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.stop_reason: StopReason | None = None
+        self.usage: Usage | None = None
+        self.tool_calls: set[int] = set()
+
+    def feed(self, chunk: Any) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if not self.started:
+            self.started = True
+            out.append(MessageStart(model=chunk.model))
+        # The usage chunk has an empty `choices` list; only the first choice is ever asked for.
+        for choice in chunk.choices[:1]:
+            delta = choice.delta
+            if delta is not None:
+                # OpenRouter streams a reasoning model's visible thinking beside the content.
+                reasoning = getattr(delta, "reasoning", None) or getattr(
+                    delta, "reasoning_content", None
+                )
+                if isinstance(reasoning, str) and reasoning:
+                    out.append(ThinkingDelta(reasoning))
+                if delta.content:
+                    out.append(TextDelta(delta.content))
+                if delta.refusal:
+                    out.append(TextDelta(delta.refusal))
+                    self.stop_reason = "refusal"
+                for call in delta.tool_calls or ():
+                    # Tool calls arrive in pieces; the first piece of each carries its name.
+                    if call.index not in self.tool_calls:
+                        self.tool_calls.add(call.index)
+                        name = call.function.name if call.function else None
+                        out.append(ToolUse(name=name or "tool"))
+            if choice.finish_reason and self.stop_reason != "refusal":
+                self.stop_reason = _FINISH_REASONS.get(choice.finish_reason, "other")
+        if chunk.usage is not None:
+            self.usage = _usage(chunk.usage)
+            out.append(UsageUpdate(self.usage))
+        return out
+
+
+class OpenAIAdapter:
+    """OpenAI's Chat Completions; with `provider="openrouter"`, OpenRouter's."""
+
+    name: str
+
+    def __init__(self, provider: OpenAIProvider) -> None:
+        self.provider: OpenAIProvider = provider
+        self.name = provider
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        model = find_model(request.model)
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        params: dict[str, Any] = {"model": request.model, "messages": messages}
+        params[model.max_tokens_param if model else "max_tokens"] = request.max_tokens
+        if self.provider == "openrouter" and model is not None and model.thinking == "reasoning":
+            params["extra_body"] = {"reasoning": {"enabled": request.thinking}}
+        return params
 
     async def check_key(self, credentials: Credentials) -> None:
         try:
-            await _client(credentials, getattr(settings, self._setting)).models.list()
+            await _client(credentials, self.provider).models.list()
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
+
+    async def list_models(self, credentials: Credentials) -> list[Listed]:
+        """The models endpoint. OpenAI gives ids only; OpenRouter adds names and limits."""
+        try:
+            page = await _client(credentials, self.provider).models.list()
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        listed = []
+        for model in page.data:
+            extra: dict[str, Any] = model.model_extra or {}
+            top = extra.get("top_provider") if isinstance(extra.get("top_provider"), dict) else {}
+            listed.append(
+                Listed(
+                    id=model.id,
+                    display_name=str(extra.get("name") or ""),
+                    context_window=_positive(extra.get("context_length")),
+                    max_output_tokens=_positive((top or {}).get("max_completion_tokens")),
+                )
+            )
+        return listed
+
+    async def stream(
+        self, request: ChatRequest, credentials: Credentials
+    ) -> AsyncIterator[StreamEvent]:
+        client = _client(credentials, self.provider)
+        try:
+            upstream = await client.chat.completions.create(
+                **self._params(request),
+                stream=True,
+                # The last chunk then carries the usage (a cancelled stream never gets it).
+                stream_options={"include_usage": True},
+            )
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        try:
+            state = _StreamState()
+            async for chunk in upstream:
+                for neutral in state.feed(chunk):
+                    yield neutral
+            if state.stop_reason is None:
+                # `[DONE]` (or the end of the body) without a finish reason: cut off.
+                raise Unavailable("The provider ended the reply early. Try again.")
+            yield MessageStop(
+                state.stop_reason,
+                state.usage or Usage(),
+                final_usage=state.usage is not None,
+            )
+        except (openai.APIError, httpx2.HTTPError) as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        finally:
+            await upstream.close()
+
+    async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
+        """One short non-streaming reply (conversation titles)."""
+        params = self._params(request)
+        params.pop("extra_body", None)
+        try:
+            response = await _client(credentials, self.provider).chat.completions.create(**params)
+        except Exception as exc:
+            raise translate(exc, byok=credentials.byok) from None
+        text = response.choices[0].message.content if response.choices else None
+        usage = _usage(response.usage) if response.usage else Usage()
+        return Completion(text=text or "", usage=usage)

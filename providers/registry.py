@@ -10,13 +10,15 @@ from django.conf import settings
 
 from providers.anthropic import AnthropicAdapter
 from providers.base import Adapter, Credentials
-from providers.catalogue import CATALOGUE, ModelInfo, ProviderName, get_model
+from providers.catalogue import ModelInfo, ProviderName, get_model, models
 from providers.demo import DemoAdapter
 from providers.errors import PermissionDenied
-from providers.openai import OpenAIKeyChecker
+from providers.openai import OpenAIAdapter
 
 ADAPTERS: dict[ProviderName, Adapter] = {
     "anthropic": AnthropicAdapter(),
+    "openai": OpenAIAdapter("openai"),
+    "openrouter": OpenAIAdapter("openrouter"),
     "demo": DemoAdapter(),
 }
 
@@ -28,8 +30,8 @@ class KeyChecker(Protocol):
 # Providers a person can bring their own key for, and how each key is tested.
 KEY_CHECKERS: dict[str, KeyChecker] = {
     "anthropic": AnthropicAdapter(),
-    "openai": OpenAIKeyChecker("OPENAI_BASE_URL"),
-    "openrouter": OpenAIKeyChecker("OPENROUTER_BASE_URL"),
+    "openai": OpenAIAdapter("openai"),
+    "openrouter": OpenAIAdapter("openrouter"),
 }
 
 PROVIDER_NAMES: dict[str, str] = {
@@ -94,4 +96,4 @@ def resolve(
 def listed_models(*, today: dt.date | None = None) -> list[ModelInfo]:
     """Catalogue entries a person may still pick (retired ones are left out)."""
     day = today or dt.date.today()
-    return [m for m in CATALOGUE if m.lifecycle(day) != "retired"]
+    return [m for m in models() if m.lifecycle(day) != "retired"]

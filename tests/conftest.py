@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
+from providers import model_sync
 from tests.fakes.sse_server import SSEServer
 
 # --- network guard: a test that reaches past loopback fails ------------------------------------
@@ -110,9 +111,46 @@ def anthropic_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServe
     _sse_server.reset()
 
 
+@pytest.fixture
+def openai_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
+    """The fake OpenAI API (Chat Completions under /v1), used through the real SDK."""
+    _sse_server.reset()
+    settings.OPENAI_API_KEY = "sk-proj-test-0000000000000000"
+    settings.OPENAI_BASE_URL = f"{_sse_server.url}/v1"
+    yield _sse_server
+    _sse_server.reset()
+
+
+@pytest.fixture
+def openrouter_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
+    """The fake OpenRouter API (under /api/v1), used through the real OpenAI SDK."""
+    _sse_server.reset()
+    settings.OPENROUTER_API_KEY = "sk-or-v1-test-0000000000000000"
+    settings.OPENROUTER_BASE_URL = f"{_sse_server.url}/api/v1"
+    settings.SITE_NAME = "Chatsite tests"
+    settings.SITE_URL = "https://chat.example.test"
+    yield _sse_server
+    _sse_server.reset()
+
+
 @pytest.fixture(autouse=True)
 def _fast_delivery(settings: Any) -> None:
     settings.DEMO_TOKENS_PER_SECOND = 2000.0
+
+
+@pytest.fixture(autouse=True)
+def _no_titles_unless_asked(settings: Any) -> None:
+    """A title call follows every first reply; tests of other things leave it out of their
+    counts (tests/chat/test_titles.py turns it on)."""
+    settings.AUTO_TITLES = False
+
+
+@pytest.fixture(autouse=True)
+def _built_in_catalogue() -> Iterator[None]:
+    """Each test starts from the built-in catalogue, without another test's stored figures."""
+    model_sync.forget()
+    yield
+    model_sync.forget()
 
 
 @pytest.fixture(autouse=True)

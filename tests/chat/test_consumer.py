@@ -363,10 +363,11 @@ async def test_a_retired_model_is_refused_naming_its_successor(
 
     monkeypatch.setattr(catalogue.dt, "date", AfterRetirement)
     conversation = await database_sync_to_async(Conversation.objects.create)(
-        owner=alice, model="claude-sonnet-4-5-20250929"
+        owner=alice, model="claude-sonnet-5-5"
     )
     tab = await connect(alice, conversation)
-    await send(tab, type="send", content="hi")
+    # A page opened before the retirement still offers the model: the send names it.
+    await send(tab, type="send", content="hi", model="claude-sonnet-4-5-20250929")
     frame = await receive(tab)
     assert frame["code"] == "not_found"
     assert "retired" in frame["message"] and "Claude Sonnet 5.5" in frame["message"]

@@ -26,6 +26,7 @@ from providers.events import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
+    ThinkingSignature,
     ToolUse,
     UsageUpdate,
 )
@@ -81,14 +82,41 @@ async def test_sends_the_whole_history_with_max_tokens_and_key(anthropic_server:
     )
 
 
-async def test_thinking_block_streams_as_thinking_and_hides_its_signature(
+async def test_thinking_block_streams_as_thinking_and_keeps_its_signature_apart(
     anthropic_server: SSEServer,
 ) -> None:
     anthropic_server.enqueue(text_reply(["Answer."], thinking=["Let me ", "think."]))
     events = await collect(anthropic_server)
     assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["Let me ", "think."]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Answer."]
-    assert "c2ln" not in repr(events)
+    # The signature is its own event (saved server-side), never part of a visible text.
+    assert [e for e in events if isinstance(e, ThinkingSignature)] == [ThinkingSignature("c2ln")]
+    visible = [e.text for e in events if isinstance(e, TextDelta | ThinkingDelta)]
+    assert not any("c2ln" in text for text in visible)
+
+
+@pytest.mark.parametrize(
+    ("model", "max_tokens", "expected"),
+    [
+        ("claude-sonnet-5-5", 512, {"type": "adaptive", "display": "summarized"}),
+        ("claude-sonnet-4-5-20250929", 16_000, {"type": "enabled", "budget_tokens": 4096}),
+        # Too small a reply for the 1,024-token minimum budget: no thinking asked for.
+        ("claude-sonnet-4-5-20250929", 1_500, None),
+        ("claude-haiku-5-5", 8_000, None),
+    ],
+)
+async def test_thinking_is_asked_for_the_way_each_model_takes_it(
+    anthropic_server: SSEServer, model: str, max_tokens: int, expected: dict[str, Any] | None
+) -> None:
+    anthropic_server.enqueue(text_reply(["ok"], model=model))
+    request = ChatRequest(model=model, messages=[ChatMessage("user", "Hi")], max_tokens=max_tokens)
+    await collect(anthropic_server, request)
+    sent = anthropic_server.requests[0].body.get("thinking")
+    if expected is None:
+        assert sent is None
+    else:
+        assert sent is not None and expected.items() <= sent.items()
+        assert sent.get("budget_tokens", 0) < max_tokens
 
 
 async def test_tool_use_block_is_survived_and_the_reply_completes(

@@ -143,6 +143,13 @@
   }
 
   const handlers = {
+    conversation_title(f) {
+      if (String(f.conversation_id) !== String(conversationId)) return;
+      document.getElementById("conversation-title").textContent = f.title;
+      document.title = f.title;
+      const link = document.querySelector(".conversation-list a[aria-current=\"page\"]");
+      if (link) link.textContent = f.title;
+    },
     user_message(f) {
       const mine = f.client_id && pending.get(f.client_id);
       if (mine) {
@@ -260,6 +267,41 @@
     input.value = "";
     input.focus();
   }
+
+  // The picker: show the chosen model's description and price, and remember it for this
+  // conversation (the server keeps it; a failed save is shown and the choice still applies).
+  function showModelInfo() {
+    const option = picker.selectedOptions[0];
+    if (!option) return;
+    const retires = option.dataset.retires ? ` Retires on ${option.dataset.retires}.` : "";
+    document.getElementById("model-info").textContent =
+      `${option.dataset.description} ${option.dataset.price}.${retires}`;
+  }
+  picker.addEventListener("change", async () => {
+    showModelInfo();
+    const error = document.getElementById("model-error");
+    error.hidden = true;
+    const token = document.querySelector('input[name="csrfmiddlewaretoken"]');
+    const body = new URLSearchParams({ model: picker.value });
+    try {
+      const response = await fetch(picker.dataset.saveUrl, {
+        method: "POST",
+        body,
+        headers: { "X-CSRFToken": token ? token.value : "" },
+        credentials: "same-origin",
+      });
+      if (!response.ok) {
+        const payload = await response.json().catch(() => ({}));
+        error.textContent = payload.error || "The model choice could not be saved.";
+        error.hidden = false;
+      } else {
+        document.getElementById("model-note").hidden = true;
+      }
+    } catch {
+      error.textContent = "The model choice could not be saved (connection lost).";
+      error.hidden = false;
+    }
+  });
 
   composer.addEventListener("submit", (event) => { event.preventDefault(); send(); });
   input.addEventListener("keydown", (event) => {

@@ -1,0 +1,204 @@
+"""Conversation titles: after the first reply, one short non-streaming call names the conversation.
+
+It goes through the reply's own provider resolution (the person's key wins), holds and captures
+coins like a reply, and leaves an LlmUsage row marked `title`. A failure of any kind keeps the
+default title and bothers nobody: it is logged, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+
+from billing import services as billing
+from billing.models import LlmUsage
+from chat import frames
+from chat.frames import clean_text
+from chat.hub import Hub
+from chat.models import Conversation
+from providers.base import ChatMessage, ChatRequest, Completion
+from providers.errors import ProviderError
+from providers.events import Usage
+from providers.registry import Resolved
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TITLE = Conversation._meta.get_field("title").default
+TITLE_MAX_TOKENS = 40
+TITLE_MAX_CHARS = 80
+TITLE_TIMEOUT = 30.0
+# What the model sees of the exchange: enough to name it, never a long prompt.
+EXCERPT_CHARS = 2_000
+INSTRUCTION = (
+    "Write a short title (at most six words) for the conversation above, in its language. "
+    "Reply with the title only: no quotes, no final punctuation."
+)
+
+# Quotes and markdown a model may wrap a title in (curly ones written as escapes).
+_QUOTES = "\"'`*#\u201c\u201d\u2018\u2019\u00ab\u00bb"
+
+
+class _Skip(Exception):
+    """The conversation already has a title, or the balance cannot pay for one."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Begun:
+    hold: billing.Hold | None
+    reference: str
+
+
+def clean_title(text: str) -> str:
+    """One line, no quotes or markdown around it, at most TITLE_MAX_CHARS; '' if nothing is left."""
+    line = next((part for part in clean_text(text).splitlines() if part.strip()), "")
+    line = re.sub(r"^\s*(title\s*:)\s*", "", line, flags=re.IGNORECASE)
+    line = " ".join(line.split()).strip(_QUOTES + " ").rstrip(".").strip(_QUOTES + " ")
+    if len(line) > TITLE_MAX_CHARS:
+        line = line[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+    return line
+
+
+def title_request(model_id: str, question: str, answer: str) -> ChatRequest:
+    return ChatRequest(
+        model=model_id,
+        messages=[
+            ChatMessage("user", question[:EXCERPT_CHARS]),
+            ChatMessage("assistant", answer[:EXCERPT_CHARS]),
+            ChatMessage("user", INSTRUCTION),
+        ],
+        max_tokens=TITLE_MAX_TOKENS,
+        thinking=False,
+    )
+
+
+@transaction.atomic
+def _title_begin(
+    *, owner_id: int, conversation_id: int, resolved: Resolved, request: ChatRequest
+) -> _Begun:
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=conversation_id, owner_id=owner_id)
+        .first()
+    )
+    if conversation is None or conversation.title != DEFAULT_TITLE:
+        raise _Skip()
+    reference = f"title:{conversation_id}:{uuid.uuid4().hex[:12]}"
+    if resolved.credentials.byok:
+        return _Begun(hold=None, reference=reference)
+    try:
+        hold = billing.reply_hold(
+            user_id=owner_id,
+            model=resolved.model,
+            input_characters=sum(len(m.content) for m in request.messages),
+            max_tokens=request.max_tokens,
+            reference=f"{reference}:hold",
+            conversation_id=conversation_id,
+            message_id=None,
+        )
+    except billing.InsufficientCoins:
+        raise _Skip() from None
+    return _Begun(hold=hold, reference=reference)
+
+
+@transaction.atomic
+def _title_settle(
+    *,
+    owner_id: int,
+    conversation_id: int,
+    resolved: Resolved,
+    begun: _Begun,
+    title: str,
+    usage: Usage,
+    error_code: str,
+    duration_ms: int,
+) -> bool:
+    """Save the title (only over the default one), bill the call and record it; True if saved."""
+    saved = bool(title) and bool(
+        Conversation.objects.filter(
+            pk=conversation_id, owner_id=owner_id, title=DEFAULT_TITLE
+        ).update(title=title)
+    )
+    settlement = billing.reply_settle(
+        user_id=owner_id,
+        model=resolved.model,
+        usage=usage,
+        hold=begun.hold,
+        reference=begun.reference,
+        conversation_id=conversation_id,
+        message_id=0,
+    )
+    billing.usage_record(
+        user_id=owner_id,
+        conversation_id=conversation_id,
+        provider=resolved.model.provider,
+        model=resolved.model.id,
+        byok=resolved.credentials.byok,
+        purpose=LlmUsage.Purpose.TITLE,
+        status="error" if error_code else "ok",
+        error_code=error_code,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+        duration_ms=duration_ms,
+        cost_usd=settlement.cost_usd,
+        coins_charged=settlement.coins_charged,
+    )
+    return saved
+
+
+async def name_conversation(
+    *,
+    hub: Hub,
+    owner_id: int,
+    conversation_id: int,
+    resolved: Resolved,
+    question: str,
+    answer: str,
+) -> str | None:
+    """Name the conversation from its first exchange; the new title, or None (default kept)."""
+    request = title_request(resolved.model.id, question, answer)
+    try:
+        begun = await database_sync_to_async(_title_begin)(
+            owner_id=owner_id, conversation_id=conversation_id, resolved=resolved, request=request
+        )
+    except _Skip:
+        return None
+    started = time.monotonic()
+    completion, error_code = Completion(text="", usage=Usage()), ""
+    try:
+        completion = await asyncio.wait_for(
+            resolved.adapter.complete(request, resolved.credentials), TITLE_TIMEOUT
+        )
+    except ProviderError as exc:
+        error_code = exc.code
+    except TimeoutError:
+        error_code = "timeout"
+    except Exception:
+        logger.exception("the title call for conversation %s failed", conversation_id)
+        error_code = "provider_error"
+    if error_code:
+        logger.info("no title for conversation %s: %s", conversation_id, error_code)
+    title = clean_title(completion.text)
+    saved = await database_sync_to_async(_title_settle)(
+        owner_id=owner_id,
+        conversation_id=conversation_id,
+        resolved=resolved,
+        begun=begun,
+        title=title,
+        usage=completion.usage,
+        error_code=error_code,
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
+    if not saved:
+        return None
+    frame = {"type": "conversation_title", "conversation_id": conversation_id, "title": title}
+    await hub.announce(conversation_id, frames.dump(frame))
+    return title

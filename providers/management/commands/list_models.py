@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from providers import model_sync
+from providers.base import Listed
+from providers.catalogue import ModelInfo, models
+from providers.registry import PROVIDER_NAMES, unavailable_reason
+
+_COLUMNS = (
+    "id",
+    "provider",
+    "name",
+    "context",
+    "max output",
+    "$/Mtok in",
+    "$/Mtok out",
+    "lifecycle",
+    "available",
+)
+
+
+def _row(model: ModelInfo, today: dt.date) -> dict[str, Any]:
+    reason = unavailable_reason(model)
+    lifecycle = model.lifecycle(today)
+    return {
+        "id": model.id,
+        "provider": model.provider,
+        "display_name": model.display_name,
+        "description": model.description,
+        "context_window": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "input_price_per_mtok": model.input_price,
+        "output_price_per_mtok": model.output_price,
+        "lifecycle": lifecycle,
+        "retires_on": model.retires_on.isoformat() if model.retires_on else None,
+        "successor": model.successor,
+        "available": reason is None and lifecycle != "retired",
+        "unavailable_reason": reason,
+    }
+
+
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    lifecycle = row["lifecycle"]
+    if row["retires_on"] and lifecycle != "active":
+        lifecycle = f"{lifecycle} ({row['retires_on']})"
+    if row.get("listed_upstream") is False:
+        lifecycle += " [not listed upstream]"
+    return (
+        row["id"],
+        row["provider"],
+        row["display_name"],
+        f"{row['context_window']:,}",
+        f"{row['max_output_tokens']:,}",
+        f"{row['input_price_per_mtok']:g}",
+        f"{row['output_price_per_mtok']:g}",
+        lifecycle,
+        "yes" if row["available"] else "no",
+    )
+
+
+class Command(BaseCommand):
+    help = "List the model catalogue: limits, prices, lifecycle and availability with server keys."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--provider", choices=sorted(PROVIDER_NAMES), help="one provider only")
+        parser.add_argument(
+            "--available", action="store_true", help="only models usable with the server's keys"
+        )
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="also ask each configured provider's models endpoint, and mark the differences",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        model_sync.reload(force=True)
+        today = dt.date.today()
+        rows = [_row(m, today) for m in models()]
+        if options["provider"]:
+            rows = [r for r in rows if r["provider"] == options["provider"]]
+        missing: dict[str, list[str]] = {}
+        if options["live"]:
+            missing = self._compare_live(rows, options["provider"])
+        if options["available"]:
+            rows = [r for r in rows if r["available"]]
+        if options["json"]:
+            payload: dict[str, Any] = {"models": rows}
+            if options["live"]:
+                payload["not_in_catalogue"] = missing
+            self.stdout.write(json.dumps(payload, indent=2))
+            return
+        self._table(rows)
+        for provider, ids in missing.items():
+            if ids:
+                name = PROVIDER_NAMES[provider]
+                self.stdout.write(f"\n{name} lists {len(ids)} model(s) not in the catalogue:")
+                for model_id in ids:
+                    self.stdout.write(f"  {model_id}")
+
+    def _compare_live(self, rows: list[dict[str, Any]], only: str | None) -> dict[str, list[str]]:
+        providers = [p for p in model_sync.configured_providers() if only in (None, p)]
+        if not providers:
+            raise CommandError(
+                "--live needs a server key for the provider(s) to ask: set ANTHROPIC_API_KEY, "
+                "OPENAI_API_KEY or OPENROUTER_API_KEY."
+            )
+        listed: dict[str, list[Listed]] = {}
+        for provider in providers:
+            try:
+                listed[provider] = asyncio.run(model_sync.fetch_listed(provider))
+            except model_sync.ListingFailed as exc:
+                raise CommandError(f"Could not list models: {exc}") from None
+        missing: dict[str, list[str]] = {}
+        for provider, models_listed in listed.items():
+            result = model_sync.compare(provider, models_listed)
+            gone = set(result.not_listed)
+            for row in rows:
+                if row["provider"] == provider:
+                    row["listed_upstream"] = row["id"] not in gone
+            missing[provider] = result.not_in_catalogue
+        return missing
+
+    def _table(self, rows: list[dict[str, Any]]) -> None:
+        cells = [_COLUMNS, *(_cells(r) for r in rows)]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(_COLUMNS))]
+        for n, line in enumerate(cells):
+            padded = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            self.stdout.write("  ".join(padded).rstrip())
+            if n == 0:
+                self.stdout.write("  ".join("-" * w for w in widths))
+        if not rows:
+            self.stdout.write("(no models match)")

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from providers import model_sync
+from providers.registry import PROVIDER_NAMES
+
+
+class Command(BaseCommand):
+    help = (
+        "Refresh the catalogue's limits and lifecycle from each configured provider's models "
+        "endpoint and store them (every process picks them up within MODEL_SYNC_RELOAD)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--provider", choices=["anthropic", "openai", "openrouter"], help="one provider only"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        only = options["provider"]
+        providers = [p for p in model_sync.configured_providers() if only in (None, p)]
+        if not providers:
+            raise CommandError(
+                "No provider to ask: set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENROUTER_API_KEY."
+            )
+        failures = []
+        for provider in providers:
+            name = PROVIDER_NAMES[provider]
+            try:
+                listed = asyncio.run(model_sync.fetch_listed(provider))
+            except model_sync.ListingFailed as exc:
+                failures.append(str(exc))
+                continue
+            result = model_sync.store(provider, listed)
+            self.stdout.write(f"{name}: stored figures for {len(result.updated)} model(s).")
+            for model_id in result.not_listed:
+                self.stdout.write(f"  {model_id}: in the catalogue, no longer listed by {name}")
+            if result.not_in_catalogue:
+                self.stdout.write(
+                    f"  {len(result.not_in_catalogue)} listed model(s) not in the catalogue "
+                    "(see list_models --live)"
+                )
+        if failures:
+            raise CommandError("Could not list models: " + "; ".join(failures))
