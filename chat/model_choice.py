@@ -7,7 +7,7 @@ import datetime as dt
 from django.conf import settings
 
 from chat.models import Conversation
-from providers.catalogue import ModelInfo, find_model, get_model
+from providers.catalogue import ModelInfo, find_model, get_model, retired_phrase
 
 
 def _usable(model_id: str | None, today: dt.date) -> ModelInfo | None:
@@ -37,11 +37,7 @@ def conversation_model_refresh(
     successor = _usable(model.successor, day) or _usable(settings.DEFAULT_MODEL, day)
     if successor is None:
         return conversation
-    when = f" on {model.retires_on:%B %-d, %Y}" if model.retires_on else ""
-    note = (
-        f"{model.display_name} was retired{when}, so this conversation now uses "
-        f"{successor.display_name}."
-    )
+    note = f"{retired_phrase(model, day)}, so this conversation now uses {successor.display_name}."
     # Conditional: two requests racing here write the same change once.
     Conversation.objects.filter(pk=conversation.pk, model=model.id).update(
         model=successor.id, model_note=note

@@ -341,12 +341,19 @@ def find_model(model_id: str) -> ModelInfo | None:
     return _by_id.get(model_id)
 
 
-def retirement_message(model: ModelInfo) -> str:
+def retired_phrase(model: ModelInfo, today: dt.date) -> str:
+    """'<name> was retired' with its date when that date has passed (a provider may retire a
+    model before the date it announced)."""
+    passed = model.retires_on is not None and model.retires_on <= today
+    when = f" on {model.retires_on:%B %-d, %Y}" if passed else ""
+    return f"{model.display_name} was retired{when}"
+
+
+def retirement_message(model: ModelInfo, today: dt.date) -> str:
     """Why `model` can no longer be used, naming its successor."""
-    when = f" on {model.retires_on:%B %-d, %Y}" if model.retires_on else ""
     successor = _by_id.get(model.successor or "")
     hint = f" Use {successor.display_name} instead." if successor else " Pick another model."
-    return f"{model.display_name} was retired{when}.{hint}"
+    return f"{retired_phrase(model, today)}.{hint}"
 
 
 def get_model(model_id: str, *, today: dt.date | None = None) -> ModelInfo:
@@ -354,6 +361,7 @@ def get_model(model_id: str, *, today: dt.date | None = None) -> ModelInfo:
     model = _by_id.get(model_id)
     if model is None:
         raise ModelNotFound()
-    if model.lifecycle(today or dt.date.today()) == "retired":
-        raise ModelNotFound(retirement_message(model))
+    day = today or dt.date.today()
+    if model.lifecycle(day) == "retired":
+        raise ModelNotFound(retirement_message(model, day))
     return model

@@ -133,6 +133,14 @@ def openrouter_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServ
     _sse_server.reset()
 
 
+@pytest.fixture
+def all_providers(
+    anthropic_server: SSEServer, openai_server: SSEServer, openrouter_server: SSEServer
+) -> SSEServer:
+    """One fake server answering as every provider (each base URL points at it)."""
+    return anthropic_server
+
+
 @pytest.fixture(autouse=True)
 def _fast_delivery(settings: Any) -> None:
     settings.DEMO_TOKENS_PER_SECOND = 2000.0

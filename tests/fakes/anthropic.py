@@ -128,3 +128,27 @@ def error_response(status: int, error_type: str, message: str, **headers: str) -
 
     body = json.dumps({"type": "error", "error": {"type": error_type, "message": message}})
     return Script(status=status, body=body.encode(), headers=headers)
+
+
+def message_response(
+    text: str, *, model: str = "claude-sonnet-5-5", input_tokens: int = 60, output_tokens: int = 6
+) -> Script:
+    """A whole non-streaming Messages response (conversation titles)."""
+    import json
+
+    body = {
+        "id": "msg_fake_title",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }
+    return Script(body=json.dumps(body).encode())

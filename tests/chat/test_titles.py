@@ -1,0 +1,145 @@
+"""Conversation titles: one short non-streaming call after the first reply, billed and recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from billing.models import LlmUsage
+from billing.services import balance_of, reconcile
+from chat import runner
+from chat.models import Conversation
+from chat.titles import DEFAULT_TITLE, clean_title
+from providers import services as key_services
+from tests.chat.helpers import connect, receive, send, until_end
+from tests.fakes.anthropic import error_response, message_response, text_reply
+from tests.fakes.sse_server import SSEServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _titles_on(settings: Any) -> None:
+    settings.AUTO_TITLES = True
+
+
+async def _first_exchange(
+    alice: Any, server: SSEServer | None, model: str = "claude-sonnet-5-5"
+) -> tuple[Conversation, WebsocketCommunicator, list[dict[str, Any]]]:
+    conversation = await database_sync_to_async(Conversation.objects.create)(
+        owner=alice, model=model
+    )
+    tab = await connect(alice, conversation)
+    await send(tab, type="send", content="How do I bake sourdough bread at home?")
+    frames = await until_end(tab)
+    await runner.wait_for_replies()
+    return conversation, tab, frames
+
+
+async def test_the_first_reply_is_followed_by_a_title_call_that_names_the_conversation(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    anthropic_server.enqueue(
+        text_reply(["Start with ", "a starter."]),
+        message_response('"Baking Sourdough at Home."'),
+    )
+    before = await database_sync_to_async(balance_of)(user_id=alice.pk)
+    conversation, tab, frames = await _first_exchange(alice, anthropic_server)
+    title_frame = await receive(tab)
+    await tab.disconnect()
+    assert title_frame == {
+        "type": "conversation_title",
+        "conversation_id": conversation.pk,
+        "title": "Baking Sourdough at Home",
+    }
+    await conversation.arefresh_from_db()
+    assert conversation.title == "Baking Sourdough at Home"
+    # One non-streaming call, without thinking, with a small output limit.
+    call = anthropic_server.requests[1].body
+    assert "stream" not in call and "thinking" not in call and call["max_tokens"] <= 40
+    assert "sourdough" in call["messages"][0]["content"]
+    usage = await LlmUsage.objects.aget(purpose="title")
+    assert (usage.status, usage.input_tokens, usage.output_tokens) == ("ok", 60, 6)
+    assert usage.coins_charged >= 1
+    reply_cost = frames[-1]["coins_charged"]
+    after = await database_sync_to_async(balance_of)(user_id=alice.pk)
+    assert after == before - reply_cost - usage.coins_charged
+    assert await database_sync_to_async(reconcile)() == []
+
+
+async def test_a_later_reply_does_not_rename_the_conversation(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    anthropic_server.enqueue(text_reply(["One."]), message_response("Bread"))
+    _, tab, _ = await _first_exchange(alice, anthropic_server)
+    await receive(tab)  # the title
+    anthropic_server.enqueue(text_reply(["Two."]))
+    await send(tab, type="send", content="And rye?")
+    await until_end(tab)
+    await runner.wait_for_replies()
+    await tab.disconnect()
+    assert len(anthropic_server.requests) == 3  # reply, title, reply: no second title call
+    assert await LlmUsage.objects.filter(purpose="title").acount() == 1
+
+
+async def test_a_failed_title_call_keeps_the_default_title_and_costs_nothing(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    anthropic_server.enqueue(
+        text_reply(["Fine."]), error_response(529, "overloaded_error", "Overloaded")
+    )
+    before = await database_sync_to_async(balance_of)(user_id=alice.pk)
+    conversation, tab, frames = await _first_exchange(alice, anthropic_server)
+    assert await tab.receive_nothing(timeout=0.3)  # no title frame, no error frame
+    await tab.disconnect()
+    await conversation.arefresh_from_db()
+    assert conversation.title == DEFAULT_TITLE
+    usage = await LlmUsage.objects.aget(purpose="title")
+    assert (usage.status, usage.error_code, usage.coins_charged) == ("error", "overloaded", 0)
+    after = await database_sync_to_async(balance_of)(user_id=alice.pk)
+    assert after == before - frames[-1]["coins_charged"]
+    assert await database_sync_to_async(reconcile)() == []
+
+
+async def test_a_byok_title_call_uses_the_persons_key_and_costs_no_coins(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    anthropic_server.enqueue(text_reply(["Yes."]), message_response("Own key title"))
+    await database_sync_to_async(key_services.provider_key_save)(
+        user_id=alice.pk, provider="anthropic", key="sk-ant-alices-own-key-42", verified=True
+    )
+    before = await database_sync_to_async(balance_of)(user_id=alice.pk)
+    _, tab, _ = await _first_exchange(alice, anthropic_server)
+    await receive(tab)
+    await tab.disconnect()
+    assert "sk-ant-alices-own-key-42" in json.dumps(anthropic_server.requests[1].headers)
+    usage = await LlmUsage.objects.aget(purpose="title")
+    assert usage.byok and usage.coins_charged == 0
+    assert await database_sync_to_async(balance_of)(user_id=alice.pk) == before
+
+
+async def test_the_demo_model_titles_locally(alice: Any) -> None:
+    conversation, tab, _ = await _first_exchange(alice, None, model="demo")
+    frame = await receive(tab)
+    await tab.disconnect()
+    assert frame["title"] == "How do I bake sourdough bread"
+    await conversation.arefresh_from_db()
+    assert conversation.title == "How do I bake sourdough bread"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ('"Sourdough Basics"', "Sourdough Basics"),
+        ("Title: **Rye bread.**\nExtra line", "Rye bread"),
+        ("\n\n  «Pain au levain»  ", "Pain au levain"),
+        ("x" * 200, "x" * 79 + "…"),
+        ("   ", ""),
+    ],
+)
+def test_titles_are_cleaned_to_one_short_line(raw: str, clean: str) -> None:
+    assert clean_title(raw) == clean
