@@ -121,8 +121,20 @@ def test_models_api_lists_what_the_person_can_use_and_why_not(
     assert "no Anthropic key" in models["claude-sonnet-5-5"]["unavailable_reason"]
     settings.ANTHROPIC_API_KEY = "sk-ant-x"
     models = {m["id"]: m for m in client.get("/api/models/").json()["models"]}
-    assert models["claude-sonnet-5-5"]["available"] is True
-    assert models["claude-sonnet-4-5-20250929"]["retires_on"] == "2026-11-30"
+    sonnet = models["claude-sonnet-5-5"]
+    assert sonnet == sonnet | {
+        "provider": "anthropic",
+        "display_name": "Claude Sonnet 5.5",
+        "context_window": 1_000_000,
+        "max_output_tokens": 128_000,
+        "input_price_per_mtok": 3.0,
+        "output_price_per_mtok": 15.0,
+        "lifecycle": "active",
+        "available": True,
+        "unavailable_reason": None,
+    }
+    assert sonnet["description"]
+    assert models["gpt-5.5"]["provider"] == "openai" and not models["gpt-5.5"]["available"]
     assert "sk-ant-x" not in client.get("/api/models/").content.decode()
 
 

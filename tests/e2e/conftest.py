@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.servers import Server, database, manage, site_env
+from tests.fakes.models_list import anthropic_models
 from tests.fakes.sse_server import SSEServer
 
 CHROMIUM = "/usr/bin/chromium"
+# What the fake Models API says when the e2e site runs `sync_models`.
+DEPRECATED, RETIRES = "claude-sonnet-4-5-20250929", "2027-02-01"
 
 
 def _missing(what: str, reason: str, required_by: str) -> None:
@@ -37,6 +40,16 @@ def e2e_env(
     env = site_env(database_url=e2e_database, provider_url=_sse_server.url, static_root=static_root)
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
+    # The site learns model lifecycles from the provider's Models API, as in production.
+    _sse_server.reset()
+    _sse_server.enqueue(
+        anthropic_models(
+            {"id": "claude-sonnet-5-5", "max_input_tokens": 1_000_000, "max_tokens": 128_000},
+            {"id": DEPRECATED, "lifecycle": "deprecated", "retires_at": f"{RETIRES}T00:00:00Z"},
+        )
+    )
+    manage(env, "sync_models")
+    _sse_server.reset()
     return env
 
 

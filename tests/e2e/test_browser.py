@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.anthropic import text_reply
+from tests.e2e.conftest import RETIRES
+from tests.fakes.anthropic import message_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
 pytestmark = pytest.mark.browser
@@ -74,7 +75,7 @@ def test_a_reply_streams_under_the_indicator_which_goes_away_at_the_end(
     page: Any, provider: SSEServer, screenshots: Path
 ) -> None:
     chunks = [f"token{i} " for i in range(150)]
-    provider.enqueue(text_reply(chunks, delay=0.02))
+    provider.enqueue(text_reply(chunks, delay=0.02), message_response("A Long Story"))
     send(page, "Tell me something long")
     page.wait_for_selector("#indicator:not([hidden])")
     page.wait_for_function("document.querySelector('#announcer').textContent.includes('started')")
@@ -89,8 +90,39 @@ def test_a_reply_streams_under_the_indicator_which_goes_away_at_the_end(
     page.wait_for_selector("#indicator", state="hidden", timeout=15000)
     assert reply_text(page) == "".join(chunks).strip()
     assert "complete" in page.inner_text("#announcer")
+    assert provider.requests[0].body["messages"][-1]["content"] == "Tell me something long"
+    # The first reply names the conversation: heading, tab title and sidebar follow at once.
+    page.wait_for_function(
+        "document.querySelector('#conversation-title').textContent === 'A Long Story'"
+    )
+    assert page.title() == "A Long Story"
+    assert page.inner_text('.conversation-list a[aria-current="page"]') == "A Long Story"
     page.screenshot(path=str(screenshots / "complete.png"))
-    assert provider.requests[-1].body["messages"][-1]["content"] == "Tell me something long"
+
+
+def test_thinking_streams_into_a_collapsed_section_above_the_answer(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    thoughts = [f"step{i} " for i in range(30)]
+    provider.enqueue(text_reply(["The ", "answer."], thinking=thoughts, delay=0.01))
+    send(page, "Think first")
+    wait_reply(page, "text.trim() === 'The answer.'")
+    details = "li.message--assistant:last-of-type details.thinking"
+    assert page.is_visible(details) and page.get_attribute(details, "open") is None
+    assert page.inner_text(f"{details} summary") == "Thinking"
+    page.click(f"{details} summary")
+    assert page.inner_text(f"{details} .thinking-body") == "".join(thoughts)
+    # Above the answer, and the signature the provider sent is nowhere on the page.
+    order = page.eval_on_selector(
+        "li.message--assistant:last-of-type",
+        "li => [...li.children].map(c => c.className.split(' ')[0])",
+    )
+    assert order.index("thinking") < order.index("body")
+    assert "c2ln" not in page.content()
+    page.screenshot(path=str(screenshots / "thinking.png"))
+    page.reload()  # saved with the message, collapsed again
+    assert page.get_attribute(details, "open") is None
+    assert page.text_content(f"{details} .thinking-body") == "".join(thoughts)
 
 
 def test_stop_by_keyboard_closes_upstream_and_keeps_the_partial_text(
@@ -199,7 +231,8 @@ def test_a_message_typed_while_disconnected_is_sent_when_the_socket_opens(
     page.wait_for_selector("li.message--pending", state="detached", timeout=15000)
     page.wait_for_selector("#connection", state="hidden")
     wait_reply(page, "text.includes('Got it.')")
-    assert len(provider.requests) == 1
+    # One reply was started (the first reply's title call, not streamed, may follow it).
+    assert len([r for r in provider.requests if r.body.get("stream")]) == 1
 
 
 HOSTILE = [
@@ -242,16 +275,28 @@ def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
     page: Any, provider: SSEServer
 ) -> None:
     groups = page.eval_on_selector_all("#model optgroup", "gs => gs.map(g => g.label)")
-    assert {"Anthropic", "Demo"} <= set(groups)
+    assert groups == ["Anthropic", "OpenAI", "OpenRouter", "Demo"]
     assert page.input_value("#model") == "claude-sonnet-5-5"
-    assert "retires 2026-11-30" in page.inner_text("#model")
+    # The lifecycle `sync_models` stored: a deprecated model shows its retirement date.
+    assert f"Claude Sonnet 4.5 (retires {RETIRES})" in page.inner_text("#model")
+    assert "$3 in / $15 out per million tokens" in page.inner_text("#model-info")
+    # No OpenAI key on this site and none of the person's own: offered, disabled, with why.
+    gpt = page.locator('#model option[value="gpt-5.5"]')
+    assert gpt.is_disabled() and "no OpenAI key" in gpt.inner_text()
     page.select_option("#model", "demo")
+    page.wait_for_function("document.querySelector('#model-info').textContent.includes('local')")
     send(page, "Use the demo")
     page.wait_for_selector("#indicator", state="hidden", timeout=15000)
     wait_reply(page, "text.includes('demo model')")
     assert provider.requests == []  # the demo model runs offline
     page.reload()
     assert page.input_value("#model") == "demo"
+    # Picked without sending: the choice is still remembered for the conversation.
+    page.select_option("#model", "claude-opus-5-5")
+    page.wait_for_timeout(300)
+    page.reload()
+    assert page.input_value("#model") == "claude-opus-5-5"
+    assert page.is_hidden("#model-error")
 
 
 def test_the_keys_page_never_shows_a_saved_key(page: Any, provider: SSEServer) -> None:
