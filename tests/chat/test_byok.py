@@ -137,3 +137,39 @@ async def test_a_model_without_a_site_key_is_available_only_with_an_own_key(
     assert (await until_end(tab))[-1]["type"] == "message_stop"
     await tab.disconnect()
     assert get_model("claude-sonnet-5-5").provider == "anthropic"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "prefix"),
+    [("openai", "gpt-5.4-mini", "/v1"), ("openrouter", "google/gemini-2.5-pro", "/api/v1")],
+)
+async def test_an_own_openai_or_openrouter_key_streams_a_reply_without_a_site_key(
+    alice: Any,
+    all_providers: SSEServer,
+    settings: Any,
+    provider: str,
+    model: str,
+    prefix: str,
+) -> None:
+    from tests.fakes import openai as fake_openai
+
+    settings.OPENAI_API_KEY = settings.OPENROUTER_API_KEY = ""
+    own = f"sk-{provider}-alice-own-key-5151"
+    await database_sync_to_async(provider_key_save)(
+        user_id=alice.pk, provider=provider, key=own, verified=True
+    )
+    all_providers.enqueue(fake_openai.text_reply(["Own ", "key."], model=model, cost=0.5))
+    conversation = await Conversation.objects.acreate(owner=alice, model=model)
+    before = await database_sync_to_async(billing.balance_of)(user_id=alice.pk)
+    tab = await connect(alice, conversation)
+    await send(tab, type="send", content="hello")
+    frames = await until_end(tab)
+    await tab.disconnect()
+    stop = frames[-1]
+    assert (stop["type"], stop["provider"], stop["byok"]) == ("message_stop", provider, True)
+    assert stop["coins_charged"] == 0
+    assert await database_sync_to_async(billing.balance_of)(user_id=alice.pk) == before
+    request = all_providers.requests[-1]
+    assert request.path == f"{prefix}/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {own}"
+    assert not any(own in json.dumps(f) for f in frames)
