@@ -24,6 +24,7 @@ from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Conversation
 from providers.base import ChatMessage, ChatRequest, Completion
+from providers.catalogue import ModelInfo
 from providers.errors import ProviderError
 from providers.events import Usage
 from providers.registry import Resolved
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TITLE = Conversation._meta.get_field("title").default
 TITLE_MAX_TOKENS = 40
+# OpenAI's reasoning families (those taking `max_completion_tokens`) always reason a little
+# first, and reasoning counts against the limit: they get room for it.
+REASONING_TITLE_MAX_TOKENS = 1_024
 TITLE_MAX_CHARS = 80
 TITLE_TIMEOUT = 30.0
 # What the model sees of the exchange: enough to name it, never a long prompt.
@@ -65,15 +69,16 @@ def clean_title(text: str) -> str:
     return line
 
 
-def title_request(model_id: str, question: str, answer: str) -> ChatRequest:
+def title_request(model: ModelInfo, question: str, answer: str) -> ChatRequest:
+    reasons = model.max_tokens_param == "max_completion_tokens"
     return ChatRequest(
-        model=model_id,
+        model=model.id,
         messages=[
             ChatMessage("user", question[:EXCERPT_CHARS]),
             ChatMessage("assistant", answer[:EXCERPT_CHARS]),
             ChatMessage("user", INSTRUCTION),
         ],
-        max_tokens=TITLE_MAX_TOKENS,
+        max_tokens=REASONING_TITLE_MAX_TOKENS if reasons else TITLE_MAX_TOKENS,
         thinking=False,
     )
 
@@ -164,7 +169,7 @@ async def name_conversation(
     answer: str,
 ) -> str | None:
     """Name the conversation from its first exchange; the new title, or None (default kept)."""
-    request = title_request(resolved.model.id, question, answer)
+    request = title_request(resolved.model, question, answer)
     try:
         begun = await database_sync_to_async(_title_begin)(
             owner_id=owner_id, conversation_id=conversation_id, resolved=resolved, request=request

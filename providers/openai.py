@@ -194,6 +194,9 @@ class OpenAIAdapter:
         params[model.max_tokens_param if model else "max_tokens"] = request.max_tokens
         if self.provider == "openrouter" and model is not None and model.thinking == "reasoning":
             params["extra_body"] = {"reasoning": {"enabled": request.thinking}}
+        if not request.thinking and params.keys() & {"max_completion_tokens"}:
+            # A reasoning family cannot stop reasoning; a call that needs none asks for little.
+            params["reasoning_effort"] = "low"
         return params
 
     async def check_key(self, credentials: Credentials) -> None:
@@ -256,7 +259,6 @@ class OpenAIAdapter:
     async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
         """One short non-streaming reply (conversation titles)."""
         params = self._params(request)
-        params.pop("extra_body", None)
         try:
             response = await _client(credentials, self.provider).chat.completions.create(**params)
         except Exception as exc:

@@ -252,6 +252,31 @@ async def test_complete_makes_one_non_streaming_call(openai_server: SSEServer) -
     assert "stream" not in openai_server.requests[0].body
 
 
+@pytest.mark.parametrize(
+    ("model", "prefix", "expected"),
+    [
+        ("gpt-5.5", "/v1", {"reasoning_effort": "low", "max_completion_tokens": 1024}),
+        ("gpt-4.1-mini", "/v1", {"max_tokens": 40}),
+        (OR_MODEL, "/api/v1", {"reasoning": {"enabled": False}, "max_tokens": 40}),
+    ],
+)
+async def test_a_title_call_asks_for_as_little_reasoning_as_the_model_allows(
+    all_providers: SSEServer, model: str, prefix: str, expected: dict[str, Any]
+) -> None:
+    from chat.titles import title_request
+    from providers.catalogue import find_model
+
+    info = find_model(model)
+    assert info is not None
+    all_providers.enqueue(completion("A title", model=model))
+    adapter = OpenAIAdapter("openrouter" if prefix == "/api/v1" else "openai")
+    request = title_request(info, "Question?", "Answer.")
+    await adapter.complete(request, _creds(all_providers, prefix))
+    body = all_providers.requests[0].body
+    assert body == body | expected
+    assert "reasoning_effort" in expected or "reasoning_effort" not in body
+
+
 # --- OpenRouter ----------------------------------------------------------------------------------
 
 

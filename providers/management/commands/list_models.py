@@ -105,6 +105,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {model_id}")
 
     def _compare_live(self, rows: list[dict[str, Any]], only: str | None) -> dict[str, list[str]]:
+        if only == "demo":
+            raise CommandError("The demo model is local: it has no models endpoint to ask.")
         providers = [p for p in model_sync.configured_providers() if only in (None, p)]
         if not providers:
             raise CommandError(
