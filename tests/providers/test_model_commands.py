@@ -90,11 +90,22 @@ def test_live_marks_models_gone_upstream_and_upstream_models_not_in_the_catalogu
     assert paths[0].startswith("/v1/models") and paths[1] == "/v1/models"
 
 
-def test_live_table_says_what_is_missing(anthropic_server: SSEServer) -> None:
-    anthropic_server.enqueue(anthropic_models({"id": "claude-sonnet-5-5"}, {"id": "claude-new"}))
+def test_live_table_says_what_is_missing_and_shows_the_live_figures(
+    anthropic_server: SSEServer,
+) -> None:
+    anthropic_server.enqueue(
+        anthropic_models(
+            {"id": "claude-sonnet-5-5", "max_tokens": 99_000, "max_input_tokens": 800_000},
+            {"id": "claude-new"},
+        )
+    )
     out = run("--live", "--provider", "anthropic")
     assert "[not listed upstream]" in out
     assert "Anthropic lists 1 model(s) not in the catalogue:\n  claude-new" in out
+    sonnet = next(line for line in out.splitlines() if line.startswith("claude-sonnet-5-5 "))
+    assert "800,000" in sonnet and "99,000" in sonnet
+    # Stored like sync_models does, for every process.
+    assert ReportedModel.objects.get(model_id="claude-sonnet-5-5").max_output_tokens == 99_000
 
 
 def test_a_failing_live_call_is_a_clear_error_with_a_non_zero_exit(

@@ -80,16 +80,21 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        only = options["provider"]
+        # --live first asks the providers and stores what they say (as sync_models does), so
+        # the table shows the live figures.
+        results = self._sync_live(only) if options["live"] else {}
         model_sync.reload(force=True)
         today = dt.date.today()
-        rows = [_row(m, today) for m in models()]
-        if options["provider"]:
-            rows = [r for r in rows if r["provider"] == options["provider"]]
-        missing: dict[str, list[str]] = {}
-        if options["live"]:
-            missing = self._compare_live(rows, options["provider"])
+        rows = [_row(m, today) for m in models() if only in (None, m.provider)]
+        for provider, result in results.items():
+            gone = set(result.not_listed)
+            for row in rows:
+                if row["provider"] == provider:
+                    row["listed_upstream"] = row["id"] not in gone
         if options["available"]:
             rows = [r for r in rows if r["available"]]
+        missing = {provider: r.not_in_catalogue for provider, r in results.items()}
         if options["json"]:
             payload: dict[str, Any] = {"models": rows}
             if options["live"]:
@@ -104,7 +109,7 @@ class Command(BaseCommand):
                 for model_id in ids:
                     self.stdout.write(f"  {model_id}")
 
-    def _compare_live(self, rows: list[dict[str, Any]], only: str | None) -> dict[str, list[str]]:
+    def _sync_live(self, only: str | None) -> dict[str, model_sync.SyncResult]:
         if only == "demo":
             raise CommandError("The demo model is local: it has no models endpoint to ask.")
         providers = [p for p in model_sync.configured_providers() if only in (None, p)]
@@ -118,16 +123,9 @@ class Command(BaseCommand):
             try:
                 listed[provider] = asyncio.run(model_sync.fetch_listed(provider))
             except model_sync.ListingFailed as exc:
+                # Nothing is stored unless every provider answered.
                 raise CommandError(f"Could not list models: {exc}") from None
-        missing: dict[str, list[str]] = {}
-        for provider, models_listed in listed.items():
-            result = model_sync.compare(provider, models_listed)
-            gone = set(result.not_listed)
-            for row in rows:
-                if row["provider"] == provider:
-                    row["listed_upstream"] = row["id"] not in gone
-            missing[provider] = result.not_in_catalogue
-        return missing
+        return {provider: model_sync.store(provider, found) for provider, found in listed.items()}
 
     def _table(self, rows: list[dict[str, Any]]) -> None:
         cells = [_COLUMNS, *(_cells(r) for r in rows)]
