@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -11,9 +9,9 @@ from chat import selectors, services
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
 from providers import model_sync
-from providers.catalogue import ModelInfo, find_model
+from providers.catalogue import find_model
 from providers.errors import ProviderError
-from providers.registry import PROVIDER_NAMES, listed_models, unavailable_reason
+from providers.registry import describe, listed_models, unavailable_reason
 from providers.services import own_providers
 
 
@@ -91,33 +89,10 @@ def conversation_model(request: HttpRequest, conversation_id: int) -> JsonRespon
     return JsonResponse({"model": model.id})
 
 
-def _model_payload(model: ModelInfo, own: frozenset[str]) -> dict[str, object]:
-    reason = unavailable_reason(model, own)
-    lifecycle = model.lifecycle(dt.date.today())
-    return {
-        "id": model.id,
-        "provider": model.provider,
-        "provider_name": PROVIDER_NAMES[model.provider],
-        "display_name": model.display_name,
-        "description": model.description,
-        "context_window": model.context_window,
-        "max_output_tokens": model.max_output_tokens,
-        "input_price_per_mtok": model.input_price,
-        "output_price_per_mtok": model.output_price,
-        "lifecycle": lifecycle,
-        "retires_on": model.retires_on.isoformat() if model.retires_on else None,
-        "successor": model.successor,
-        "thinking": model.thinking is not None,
-        "available": reason is None,
-        "own_key": model.provider in own,
-        "unavailable_reason": reason,
-    }
-
-
 def _model_choices(user_id: int) -> list[dict[str, object]]:
     model_sync.reload()
     own = frozenset(own_providers(user_id=user_id))
-    return [_model_payload(m, own) for m in listed_models()]
+    return [describe(m, own_providers=own) for m in listed_models()]
 
 
 @login_required

@@ -97,3 +97,30 @@ def listed_models(*, today: dt.date | None = None) -> list[ModelInfo]:
     """Catalogue entries a person may still pick (retired ones are left out)."""
     day = today or dt.date.today()
     return [m for m in models() if m.lifecycle(day) != "retired"]
+
+
+def describe(
+    model: ModelInfo, *, own_providers: frozenset[str] = frozenset(), today: dt.date | None = None
+) -> dict[str, object]:
+    """A model as `/api/models/` and `list_models --json` show it, for someone with keys for
+    `own_providers` (none: what the server's keys allow)."""
+    reason = unavailable_reason(model, own_providers)
+    lifecycle = model.lifecycle(today or dt.date.today())
+    return {
+        "id": model.id,
+        "provider": model.provider,
+        "provider_name": PROVIDER_NAMES[model.provider],
+        "display_name": model.display_name,
+        "description": model.description,
+        "context_window": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "input_price_per_mtok": model.input_price,
+        "output_price_per_mtok": model.output_price,
+        "thinking": model.thinking is not None,
+        "lifecycle": lifecycle,
+        "retires_on": model.retires_on.isoformat() if model.retires_on else None,
+        "successor": model.successor,
+        "available": reason is None and lifecycle != "retired",
+        "own_key": model.provider in own_providers,
+        "unavailable_reason": reason,
+    }

@@ -57,9 +57,9 @@ def test_json_output_has_one_object_per_model_with_its_figures() -> None:
     assert set(payload) == {"models"}
     first = payload["models"][0]
     assert set(first) == {
-        "id", "provider", "display_name", "description", "context_window",
-        "max_output_tokens", "input_price_per_mtok", "output_price_per_mtok", "lifecycle",
-        "retires_on", "successor", "available", "unavailable_reason",
+        "id", "provider", "provider_name", "display_name", "description", "context_window",
+        "max_output_tokens", "input_price_per_mtok", "output_price_per_mtok", "thinking",
+        "lifecycle", "retires_on", "successor", "available", "own_key", "unavailable_reason",
     }  # fmt: skip
     demo = next(m for m in payload["models"] if m["id"] == "demo")
     assert demo["available"] is True and demo["unavailable_reason"] is None

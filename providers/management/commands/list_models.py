@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers import model_sync
 from providers.base import Listed
-from providers.catalogue import ModelInfo, models
-from providers.registry import PROVIDER_NAMES, unavailable_reason
+from providers.catalogue import models
+from providers.registry import PROVIDER_NAMES, describe
 
 _COLUMNS = (
     "id",
@@ -23,26 +23,6 @@ _COLUMNS = (
     "lifecycle",
     "available",
 )
-
-
-def _row(model: ModelInfo, today: dt.date) -> dict[str, Any]:
-    reason = unavailable_reason(model)
-    lifecycle = model.lifecycle(today)
-    return {
-        "id": model.id,
-        "provider": model.provider,
-        "display_name": model.display_name,
-        "description": model.description,
-        "context_window": model.context_window,
-        "max_output_tokens": model.max_output_tokens,
-        "input_price_per_mtok": model.input_price,
-        "output_price_per_mtok": model.output_price,
-        "lifecycle": lifecycle,
-        "retires_on": model.retires_on.isoformat() if model.retires_on else None,
-        "successor": model.successor,
-        "available": reason is None and lifecycle != "retired",
-        "unavailable_reason": reason,
-    }
 
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
@@ -86,7 +66,7 @@ class Command(BaseCommand):
         results = self._sync_live(only) if options["live"] else {}
         model_sync.reload(force=True)
         today = dt.date.today()
-        rows = [_row(m, today) for m in models() if only in (None, m.provider)]
+        rows = [describe(m, today=today) for m in models() if only in (None, m.provider)]
         for provider, result in results.items():
             gone = set(result.not_listed)
             for row in rows:
