@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from chat import frames, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub
+from chatsite.accounts import still_signed_in
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     conversation_id: int | None = None
     user_id: int | None = None
+    session_key: str | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -40,10 +42,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.user_id = user.pk
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
         self.conversation_id = conversation_id
-        await get_hub().subscribe(self, conversation_id)
+        hub = get_hub()
+        hub.track(self)
+        await hub.subscribe(self, conversation_id)
 
     async def disconnect(self, code: int) -> None:
+        get_hub().untrack(self)
         if self.conversation_id is not None:
             await get_hub().unsubscribe(self, self.conversation_id)
 
@@ -62,6 +69,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None
+        if isinstance(frame, SendFrame | RetryFrame):
+            # Paid actions re-check the person: signed out, new password, account disabled.
+            signed_in = await database_sync_to_async(still_signed_in)(
+                user_id=self.user_id, session_key=self.session_key
+            )
+            if not signed_in:
+                await self._send_error("auth", "You have been signed out. Sign in again.")
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
         match frame:
             case SendFrame():
                 for text in await replies.send_reply(

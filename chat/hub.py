@@ -32,6 +32,19 @@ class Subscriber(Protocol):
     ) -> None: ...
 
 
+class PersonSocket(Subscriber, Protocol):
+    """A socket that knows whose it is (the consumer), so signing out can close it."""
+
+    user_id: int | None
+    session_key: str | None
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+# Every hub is in this group: a sign-out or password change reaches the sockets on all workers.
+HUBS_GROUP = "chat.hubs"
+
+
 class LiveReply(Protocol):
     conversation_id: int
     message_id: int
@@ -54,6 +67,8 @@ def group_name(conversation_id: int) -> str:
 class Hub:
     def __init__(self) -> None:
         self.sockets: dict[int, set[Subscriber]] = {}
+        # This process's sockets by person, for revocation.
+        self.people: dict[int, set[PersonSocket]] = {}
         # Sockets being brought up to date hold their live frames until their snapshot is sent.
         self._catching_up: dict[Subscriber, list[str]] = {}
         self.replies: dict[int, LiveReply] = {}
@@ -73,6 +88,7 @@ class Hub:
         async with self._start_lock:
             if not self.channel:
                 channel = await self.layer.new_channel("hub.")
+                await self.layer.group_add(HUBS_GROUP, channel)
                 self._spawn(self._listen(channel))
                 self._spawn(self._sweep_loop())
                 self.channel = channel
@@ -146,6 +162,29 @@ class Hub:
                 conversation_id,
                 {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
             )
+
+    def track(self, socket: PersonSocket) -> None:
+        if socket.user_id is not None:
+            self.people.setdefault(socket.user_id, set()).add(socket)
+
+    def untrack(self, socket: PersonSocket) -> None:
+        if socket.user_id is None:
+            return
+        mine = self.people.get(socket.user_id)
+        if mine is not None:
+            mine.discard(socket)
+            if not mine:
+                del self.people[socket.user_id]
+
+    async def _close_people(self, user_id: int, session_key: str | None, code: int) -> None:
+        """Close this process's sockets of `user_id` (of one session, or all of them)."""
+        for socket in tuple(self.people.get(user_id, ())):
+            if session_key is None or socket.session_key == session_key:
+                self.untrack(socket)
+                try:
+                    await socket.close(code=code)
+                except Exception:
+                    logger.info("a revoked socket could not be closed", exc_info=True)
 
     async def unsubscribe(self, socket: Subscriber, conversation_id: int) -> None:
         sockets = self.sockets.get(conversation_id)
@@ -293,6 +332,10 @@ class Hub:
                 logger.exception("could not handle a relay message")
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "relay.revoke":
+            user_id, session_key, code = message["user"], message.get("session"), message["code"]
+            await self._close_people(user_id, session_key, code)
+            return
         conversation_id = message.get("conversation")
         if not isinstance(conversation_id, int):
             return
@@ -400,3 +443,13 @@ def get_hub() -> Hub:
     if hub is None:
         hub = _hubs[loop] = Hub()
     return hub
+
+
+async def revoke_sockets(*, user_id: int, session_key: str | None, code: int) -> None:
+    """Close a person's open sockets on every worker: one session's (a sign-out) or all of
+    them (a password change, a deactivated account). Sent through the layer, so no hub of the
+    calling thread's loop is needed."""
+    await get_channel_layer().group_send(
+        HUBS_GROUP,
+        {"type": "relay.revoke", "user": user_id, "session": session_key, "code": code},
+    )

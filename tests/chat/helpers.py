@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from importlib import import_module
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
 from chat.models import Conversation
 from chatsite.routing import websocket_urlpatterns
@@ -15,10 +19,25 @@ from chatsite.routing import websocket_urlpatterns
 router = URLRouter(websocket_urlpatterns)
 
 
-async def connect(user: Any, conversation: Conversation) -> WebsocketCommunicator:
-    """A connected socket for `user` on `conversation` (auth injected, as AuthMiddleware would)."""
+def signed_in_session(user: Any) -> Any:
+    """A saved session that signs `user` in, as logging in through the site makes one."""
+    engine = import_module(settings.SESSION_ENGINE)
+    session = engine.SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session
+
+
+async def connect(
+    user: Any, conversation: Conversation, session: Any = None
+) -> WebsocketCommunicator:
+    """A connected socket for `user` on `conversation` (user and session injected, as
+    AuthMiddlewareStack would)."""
     communicator = WebsocketCommunicator(router, f"/ws/chat/{conversation.pk}/")
     communicator.scope["user"] = user
+    communicator.scope["session"] = session or await database_sync_to_async(signed_in_session)(user)
     connected, code = await communicator.connect()
     assert connected, f"refused with {code}"
     return communicator
