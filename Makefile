@@ -12,7 +12,7 @@ WS_MAX_MESSAGE ?= 262144
 # `make run` is the development server: DEBUG on unless the environment says otherwise.
 export DEBUG ?= true
 
-.PHONY: install run test test-services lint bench clean
+.PHONY: install run test test-services lint check-deploy bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ run: $(STAMP)
 	$(BIN)/daphne -b $(HOST) -p $(PORT) \
 		--websocket-max-message-size $(WS_MAX_MESSAGE) \
 		chatsite.asgi:application
+
+# Django's deployment checklist on production settings (DEBUG off, HTTPS, throwaway secrets).
+check-deploy: $(STAMP)
+	DEBUG=false HTTPS=true ALLOWED_HOSTS=chat.example.com \
+	SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	BYOK_ENCRYPTION_KEYS="$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 # A fixed Fernet key for tests only.
 os.environ.setdefault("BYOK_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMDAwMDAwMDAwMDA=")
+# The test client speaks plain http (tests/chatsite/test_deploy_settings.py checks HTTPS mode).
+os.environ.setdefault("HTTPS", "false")
 # Tests never use real keys or the providers' public endpoints.
 for _name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "DEFAULT_MODEL"):
     os.environ.pop(_name, None)

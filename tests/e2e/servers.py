@@ -32,6 +32,7 @@ def site_env(*, database_url: str, provider_url: str, static_root: Path) -> dict
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(
         DEBUG="false",
+        HTTPS="false",  # plain http on loopback: no secure-only cookies, no redirect
         SECRET_KEY="e2e-secret-key-not-for-production-0123456789",
         BYOK_ENCRYPTION_KEYS="ZTJlLW9ubHktZmVybmV0LWtleS0wMDAwMDAwMDAwMDA=",
         ALLOWED_HOSTS="127.0.0.1,localhost",
