@@ -7,8 +7,9 @@ from typing import Any, assert_never
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from chat import frames, replies, selectors
+from chat import frames, limits, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub
 from chatsite.accounts import still_signed_in
@@ -17,6 +18,28 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_SOCKETS = 4429
+
+
+_SIGNED_OUT = frames.error_frame(
+    code="auth", message="You have been signed out. Sign in again.", retryable=False
+)
+
+
+def _paid_action_refusal(*, user_id: int, session_key: str | None) -> str | None:
+    """Before a send or retry: is the person still signed in, and within the rate limit?
+    The refusal's error frame, or None."""
+    if not still_signed_in(user_id=user_id, session_key=session_key):
+        return _SIGNED_OUT
+    wait = limits.paid_action_wait(user_id=user_id)
+    if wait is not None:
+        return frames.error_frame(
+            code="rate_limited",
+            message=f"You are sending messages too fast. Try again in {wait:.0f} s.",
+            retryable=True,
+            retry_after=wait,
+        )
+    return None
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -27,6 +50,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: int | None = None
     user_id: int | None = None
     session_key: str | None = None
+    socket_id: int | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -40,17 +64,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if conversation is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        hub = get_hub()
+        await hub.start()
+        self.socket_id = await database_sync_to_async(limits.socket_open)(
+            user_id=user.pk, hub=hub.channel
+        )
         await self.accept()
+        if self.socket_id is None:
+            await self._send_error(
+                "rate_limited",
+                f"Too many open chat tabs (at most {settings.SOCKETS_PER_PERSON}). "
+                "Close some, then reload this one.",
+            )
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
         self.user_id = user.pk
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
         self.conversation_id = conversation_id
-        hub = get_hub()
         hub.track(self)
         await hub.subscribe(self, conversation_id)
 
     async def disconnect(self, code: int) -> None:
         get_hub().untrack(self)
+        if self.socket_id is not None:
+            await database_sync_to_async(limits.socket_close)(socket_id=self.socket_id)
+            self.socket_id = None
         if self.conversation_id is not None:
             await get_hub().unsubscribe(self, self.conversation_id)
 
@@ -70,13 +109,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None
         if isinstance(frame, SendFrame | RetryFrame):
-            # Paid actions re-check the person: signed out, new password, account disabled.
-            signed_in = await database_sync_to_async(still_signed_in)(
+            # Paid actions re-check the person (signed out, new password, account disabled)
+            # and count against the per-minute limit, before anything is written.
+            refusal = await database_sync_to_async(_paid_action_refusal)(
                 user_id=self.user_id, session_key=self.session_key
             )
-            if not signed_in:
-                await self._send_error("auth", "You have been signed out. Sign in again.")
-                await self.close(code=CLOSE_UNAUTHENTICATED)
+            if refusal is not None:
+                await self.send(text_data=refusal)
+                if refusal is _SIGNED_OUT:
+                    await self.close(code=CLOSE_UNAUTHENTICATED)
                 return
         match frame:
             case SendFrame():

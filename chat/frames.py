@@ -143,9 +143,12 @@ def error_frame(
     retryable: bool,
     message_id: int | None = None,
     partial_content: str | None = None,
+    retry_after: float | None = None,
 ) -> str:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     frame["retryable"] = retryable
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
     if message_id is not None:
         frame["message_id"] = message_id
     if partial_content:

@@ -21,7 +21,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import frames, selectors, services
+from chat import frames, limits, selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +392,14 @@ class Hub:
                 continue
             if swept:
                 logger.warning("ended %d interrupted repl(ies): %s", len(swept), swept)
+            try:
+                await database_sync_to_async(self._renew_leases)()
+            except Exception:
+                logger.exception("could not renew this worker's socket leases")
+
+    def _renew_leases(self) -> None:
+        limits.sockets_renew(hub=self.channel)
+        limits.windows_forget_old()
 
     async def _checkpoint_loop(self) -> None:
         """Save every live reply's partial text in one statement per tick, never per delta."""

@@ -77,3 +77,34 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} ({self.status})"
+
+
+class RateWindow(models.Model):
+    """How many paid actions (sends, retries) a person made in one minute; shared by every
+    worker (the database is the store), counted with one atomic upsert (chat/limits.py)."""
+
+    user_id = models.BigIntegerField()
+    action = models.CharField(max_length=20)
+    # Minutes since the epoch.
+    minute = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "action", "minute"], name="one_rate_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} x{self.count} by person {self.user_id} in minute {self.minute}"
+
+
+class OpenSocket(models.Model):
+    """One open websocket, for the per-person limit across workers. Its worker's hub renews
+    `seen_at` while it runs; rows of a worker that died go stale and stop counting."""
+
+    user_id = models.BigIntegerField(db_index=True)
+    hub = models.CharField(max_length=200, db_index=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"socket of person {self.user_id} on {self.hub}"

@@ -210,6 +210,10 @@ REPLY_CHECKPOINT_INTERVAL = env.float("REPLY_CHECKPOINT_INTERVAL", default=1.0)
 REPLY_STALE_AFTER = env.float("REPLY_STALE_AFTER", default=60.0)
 # Every worker looks for such replies this often.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=30.0)
+# Per-person limits, shared by every worker (the database): sends and retries per minute
+# (over it: `rate_limited` with the wait), and open sockets (tabs) at once.
+SENDS_PER_MINUTE = env.int("SENDS_PER_MINUTE", default=20)
+SOCKETS_PER_PERSON = env.int("SOCKETS_PER_PERSON", default=12)
 # Longest message a person can send, in characters.
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=32_000)
 # Below this many tokens a reply is not worth starting: refuse with `insufficient_coins`.

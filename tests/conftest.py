@@ -154,6 +154,14 @@ def _no_titles_unless_asked(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_rate_limits_unless_asked(settings: Any) -> None:
+    """Property tests send hundreds of messages a minute as one person; the limits have their
+    own tests (tests/chat/test_limits.py)."""
+    settings.SENDS_PER_MINUTE = 0
+    settings.SOCKETS_PER_PERSON = 10_000
+
+
+@pytest.fixture(autouse=True)
 def _built_in_catalogue() -> Iterator[None]:
     """Each test starts from the built-in catalogue, without another test's stored figures."""
     model_sync.forget()

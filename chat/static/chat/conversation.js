@@ -244,6 +244,12 @@
       socket = null;
       if (event.code === 4401) { window.location.assign("/accounts/login/"); return; }
       if (event.code === 4404) { connection.textContent = "This conversation is gone."; connection.hidden = false; return; }
+      if (event.code === 4429) {
+        connection.textContent = "Too many open chat tabs. Close some; this one tries again in 30 s.";
+        connection.hidden = false;
+        window.setTimeout(connect, 30000);
+        return;
+      }
       const delay = Math.min(10000, 500 * 2 ** attempts) * (0.75 + Math.random() / 2);
       attempts += 1;
       if (event.code !== 4000) {

@@ -1,0 +1,74 @@
+"""Per-person limits in the store every worker shares (the database): paid actions per minute
+and open sockets. One reply in flight per conversation is a database constraint (chat/models.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from chat.models import OpenSocket, RateWindow
+
+# A socket's row counts while its hub renewed it within this long (hubs renew every
+# REPLY_SWEEP_INTERVAL seconds).
+SOCKET_LEASE = 120.0
+
+_UPSERT = (
+    f"INSERT INTO {RateWindow._meta.db_table} (user_id, action, minute, count) "
+    "VALUES (%s, %s, %s, 1) "
+    "ON CONFLICT (user_id, action, minute) "
+    f"DO UPDATE SET count = {RateWindow._meta.db_table}.count + 1 "
+    "RETURNING count"
+)
+
+
+def paid_action_wait(*, user_id: int, now: float | None = None) -> float | None:
+    """Count one send or retry; the seconds to wait if it is over the per-minute limit."""
+    limit = settings.SENDS_PER_MINUTE
+    if limit <= 0:
+        return None
+    moment = time.time() if now is None else now
+    minute = int(moment // 60)
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT, [user_id, "send", minute])
+        row = cursor.fetchone()
+    count = int(row[0]) if row else 1
+    if count <= limit:
+        return None
+    return max(1.0, math.ceil((minute + 1) * 60 - moment))
+
+
+def windows_forget_old(*, now: float | None = None) -> int:
+    """Drop finished windows (called by each worker's sweep)."""
+    minute = int((time.time() if now is None else now) // 60)
+    return RateWindow.objects.filter(minute__lt=minute - 1).delete()[0]
+
+
+@transaction.atomic
+def socket_open(*, user_id: int, hub: str) -> int | None:
+    """Record an open socket; None (and nothing recorded) if the person has too many."""
+    now = timezone.now()
+    opened = OpenSocket.objects.create(user_id=user_id, hub=hub, seen_at=now)
+    live = OpenSocket.objects.filter(
+        user_id=user_id, seen_at__gte=now - dt.timedelta(seconds=SOCKET_LEASE)
+    ).count()
+    if live > settings.SOCKETS_PER_PERSON:
+        opened.delete()
+        return None
+    return opened.pk
+
+
+def socket_close(*, socket_id: int) -> None:
+    OpenSocket.objects.filter(pk=socket_id).delete()
+
+
+def sockets_renew(*, hub: str) -> None:
+    """A hub's sockets are still open; rows no hub renewed lately are removed."""
+    now = timezone.now()
+    OpenSocket.objects.filter(hub=hub).update(seen_at=now)
+    OpenSocket.objects.filter(seen_at__lt=now - dt.timedelta(seconds=SOCKET_LEASE)).delete()
