@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -86,6 +87,24 @@ def _optional_str(data: dict[str, Any], name: str, max_len: int) -> str | None:
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise FrameError(f"Numbers must be finite ({name} is not).")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise FrameError(f"Numbers must be finite ({literal[:20]} is not).")
+    return value
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise FrameError("A field appears twice in the frame.")
+    return data
+
+
 def parse_client_frame(text: str | None, binary: bytes | None) -> ClientFrame:
     """Validate one frame before anything else happens; raise `FrameError` naming the problem."""
     if binary is not None or text is None:
@@ -95,7 +114,14 @@ def parse_client_frame(text: str | None, binary: bytes | None) -> ClientFrame:
     if len(text) > settings.MESSAGE_MAX_CHARS * 6 + _MAX_FRAME_CHARS_SLACK:
         raise FrameError("The frame is too large.")
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_no_duplicates,
+        )
+    except FrameError:
+        raise
     except (ValueError, RecursionError):
         raise FrameError("The frame is not valid JSON.") from None
     if not isinstance(data, dict):
