@@ -53,16 +53,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     socket_id: int | None = None
 
     async def connect(self) -> None:
+        # Refusals accept first, then close with the app's code: a socket closed before it is
+        # accepted reaches the browser as a failed handshake (1006), and the page could not
+        # tell "log in again" (4401) from "gone" (4404) from a network error.
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         conversation = await database_sync_to_async(selectors.conversation_for_owner)(
             owner_id=user.pk, conversation_id=conversation_id
         )
         if conversation is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse(CLOSE_NOT_FOUND)
             return
         hub = get_hub()
         await hub.start()
@@ -135,6 +138,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             case _:
                 assert_never(frame)
+
+    async def _refuse(self, code: int) -> None:
+        await self.accept()
+        await self.close(code=code)
 
     async def _send_error(self, code: str, message: str) -> None:
         await self.send(text_data=frames.error_frame(code=code, message=message, retryable=False))

@@ -300,24 +300,6 @@ async def test_an_unknown_model_is_refused_without_a_provider_call(
     await tab.disconnect()
 
 
-async def test_anonymous_and_foreign_sockets_are_refused(
-    alice: Any, bob: Any, conversation: Conversation
-) -> None:
-    from channels.testing import WebsocketCommunicator
-    from django.contrib.auth.models import AnonymousUser
-
-    from tests.chat.helpers import router
-
-    for user, code in ((AnonymousUser(), 4401), (bob, 4404)):
-        communicator = WebsocketCommunicator(router, f"/ws/chat/{conversation.pk}/")
-        communicator.scope["user"] = user
-        connected, close_code = await communicator.connect()
-        assert (connected, close_code) == (False, code)
-    missing = WebsocketCommunicator(router, "/ws/chat/999999/")
-    missing.scope["user"] = alice
-    assert await missing.connect() == (False, 4404)
-
-
 async def test_a_retired_model_is_refused_naming_its_successor(
     alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
