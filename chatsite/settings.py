@@ -158,6 +158,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The SDKs and their HTTP stack log whole request options (prompts) at DEBUG: never below
+    # INFO, whatever LOG_LEVEL says, so no log line holds a person's prompt.
+    "loggers": {
+        name: {"level": "INFO"}
+        for name in ("anthropic", "openai", "httpx2", "httpcore2", "httpcore", "httpx")
+    },
 }
 
 # --- Providers -------------------------------------------------------------------------------
