@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from providers import keys, services
@@ -33,6 +34,8 @@ def _user_id(request: HttpRequest) -> int:
     return int(request.user.pk)
 
 
+# Django's error reports (500 pages in DEBUG, ADMINS mail) show "********" for the key.
+@sensitive_post_parameters("key")
 @login_required
 @require_http_methods(["GET", "POST"])
 def keys_page(request: HttpRequest) -> HttpResponse:

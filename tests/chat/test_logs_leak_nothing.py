@@ -69,3 +69,26 @@ def test_saving_testing_and_failing_keys_logs_no_key(
         client.post("/settings/keys/", {"action": "test", "provider": "anthropic"})
         client.get("/chat/does-not-exist/")
     _assert_clean(caplog, KEY, KEY[-12:], session_key)
+
+
+def test_error_reports_hide_the_key_field(
+    alice: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash while saving a key: Django's error report (the DEBUG page, the admins' mail)
+    shows the field masked."""
+    from providers import views
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views, "_save", crash)
+    settings.DEBUG = True  # the technical 500 page is the error report, rendered
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    response = client.post(
+        "/settings/keys/", {"action": "save", "provider": "anthropic", "key": KEY}
+    )
+    assert response.status_code == 500
+    report = response.content.decode()
+    assert "RuntimeError" in report and "boom" in report
+    assert KEY not in report and KEY[-12:] not in report
