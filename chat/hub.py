@@ -319,9 +319,11 @@ class Hub:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # redis-py can turn a cancellation into its own error: never retry through one.
-                if task.cancelling():
+            except Exception as exc:
+                # redis-py (and Python 3.11's asyncio.timeout) can turn a cancellation into its
+                # own error and use up the cancel request: never retry through one, or this
+                # task outlives its loop and the loop's shutdown waits for it forever.
+                if task.cancelling() or _caused_by_cancel(exc):
                     raise asyncio.CancelledError() from None
                 logger.exception("channel layer receive failed; retrying")
                 await asyncio.sleep(1)
@@ -451,6 +453,17 @@ def get_hub() -> Hub:
     if hub is None:
         hub = _hubs[loop] = Hub()
     return hub
+
+
+def _caused_by_cancel(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(20):  # exception chains are short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, asyncio.CancelledError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 async def revoke_sockets(*, user_id: int, session_key: str | None, code: int) -> None:
