@@ -1,0 +1,42 @@
+"""A worker's hub stops when its loop stops, even when the channel layer's client turns the
+cancellation into an error of its own (redis-py does; so does asyncio.timeout on Python 3.11)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from chat.hub import Hub
+
+
+class CancelSwallowingLayer:
+    """Receives like a Redis client that catches the cancel, uses it up and raises its own."""
+
+    def __init__(self) -> None:
+        self.receives = 0
+
+    async def new_channel(self, prefix: str = "") -> str:
+        return f"{prefix}test!"
+
+    async def group_add(self, group: str, channel: str) -> None:
+        return None
+
+    async def receive(self, channel: str) -> Any:
+        self.receives += 1
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            raise ConnectionError("Connection closed by server.") from cancelled
+
+
+async def test_the_receive_loop_ends_on_a_cancellation_turned_into_another_error() -> None:
+    hub = Hub()
+    layer = CancelSwallowingLayer()
+    hub.layer = layer
+    await hub.start()
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(hub.close(), 2)  # before the fix: retried forever, never closed
+    assert layer.receives == 1
