@@ -49,6 +49,9 @@ test-services: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.relay --sweep 25,50,100,150 --seconds 5
 	$(BIN)/python -m bench.relay --sweep 50,100,200 --rate 17 --tokens-per-event 3 --seconds 6
+	$(BIN)/python -m bench.db_writes
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.ledger
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,8 +14,8 @@ from django.db.backends import utils
 from chat import runner
 from chat.models import Conversation
 from tests.chat.helpers import connect, send, until_end
-from tests.fakes.anthropic import text_reply
-from tests.fakes.sse_server import Script, SSEServer
+from tests.fakes.anthropic import paced
+from tests.fakes.sse_server import SSEServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,17 +41,6 @@ def write_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(utils.CursorWrapper, "execute", execute)
     monkeypatch.setattr(utils.CursorWrapper, "executemany", executemany)
     yield log
-
-
-def paced(tokens: int, duration: float) -> Script:
-    """A reply of `tokens` deltas spread evenly over about `duration` seconds."""
-    script = text_reply([f"t{i} " for i in range(tokens)])
-    deltas = [c for c in script.chunks if isinstance(c.data, bytes) and b'"text_delta"' in c.data]
-    pauses = min(len(deltas), 40)
-    step = len(deltas) / pauses
-    for n in range(pauses):
-        deltas[int(n * step)].delay = duration / pauses
-    return script
 
 
 async def _writes_for(

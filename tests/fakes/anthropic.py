@@ -152,3 +152,14 @@ def message_response(
         },
     }
     return Script(body=json.dumps(body).encode())
+
+
+def paced(tokens: int, duration: float) -> Script:
+    """A reply of `tokens` deltas spread evenly over about `duration` seconds."""
+    script = text_reply([f"t{i} " for i in range(tokens)])
+    deltas = [c for c in script.chunks if isinstance(c.data, bytes) and b'"text_delta"' in c.data]
+    pauses = min(len(deltas), 40)
+    step = len(deltas) / pauses
+    for n in range(pauses):
+        deltas[int(n * step)].delay = duration / pauses
+    return script

@@ -1,0 +1,116 @@
+"""Database writes per reply, for 20, 200 and 2,000-token replies of equal duration.
+
+In one process: the consumer (through the channels test communicator), the runner, the real
+Anthropic SDK and the local fake provider, on a throwaway SQLite database. Every INSERT, UPDATE
+and DELETE any thread sends is counted. Checkpoints are timed (about once a second), never per
+token, so the count must not grow with the token count.
+
+    python -m bench.db_writes [--seconds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+def _count_writes() -> list[str]:
+    from django.db.backends import utils
+
+    log: list[str] = []
+
+    def table(sql: str) -> str:
+        words = sql.split()
+        name = words[1] if words[0].upper() == "UPDATE" else words[2]
+        return f"{words[0].upper()} {name.strip(chr(34))}"
+
+    real_execute, real_executemany = utils.CursorWrapper.execute, utils.CursorWrapper.executemany
+
+    def execute(self: Any, sql: str, params: Any = None) -> Any:
+        if _WRITE.match(sql):
+            log.append(table(sql))
+        return real_execute(self, sql, params)
+
+    def executemany(self: Any, sql: str, param_list: Any) -> Any:
+        if _WRITE.match(sql):
+            log.append(table(sql))
+        return real_executemany(self, sql, param_list)
+
+    utils.CursorWrapper.execute = execute  # type: ignore[method-assign,assignment]
+    utils.CursorWrapper.executemany = executemany  # type: ignore[method-assign,assignment]
+    return log
+
+
+async def _one(user: Any, server: Any, log: list[str], tokens: int, seconds: float) -> Any:
+    from chat import runner
+    from chat.models import Conversation
+    from tests.chat.helpers import connect, send, until_end
+    from tests.fakes.anthropic import paced
+
+    server.enqueue(paced(tokens, duration=seconds))
+    conversation = await Conversation.objects.acreate(owner=user, model="claude-sonnet-5-5")
+    tab = await connect(user, conversation)
+    log.clear()
+    started = time.monotonic()
+    await send(tab, type="send", content="count my writes")
+    end = (await until_end(tab, timeout=seconds + 30))[-1]
+    await runner.wait_for_replies()
+    elapsed = time.monotonic() - started
+    await tab.disconnect()
+    assert end["type"] == "message_stop", end
+    return len(log), elapsed, sorted({f"{w} x{log.count(w)}" for w in log})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=4.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'writes.sqlite3'}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "chatsite.settings_test"
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from billing import services as billing
+    from tests.fakes.sse_server import SSEServer
+
+    call_command("migrate", verbosity=0)
+    server = SSEServer().start()
+    settings.ANTHROPIC_API_KEY = "sk-ant-bench-0000"
+    settings.ANTHROPIC_BASE_URL = server.url
+    settings.AUTO_TITLES = False
+    user = get_user_model().objects.create(username="writes")
+    billing.coins_adjust(
+        user_id=user.pk, amount=1_000_000, reason="bench", reference="bench", created_by_id=None
+    )
+    log = _count_writes()
+    print(f"replies of {args.seconds:g} s; checkpoint every {settings.REPLY_CHECKPOINT_INTERVAL} s")
+    print(f"{'tokens':>7} {'seconds':>8} {'writes':>7}  tables written")
+    try:
+        for tokens in (20, 200, 2000):
+            writes, elapsed, tables = asyncio.run(_one(user, server, log, tokens, args.seconds))
+            print(f"{tokens:>7} {elapsed:>8.2f} {writes:>7}  {', '.join(tables)}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
