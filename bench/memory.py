@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import resource
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.servers import Person, Server, manage, site_env  # noqa: E402
+from bench.site import bench_site  # noqa: E402
+from tests.e2e.servers import Person, Server  # noqa: E402
 from tests.fakes.anthropic import text_reply  # noqa: E402
 from tests.fakes.sse_server import SSEServer  # noqa: E402
 
@@ -88,26 +88,8 @@ def main() -> None:
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # the server inherits
-    provider = SSEServer().start()
-    tmp = Path(tempfile.mkdtemp())
-    env = site_env(
-        database_url=f"sqlite:///{tmp / 'bench.sqlite3'}",
-        provider_url=provider.url,
-        static_root=tmp,
-    )
-    env.pop("REDIS_URL", None)
-    # One person holds every socket here; the per-person limits would refuse that.
-    env.update(SENDS_PER_MINUTE="0", SOCKETS_PER_PERSON="1000000", AUTO_TITLES="false")
-    manage(env, "migrate", "--noinput")
-    server = Server(env, "bench-memory")
-    try:
-        person = Person(server.url)
-        person.sign_up("memory")
-        manage(env, "grant_coins", "memory", "1000000", "--reason", "benchmark")
+    with bench_site("memory") as (server, person, provider):
         asyncio.run(measure(server, person, provider, args))
-    finally:
-        server.stop()
-        provider.stop()
 
 
 if __name__ == "__main__":

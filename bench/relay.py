@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.servers import Person, Server, manage, site_env  # noqa: E402
+from bench.site import bench_site  # noqa: E402
+from tests.e2e.servers import Person, Server  # noqa: E402
 from tests.fakes.anthropic import text_reply  # noqa: E402
 from tests.fakes.sse_server import SSEServer, sse  # noqa: E402
 
@@ -121,23 +121,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each reply")
     parser.add_argument("--tokens-per-event", type=int, default=1)
     args = parser.parse_args()
-    provider = SSEServer().start()
-    tmp = Path(tempfile.mkdtemp())
-    env = site_env(
-        database_url=f"sqlite:///{tmp / 'bench.sqlite3'}",
-        provider_url=provider.url,
-        static_root=tmp,
-    )
-    env.pop("REDIS_URL", None)
-    # One person drives every reply here: the per-person limits would refuse that, and the
-    # title call after each first reply is not what this measures.
-    env.update(SENDS_PER_MINUTE="0", SOCKETS_PER_PERSON="1000000", AUTO_TITLES="false")
-    manage(env, "migrate", "--noinput")
-    server = Server(env, "bench-relay")
-    try:
-        person = Person(server.url)
-        person.sign_up("bench")
-        manage(env, "grant_coins", "bench", "1000000", "--reason", "benchmark")
+    with bench_site("bench") as (server, person, provider):
         print(
             f"rate {args.rate:g} events/s per reply, {args.tokens_per_event} token(s) per event, "
             f"{args.seconds:g} s replies; daphne, SQLite, in-memory layer, one worker"
@@ -155,9 +139,6 @@ def main() -> None:
                 f"{r['server_cpu_percent']:>6.0f} {r['gaps_or_errors']:>5}",
                 flush=True,
             )
-    finally:
-        server.stop()
-        provider.stop()
 
 
 if __name__ == "__main__":

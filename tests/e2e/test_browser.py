@@ -37,13 +37,7 @@ def page(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", f"person{next(_names)}_{int(time.time())}")
-    page.fill("#id_password1", "browser-pass-phrase-7")
-    page.fill("#id_password2", "browser-pass-phrase-7")
-    page.click("button[type=submit]")
-    page.click("#new-chat")
-    wait_ready(page)
+    sign_up_and_open_a_chat(page, "person")
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -52,6 +46,16 @@ def page(
         print("page errors:", errors)
     context.close()
     assert errors == []
+
+
+def sign_up_and_open_a_chat(page: Any, prefix: str) -> None:
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", f"{prefix}{next(_names)}_{int(time.time())}")
+    page.fill("#id_password1", "browser-pass-phrase-7")
+    page.fill("#id_password2", "browser-pass-phrase-7")
+    page.click("button[type=submit]")
+    page.click("#new-chat")
+    wait_ready(page)
 
 
 def wait_ready(page: Any) -> None:
@@ -279,13 +283,7 @@ def test_the_page_works_under_its_content_security_policy(
     page.on(
         "request", lambda r: None if r.url.startswith(live_server_url) else foreign.append(r.url)
     )
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", f"csp{next(_names)}_{int(time.time())}")
-    page.fill("#id_password1", "browser-pass-phrase-7")
-    page.fill("#id_password2", "browser-pass-phrase-7")
-    page.click("button[type=submit]")
-    page.click("#new-chat")
-    wait_ready(page)
+    sign_up_and_open_a_chat(page, "csp")
     policy = page.evaluate(
         "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
     )
