@@ -252,3 +252,27 @@ async def test_fuzzed_invalid_frames_never_break_the_socket_or_leave_a_trace(
     await send(tab, type="stop")  # the socket still takes frames
     assert await tab.receive_nothing(timeout=0.05)
     await tab.disconnect()
+
+
+async def test_another_persons_stop_and_send_never_touch_this_conversation(
+    alice: Any, bob: Any, conversation: Conversation, anthropic_server: SSEServer
+) -> None:
+    """Every frame type from a second person acts on their own conversation only (their socket
+    cannot even open on someone else's: see the handshake table)."""
+    from tests.fakes.anthropic import text_reply
+
+    await Conversation.objects.filter(pk=conversation.pk).aupdate(model="claude-sonnet-5-5")
+    anthropic_server.enqueue(text_reply(["a "] * 30, delay=0.01))
+    mine = await connect(alice, conversation)
+    theirs = await connect(bob, await Conversation.objects.acreate(owner=bob, model="demo"))
+    await send(mine, type="send", content="Alice asks")
+    await send(theirs, type="stop")
+    await send(theirs, type="retry", message_id=1)
+    refused = await receive(theirs)
+    assert refused["code"] == "not_found"
+    end = (await until_end(mine))[-1]
+    assert end["type"] == "message_stop" and end["stop_reason"] == "end_turn"
+    assert anthropic_server.requests[0].disconnected_at is None
+    await mine.disconnect()
+    await theirs.disconnect()
+    await runner.wait_for_replies()
