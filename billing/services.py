@@ -246,7 +246,15 @@ def open_hold(*, message_id: int) -> Hold | None:
     return None
 
 
-def usage_record(**fields: Any) -> LlmUsage:
+def usage_record(*, usage: Usage | None = None, **fields: Any) -> LlmUsage:
+    """One provider call's row; `usage` fills its token counts."""
+    if usage is not None:
+        fields |= {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+            "cache_read_input_tokens": usage.cache_read_input_tokens,
+        }
     return LlmUsage.objects.create(**fields)
 
 

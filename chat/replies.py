@@ -44,8 +44,7 @@ class Refused(Exception):
 
 async def _resolve(model_id: str, user_id: int) -> Resolved:
     """The model's adapter and key: the person's own key for its provider if they saved one."""
-    if model_sync.stale():
-        await database_sync_to_async(model_sync.reload)()
+    await model_sync.areload()
     try:
         model = get_model(model_id)
         own = await database_sync_to_async(key_services.own_credentials)(
@@ -63,8 +62,7 @@ async def _resolve(model_id: str, user_id: int) -> Resolved:
 
 async def _current_model(conversation: Conversation) -> Conversation:
     """The conversation, moved to its model's successor if that model retired."""
-    if model_sync.stale():
-        await database_sync_to_async(model_sync.reload)()
+    await model_sync.areload()
     model = find_model(conversation.model)
     if model is None or model.lifecycle(dt.date.today()) != "retired":
         return conversation  # the common case, decided without a database round trip

@@ -286,8 +286,8 @@ def reply_settle(
         conversation_id=attempt.conversation_id,
         message_id=attempt.message_id,
     )
-    usage = attempt.usage
     billing.usage_record(
+        usage=attempt.usage,
         user_id=attempt.owner_id,
         conversation_id=attempt.conversation_id,
         message_id=attempt.message_id,
@@ -297,10 +297,6 @@ def reply_settle(
         status=_USAGE_STATUS.get(status, "error"),
         error_code=error_code,
         attempt=attempt.attempt,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens,
-        cache_read_input_tokens=usage.cache_read_input_tokens,
         usage_estimated=attempt.usage_estimated,
         time_to_first_token_ms=attempt.time_to_first_token_ms,
         duration_ms=attempt.duration_ms,

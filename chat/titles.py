@@ -33,8 +33,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TITLE = Conversation._meta.get_field("title").default
 TITLE_MAX_TOKENS = 40
-# OpenAI's reasoning families (those taking `max_completion_tokens`) always reason a little
-# first, and reasoning counts against the limit: they get room for it.
+# Models that always reason first spend output tokens on it: they get room for it.
 REASONING_TITLE_MAX_TOKENS = 1_024
 TITLE_MAX_CHARS = 80
 TITLE_TIMEOUT = 30.0
@@ -70,7 +69,6 @@ def clean_title(text: str) -> str:
 
 
 def title_request(model: ModelInfo, question: str, answer: str) -> ChatRequest:
-    reasons = model.max_tokens_param == "max_completion_tokens"
     return ChatRequest(
         model=model.id,
         messages=[
@@ -78,7 +76,7 @@ def title_request(model: ModelInfo, question: str, answer: str) -> ChatRequest:
             ChatMessage("assistant", answer[:EXCERPT_CHARS]),
             ChatMessage("user", INSTRUCTION),
         ],
-        max_tokens=REASONING_TITLE_MAX_TOKENS if reasons else TITLE_MAX_TOKENS,
+        max_tokens=REASONING_TITLE_MAX_TOKENS if model.always_reasons else TITLE_MAX_TOKENS,
         thinking=False,
     )
 
@@ -140,6 +138,7 @@ def _title_settle(
         message_id=0,
     )
     billing.usage_record(
+        usage=usage,
         user_id=owner_id,
         conversation_id=conversation_id,
         provider=resolved.model.provider,
@@ -148,10 +147,6 @@ def _title_settle(
         purpose=LlmUsage.Purpose.TITLE,
         status="error" if error_code else "ok",
         error_code=error_code,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens,
-        cache_read_input_tokens=usage.cache_read_input_tokens,
         duration_ms=duration_ms,
         cost_usd=settlement.cost_usd,
         coins_charged=settlement.coins_charged,

@@ -156,16 +156,20 @@ class _StreamState:
         return []
 
     def _take_usage(self, reported: Any) -> None:
-        # Anthropic's counts are running totals: assign them, never add.
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        ):
-            value = getattr(reported, name, None)
-            if value is not None:
-                setattr(self.usage, name, value)
+        _assign_usage(self.usage, reported)
+
+
+def _assign_usage(usage: Usage, reported: Any) -> None:
+    # Anthropic's counts are running totals: assign them, never add.
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ):
+        value = getattr(reported, name, None)
+        if value is not None:
+            setattr(usage, name, value)
 
 
 class AnthropicAdapter:
@@ -225,10 +229,10 @@ class AnthropicAdapter:
             response = await _client(credentials).messages.create(**_params(request))
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
-        state = _StreamState()
-        state._take_usage(response.usage)
+        usage = Usage()
+        _assign_usage(usage, response.usage)
         text = "".join(block.text for block in response.content if block.type == "text")
-        return Completion(text=text, usage=state.usage)
+        return Completion(text=text, usage=usage)
 
 
 def _thinking(request: ChatRequest) -> dict[str, Any] | None:

@@ -42,6 +42,12 @@ class ModelInfo:
     # What the provider's models API last said (`sync_models`); None if never synced.
     reported_lifecycle: Lifecycle | None = None
 
+    @property
+    def always_reasons(self) -> bool:
+        """OpenAI's reasoning families (those taking `max_completion_tokens`) reason before
+        every answer, and the reasoning counts against the output limit."""
+        return self.max_tokens_param == "max_completion_tokens"
+
     def lifecycle(self, today: dt.date) -> Lifecycle:
         if self.reported_lifecycle is not None:
             # The provider's word wins: a past date on a "deprecated" model is an overdue

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -51,6 +52,12 @@ def reload(*, force: bool = False) -> None:
         }
     )
     _loaded_at = time.monotonic()
+
+
+async def areload() -> None:
+    """`reload` from async code: a database round trip only when the figures are stale."""
+    if stale():
+        await database_sync_to_async(reload)()
 
 
 def forget() -> None:

@@ -194,7 +194,7 @@ class OpenAIAdapter:
         params[model.max_tokens_param if model else "max_tokens"] = request.max_tokens
         if self.provider == "openrouter" and model is not None and model.thinking == "reasoning":
             params["extra_body"] = {"reasoning": {"enabled": request.thinking}}
-        if not request.thinking and params.keys() & {"max_completion_tokens"}:
+        if not request.thinking and model is not None and model.always_reasons:
             # A reasoning family cannot stop reasoning; a call that needs none asks for little.
             params["reasoning_effort"] = "low"
         return params
