@@ -135,7 +135,7 @@ def _title_settle(
         hold=begun.hold,
         reference=begun.reference,
         conversation_id=conversation_id,
-        message_id=0,
+        message_id=None,
     )
     billing.usage_record(
         usage=usage,
