@@ -1,15 +1,16 @@
 """Resident memory of one worker: per idle socket (1,000 of them) and per active reply.
 
-A real daphne process (embedded default) is measured from /proc before and after: 1,000
-websockets that only stay open, then replies streaming slowly from the local fake provider.
+A real server process (embedded default) is measured from /proc before and after: 1,000
+websockets that only stay open, then replies streaming slowly from the fake provider.
 
-    python -m bench.memory [--sockets 1000] [--replies 100]
+    python -m bench.memory [--sockets 1000] [--replies 100] [--server daphne|uvicorn]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
 import sys
 from pathlib import Path
@@ -20,10 +21,8 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.site import bench_site  # noqa: E402
-from tests.e2e.servers import Person, Server  # noqa: E402
-from tests.fakes.anthropic import text_reply  # noqa: E402
-from tests.fakes.sse_server import SSEServer  # noqa: E402
+from bench.provider import prompt, provider_process  # noqa: E402
+from bench.site import Site, bench_site  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -45,10 +44,12 @@ async def open_sockets(url: str, headers: dict[str, str], n: int) -> list[Client
     return sockets
 
 
-async def measure(server: Server, person: Person, provider: SSEServer, args: Any) -> None:
-    pid = server.process.pid
-    headers = {"Cookie": person.cookie_header, "Origin": server.url}
-    base = server.url.replace("http://", "ws://")
+async def measure(site: Site, args: Any) -> None:
+    worker, person = site.workers[0], site.person
+    assert person is not None
+    pid = worker.process.pid
+    headers = site.headers(worker)
+    base = worker.ws_url
     idle_conversation = await asyncio.to_thread(person.new_conversation)
     url = f"{base}/ws/chat/{idle_conversation}/"
     warm = await open_sockets(url, headers, 20)  # imports and first-use caches
@@ -59,21 +60,20 @@ async def measure(server: Server, person: Person, provider: SSEServer, args: Any
     print(f"idle sockets: {args.sockets}; RSS {before} -> {after} KiB; {per_socket:.1f} KiB each")
 
     conversations = [await asyncio.to_thread(person.new_conversation) for _ in range(args.replies)]
-    for _ in conversations:
-        provider.enqueue(text_reply(["token "] * 400, delay=0.05))  # 20 s replies
     streams = [
         await connect(f"{base}/ws/chat/{c}/", additional_headers=headers, compression=None)
         for c in conversations
     ]
     await asyncio.sleep(1.0)
     quiet = rss_kib(pid)
+    frame = json.dumps({"type": "send", "content": prompt(events=400, rate=20), "max_tokens": 500})
     for ws in streams:
-        await ws.send('{"type": "send", "content": "memory", "max_tokens": 500}')
+        await ws.send(frame)  # 20 s replies
     await asyncio.sleep(8.0)  # mid-stream: every reply has text and buffers
     busy = rss_kib(pid)
     print(
         f"active replies: {args.replies}; RSS {quiet} -> {busy} KiB; "
-        f"{(busy - quiet) / args.replies:.1f} KiB each (text so far about 160 tokens)"
+        f"{(busy - quiet) / args.replies:.1f} KiB each (text so far about 160 events)"
     )
     for ws in [*warm, *sockets, *streams]:
         await ws.close()
@@ -85,11 +85,16 @@ def main() -> None:
     )
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--replies", type=int, default=100)
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # the server inherits
-    with bench_site("memory") as (server, person, provider):
-        asyncio.run(measure(server, person, provider, args))
+    with (
+        provider_process() as (provider_url, _),
+        bench_site("memory", provider_url=provider_url, server=args.server) as site,
+    ):
+        print(site.description)
+        asyncio.run(measure(site, args))
 
 
 if __name__ == "__main__":

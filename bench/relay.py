@@ -1,11 +1,16 @@
-"""Relay capacity and latency of one worker: N concurrent replies, each watched by one socket.
+"""Relay capacity and latency: N concurrent replies, each watched by a real websocket client.
 
-A real daphne process (the embedded default: SQLite, in-memory layer) streams replies from the
-local fake Anthropic server through the real SDK. Every provider event carries the moment it
-was written (CLOCK_MONOTONIC is shared by processes on one machine), so the client measures
-provider-emit to client-receive latency per event, through coalescing, websocket and all.
+Three processes at least, as in production: the fake provider (`bench.provider`), the server
+(daphne or uvicorn; one worker on the embedded default, or `--services --workers 2` on
+PostgreSQL + Redis) and this one, the clients. Every provider event carries the moment it was
+written, so each client measures provider-emit to client-receive latency per event, through
+the SDK, coalescing and the websocket. Server CPU is read from `/proc` for the server processes
+alone. `--app floor` serves `bench.floor` instead of the site: the same SDK iteration sending
+one frame per event, no Django.
 
-    python -m bench.relay [--sweep 25,50,100] [--rate 50] [--seconds 6] [--tokens-per-event 1]
+    python -m bench.relay [--sweep 50,100,150] [--rate 50] [--tokens-per-event 1] [--seconds 6]
+                          [--server daphne|uvicorn] [--app site|floor] [--services --workers 2]
+                          [--out results.jsonl]
 """
 
 from __future__ import annotations
@@ -14,38 +19,21 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
+import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.site import bench_site  # noqa: E402
-from tests.e2e.servers import Person, Server  # noqa: E402
-from tests.fakes.anthropic import text_reply  # noqa: E402
-from tests.fakes.sse_server import SSEServer, sse  # noqa: E402
-
-
-def stamped_reply(events: int, rate: float, tokens_per_event: int) -> Any:
-    """A reply of `events` text deltas at `rate` per second, each stamped when it is written."""
-    script = text_reply(["x"] * events, delay=1.0 / rate)
-    deltas = [c for c in script.chunks if isinstance(c.data, bytes) and b'"text_delta"' in c.data]
-    for chunk in deltas:
-
-        def stamp() -> bytes:
-            text = f"<{time.monotonic():.6f}>" + " w" * (tokens_per_event - 1)
-            delta = {"type": "text_delta", "text": text}
-            return sse(
-                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-            )
-
-        chunk.data = stamp
-    return script
+from bench.provider import prompt, provider_process  # noqa: E402
+from bench.site import Site, Worker, bench_site  # noqa: E402
+from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -53,92 +41,207 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def watch(url: str, headers: dict[str, str], events: int) -> tuple[list[float], int, int]:
-    """Send, then read one reply: (latencies in ms, frames, gaps)."""
-    latencies: list[float] = []
-    frames = gaps = 0
+def percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
+
+
+@dataclass
+class Watch:
+    """What one client saw of one reply."""
+
+    latencies: list[float] = field(default_factory=list)
+    frames: int = 0
+    events: int = 0
+    gaps: int = 0
+    ended: bool = False
+    added_ttft_ms: float | None = None
+
+
+def _stamps(text: str) -> list[str]:
+    return [part.split(">", 1)[0] for part in text.split("<")[1:]]
+
+
+async def read_reply(ws: ClientConnection, watch: Watch, sent_at: float | None) -> None:
+    """Read frames until the reply ends, checking offsets (no gap, no loss)."""
     have = 0
-    async with connect(url, additional_headers=headers, compression=None) as ws:
-        await ws.send(json.dumps({"type": "send", "content": "bench", "max_tokens": 400}))
-        while True:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
-            now = time.monotonic()
-            if frame["type"] == "text_delta":
-                frames += 1
-                if frame["offset"] > have:
-                    gaps += 1
-                have = max(have, frame["offset"] + len(frame["text"]))
-                for part in frame["text"].split("<")[1:]:
-                    latencies.append((now - float(part.split(">", 1)[0])) * 1000)
-            elif frame["type"] in ("message_stop", "error"):
-                if frame["type"] == "error":
-                    gaps += 1
-                return latencies, frames, gaps
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        now = time.monotonic()
+        kind = frame["type"]
+        if kind == "text_delta":
+            watch.frames += 1
+            if frame["offset"] > have:
+                watch.gaps += 1
+            have = max(have, frame["offset"] + len(frame["text"]))
+            for stamp in _stamps(frame["text"]):
+                emitted, _, received = stamp.partition("@")
+                watch.events += 1
+                watch.latencies.append((now - float(emitted)) * 1000)
+                if received and sent_at is not None:
+                    provider_ttfb = float(emitted) - float(received)
+                    watch.added_ttft_ms = (now - sent_at - provider_ttfb) * 1000
+        elif kind == "message_snapshot" and frame.get("status") == "streaming":
+            # A watcher that joined late starts from the snapshot's text.
+            have = max(have, len(frame["content"]))
+        elif kind in ("message_stop", "error"):
+            watch.ended = kind == "message_stop"
+            return
 
 
-async def run_level(
-    server: Server, person: Person, provider: SSEServer, n: int, args: Any
-) -> dict[str, Any]:
+async def one_reply(
+    site: Site, worker: Worker, path: str, content: str, start_at: float, watcher: Worker | None
+) -> list[Watch]:
+    """Open the socket (and a watcher's on another worker), send at `start_at`, read it all."""
+    mine, theirs = Watch(), Watch()
+    async with connect(
+        worker.ws_url + path, additional_headers=site.headers(worker), compression=None,
+        max_size=2**20, open_timeout=60,
+    ) as ws:  # fmt: skip
+        other = None
+        if watcher is not None:
+            other = await connect(
+                watcher.ws_url + path, additional_headers=site.headers(watcher),
+                compression=None, max_size=2**20, open_timeout=60,
+            )  # fmt: skip
+        try:
+            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+            sent_at = time.monotonic()
+            await ws.send(json.dumps({"type": "send", "content": content, "max_tokens": 8192}))
+            readers = [read_reply(ws, mine, sent_at)]
+            if other is not None:
+                readers.append(read_reply(other, theirs, None))
+            await asyncio.gather(*readers)
+        finally:
+            if other is not None:
+                await other.close()
+    return [mine, theirs] if watcher is not None else [mine]
+
+
+async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, Any]:
     events = int(args.seconds * args.rate)
-    provider.default = None
-    provider.scripts.clear()
+    content = prompt(events=events, rate=args.rate, tokens=args.tokens_per_event)
+    paths: list[str] = []
     for _ in range(n):
-        provider.enqueue(stamped_reply(events, args.rate, args.tokens_per_event))
-    conversations = [await asyncio.to_thread(person.new_conversation) for _ in range(n)]
-    headers = {"Cookie": person.cookie_header, "Origin": server.url}
-    base = server.url.replace("http://", "ws://")
-    cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
-    results = await asyncio.gather(
-        *(watch(f"{base}/ws/chat/{c}/", headers, events) for c in conversations)
-    )
-    elapsed = time.monotonic() - started
-    cpu = cpu_seconds(server.process.pid) - cpu_before
-    latencies = sorted(x for r in results for x in r[0])
-    frames = sum(r[1] for r in results)
-    gaps = sum(r[2] for r in results)
-    received = len(latencies)
+        if site.person is None:
+            paths.append("/ws/floor/")
+        else:
+            conversation = await asyncio.to_thread(site.person.new_conversation)
+            paths.append(f"/ws/chat/{conversation}/")
+    workers = site.workers
+    watched_every = round(1 / args.watch_other) if args.watch_other and len(workers) > 1 else 0
+    # Sockets open first; the replies then start spread over one second, as people's would.
+    start = time.monotonic() + 2.0 + n / 200
+    plan = []
+    for i, path in enumerate(paths):
+        worker = workers[i % len(workers)]
+        watcher = (
+            workers[(i + 1) % len(workers)] if watched_every and i % watched_every == 0 else None
+        )
+        plan.append(one_reply(site, worker, path, content, start + random.random(), watcher))
+    cpu_before = sum(cpu_seconds(pid) for pid in site.pids)
+    if args.profile:
+        at, length = start + args.seconds / 4, args.seconds / 2
+        asyncio.get_running_loop().create_task(profile(site, n, at, length))
+    results = await asyncio.gather(*plan, return_exceptions=True)
+    elapsed = time.monotonic() - start
+    cpu = sum(cpu_seconds(pid) for pid in site.pids) - cpu_before
+    watches = [w for r in results if not isinstance(r, BaseException) for w in r]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        print(f"  {len(failures)} client(s) failed, e.g. {failures[0]!r}", file=sys.stderr)
+    latencies = sorted(x for w in watches for x in w.latencies)
+    expected = (n + sum(1 for i in range(n) if watched_every and i % watched_every == 0)) * events
+    received = sum(w.events for w in watches)
+    ttft = sorted(w.added_ttft_ms for w in watches if w.added_ttft_ms is not None)
     return {
+        "server": args.server,
+        "app": args.app,
+        "services": args.services,
+        "workers": len(workers),
+        "rate": args.rate,
+        "tokens_per_event": args.tokens_per_event,
         "replies": n,
-        "events": n * events,
-        "received": received,
-        "p50_ms": statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": latencies[int(0.99 * (received - 1))] if latencies else float("nan"),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
         "max_ms": latencies[-1] if latencies else float("nan"),
         "events_per_s": received / elapsed,
-        "frames_per_s": frames / elapsed,
+        "frames_per_s": sum(w.frames for w in watches) / elapsed,
         "cpu_us_per_event": cpu / max(received, 1) * 1e6,
         "server_cpu_percent": cpu / elapsed * 100,
-        "gaps_or_errors": gaps + (n * events - received),
+        "lost": expected
+        - received
+        + sum(w.gaps for w in watches)
+        + sum(1 for w in watches if not w.ended)
+        + len(failures) * events,
+        "ttft_p50_ms": percentile(ttft, 0.5),
+        "ttft_p99_ms": percentile(ttft, 0.99),
     }
+
+
+async def profile(site: Site, n: int, at: float, seconds: float) -> None:
+    """Sample the first worker with py-spy while the replies stream (not while they start)."""
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    out = ARTIFACTS / f"profile-{n}.txt"
+    process = await asyncio.create_subprocess_exec(
+        "py-spy", "record", "-p", str(site.pids[0]), "-d", str(max(1, int(seconds))),
+        "-r", "250", "--format", "raw", "-o", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await process.wait()
+    print(f"  profile of {n} replies streaming: {out}", file=sys.stderr)
+
+
+HEADER = (
+    f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'events/s':>9} "
+    f"{'frames/s':>9} {'us CPU/ev':>9} {'CPU %':>6} {'lost':>5}"
+)
+
+
+def row(r: dict[str, Any]) -> str:
+    return (
+        f"{r['replies']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
+        f"{r['events_per_s']:>9.0f} {r['frames_per_s']:>9.0f} {r['cpu_us_per_event']:>9.0f} "
+        f"{r['server_cpu_percent']:>6.0f} {r['lost']:>5}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sweep", default="25,50,100")
+    parser.add_argument("--sweep", default="50,100,150")
     parser.add_argument("--rate", type=float, default=50.0, help="events per second per reply")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each reply")
     parser.add_argument("--tokens-per-event", type=int, default=1)
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--app", choices=("site", "floor"), default="site")
+    parser.add_argument("--services", action="store_true", help="PostgreSQL + Redis")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--watch-other", type=float, default=0.1,
+        help="with several workers, the share of replies also watched from another worker",
+    )  # fmt: skip
+    parser.add_argument("--profile", action="store_true", help="py-spy the first worker")
+    parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
     args = parser.parse_args()
-    with bench_site("bench") as (server, person, provider):
+    with (
+        provider_process() as (provider_url, _),
+        bench_site(
+            "relay", provider_url=provider_url, server=args.server, app=args.app,
+            services=args.services, workers=args.workers,
+        ) as site,
+    ):  # fmt: skip
         print(
-            f"rate {args.rate:g} events/s per reply, {args.tokens_per_event} token(s) per event, "
-            f"{args.seconds:g} s replies; daphne, SQLite, in-memory layer, one worker"
+            f"{site.description}; {args.rate:g} events/s per reply, "
+            f"{args.tokens_per_event} token(s) per event, {args.seconds:g} s replies"
         )
-        print(
-            f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'events/s':>9} "
-            f"{'frames/s':>9} {'us CPU/ev':>9} {'CPU %':>6} {'lost':>5}"
-        )
+        print(HEADER)
         for n in (int(x) for x in args.sweep.split(",")):
-            r = asyncio.run(run_level(server, person, provider, n, args))
-            print(
-                f"{r['replies']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
-                f"{r['events_per_s']:>9.0f} {r['frames_per_s']:>9.0f} "
-                f"{r['cpu_us_per_event']:>9.0f} "
-                f"{r['server_cpu_percent']:>6.0f} {r['gaps_or_errors']:>5}",
-                flush=True,
-            )
+            result = asyncio.run(run_level(site, n, args))
+            print(row(result), flush=True)
+            if args.out:
+                with open(args.out, "a") as out:
+                    out.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

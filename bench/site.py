@@ -1,41 +1,170 @@
-"""The site a benchmark measures: one real daphne worker (embedded default) and the local fake
-provider, with one signed-up person holding plenty of coins."""
+"""The site a benchmark measures: real ASGI server processes and one person with plenty of coins.
+
+The embedded default is one worker on SQLite with the in-memory channel layer; `services=True`
+is the scaled-out mode, PostgreSQL (a fresh database) and the Redis channel layer, with any
+number of workers. Either server, daphne (the default of `make run`) or uvicorn, serves the
+site (`chatsite.asgi`) or the floor (`bench.floor`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.servers import Person, Server, manage, site_env  # noqa: E402
-from tests.fakes.sse_server import SSEServer  # noqa: E402
+from tests.e2e.servers import ARTIFACTS, Person, free_port, manage, site_env  # noqa: E402
+
+POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+APPS = {"site": "chatsite.asgi:application", "floor": "bench.floor:application"}
+# Largest websocket message, as `make run` sets it.
+WS_MAX_MESSAGE = "262144"
+
+
+def server_command(server: str, app: str, port: int) -> list[str]:
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "--websocket-max-message-size", WS_MAX_MESSAGE, APPS[app]]  # fmt: skip
+    if server == "uvicorn":
+        # The settings the issue's reference figures were measured with: the sans-I/O
+        # websockets implementation, no permessage-deflate (twice the CPU, five times the memory).
+        return [sys.executable, "-m", "uvicorn", APPS[app], "--host", "127.0.0.1",
+                "--port", str(port), "--ws", "websockets-sansio",
+                "--ws-per-message-deflate", "false", "--ws-max-size", WS_MAX_MESSAGE,
+                "--lifespan", "off", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    raise ValueError(f"unknown server {server!r}")
+
+
+class Worker:
+    """One server process on its own port."""
+
+    def __init__(self, env: dict[str, str], *, server: str, app: str, name: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"bench-{name}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            server_command(server, app, self.port),
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._wait_ready("/accounts/login/" if app == "site" else "/")
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    def _wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + path, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self._log.close()
+
+
+@dataclass
+class Site:
+    workers: list[Worker]
+    person: Person | None  # None for the floor, which has no accounts
+    description: str
+    pids: list[int] = field(default_factory=list)
+
+    def headers(self, worker: Worker) -> dict[str, str]:
+        cookie = {"Cookie": self.person.cookie_header} if self.person else {}
+        return {**cookie, "Origin": worker.url}
 
 
 @contextmanager
-def bench_site(name: str) -> Iterator[tuple[Server, Person, SSEServer]]:
-    provider = SSEServer().start()
-    tmp = Path(tempfile.mkdtemp())
-    env = site_env(
-        database_url=f"sqlite:///{tmp / 'bench.sqlite3'}",
-        provider_url=provider.url,
-        static_root=tmp,
-    )
-    env.pop("REDIS_URL", None)
-    # One person drives everything here: the per-person limits would refuse that, and the
-    # title call after each first reply is not what a benchmark measures.
-    env.update(SENDS_PER_MINUTE="0", SOCKETS_PER_PERSON="1000000", AUTO_TITLES="false")
-    manage(env, "migrate", "--noinput")
-    server = Server(env, f"bench-{name}")
+def _database(services: bool, tmp: Path) -> Iterator[str]:
+    if not services:
+        yield f"sqlite:///{tmp / 'bench.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        person = Person(server.url)
-        person.sign_up(name)
-        manage(env, "grant_coins", name, "1000000", "--reason", "benchmark")
-        yield server, person, provider
+        yield f"{POSTGRES}/{name}"
     finally:
-        server.stop()
-        provider.stop()
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+
+
+@contextmanager
+def bench_site(
+    name: str,
+    *,
+    provider_url: str,
+    server: str = "daphne",
+    app: str = "site",
+    services: bool = False,
+    workers: int = 1,
+) -> Iterator[Site]:
+    tmp = Path(tempfile.mkdtemp())
+    with _database(services, tmp) as database_url:
+        env = site_env(database_url=database_url, provider_url=provider_url, static_root=tmp)
+        env.pop("REDIS_URL", None)
+        if services:
+            _flush_redis()
+            env["REDIS_URL"] = REDIS
+        # One person drives everything here: the per-person limits would refuse that, and the
+        # title call after each first reply is not what a benchmark measures.
+        env.update(SENDS_PER_MINUTE="0", SOCKETS_PER_PERSON="1000000", AUTO_TITLES="false")
+        if app == "site":
+            manage(env, "migrate", "--noinput")
+        running: list[Worker] = []
+        try:
+            for n in range(workers):
+                running.append(Worker(env, server=server, app=app, name=f"{name}-{n}"))
+            person = None
+            if app == "site":
+                person = Person(running[0].url)
+                person.sign_up(name)
+                for _ in range(5):
+                    manage(env, "grant_coins", name, "1000000", "--reason", "benchmark")
+            layer = "PostgreSQL + Redis" if services else "SQLite, in-memory layer"
+            what = "the floor (no Django)" if app == "floor" else layer
+            yield Site(
+                workers=running,
+                person=person,
+                description=f"{server}, {what}, {workers} worker(s)",
+                pids=[w.process.pid for w in running],
+            )
+        finally:
+            for worker in running:
+                with contextlib.suppress(Exception):
+                    worker.stop()

@@ -12,34 +12,12 @@ from django.conf import settings
 from chat import frames, limits, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub
-from chatsite.accounts import still_signed_in
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_SOCKETS = 4429
-
-
-_SIGNED_OUT = frames.error_frame(
-    code="auth", message="You have been signed out. Sign in again.", retryable=False
-)
-
-
-def _paid_action_refusal(*, user_id: int, session_key: str | None) -> str | None:
-    """Before a send or retry: is the person still signed in, and within the rate limit?
-    The refusal's error frame, or None."""
-    if not still_signed_in(user_id=user_id, session_key=session_key):
-        return _SIGNED_OUT
-    wait = limits.paid_action_wait(user_id=user_id)
-    if wait is not None:
-        return frames.error_frame(
-            code="rate_limited",
-            message=f"You are sending messages too fast. Try again in {wait:.0f} s.",
-            retryable=True,
-            retry_after=wait,
-        )
-    return None
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -108,24 +86,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._handle(frame)
         except replies.Refused as refused:
             await self.send(text_data=refused.frame())
+            if refused.signed_out:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None
-        if isinstance(frame, SendFrame | RetryFrame):
-            # Paid actions re-check the person (signed out, new password, account disabled)
-            # and count against the per-minute limit, before anything is written.
-            refusal = await database_sync_to_async(_paid_action_refusal)(
-                user_id=self.user_id, session_key=self.session_key
-            )
-            if refusal is not None:
-                await self.send(text_data=refusal)
-                if refusal is _SIGNED_OUT:
-                    await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
+        # Paid actions (send, retry) re-check the person (signed out, new password, account
+        # disabled) and count against the per-minute limit before anything is written.
         match frame:
             case SendFrame():
                 for text in await replies.send_reply(
-                    user_id=self.user_id, conversation_id=self.conversation_id, frame=frame
+                    user_id=self.user_id,
+                    session_key=self.session_key,
+                    conversation_id=self.conversation_id,
+                    frame=frame,
                 ):
                     await self.send(text_data=text)
             case StopFrame():
@@ -133,6 +107,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case RetryFrame(message_id=message_id):
                 await replies.retry_reply(
                     user_id=self.user_id,
+                    session_key=self.session_key,
                     conversation_id=self.conversation_id,
                     message_id=message_id,
                 )

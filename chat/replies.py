@@ -13,12 +13,13 @@ import logging
 from channels.db import database_sync_to_async
 
 from billing import services as billing
-from chat import frames, selectors, services
+from chat import frames, limits, selectors, services
 from chat.frames import SendFrame
 from chat.hub import get_hub, user_message_frame
 from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
 from chat.runner import Reply
+from chatsite.accounts import still_signed_in
 from providers import model_sync
 from providers import services as key_services
 from providers.catalogue import find_model, get_model
@@ -33,21 +34,73 @@ logger = logging.getLogger(__name__)
 class Refused(Exception):
     """A request the runner turned down before any reply began; sent to the requester only."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        signed_out: bool = False,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        # The socket's session no longer signs the person in: the consumer closes it.
+        self.signed_out = signed_out
 
     def frame(self) -> str:
-        return frames.error_frame(code=self.code, message=self.message, retryable=False)
+        return frames.error_frame(
+            code=self.code,
+            message=self.message,
+            retryable=self.retryable,
+            retry_after=self.retry_after,
+        )
 
 
-async def _resolve(model_id: str, user_id: int) -> Resolved:
+_SIGNED_OUT = Refused("auth", "You have been signed out. Sign in again.", signed_out=True)
+_IN_PROGRESS = Refused(
+    "invalid_request",
+    "A reply is still being written in this conversation. Wait for it, or stop it first.",
+)
+_NO_CONVERSATION = Refused("not_found", "This conversation does not exist.")
+
+
+def _no_coins(exc: billing.InsufficientCoins) -> Refused:
+    return Refused("insufficient_coins", exc.message)
+
+
+def _check_paid_action(*, user_id: int, session_key: str | None) -> None:
+    """Before a send or retry: is the person still signed in (not logged out, same password,
+    account active), and within the per-minute limit? Counts the action."""
+    if not still_signed_in(user_id=user_id, session_key=session_key):
+        raise _SIGNED_OUT
+    wait = limits.paid_action_wait(user_id=user_id)
+    if wait is not None:
+        raise Refused(
+            "rate_limited",
+            f"You are sending messages too fast. Try again in {wait:.0f} s.",
+            retryable=True,
+            retry_after=wait,
+        )
+
+
+def _owned_conversation(*, user_id: int, conversation_id: int) -> Conversation:
+    conversation = selectors.conversation_for_owner(
+        owner_id=user_id, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise _NO_CONVERSATION
+    return conversation
+
+
+def _resolve(model_id: str, user_id: int) -> Resolved:
     """The model's adapter and key: the person's own key for its provider if they saved one."""
-    await model_sync.areload()
     try:
         model = get_model(model_id)
-        own = await database_sync_to_async(key_services.own_credentials)(
+        own = key_services.own_credentials(
             user_id=user_id, provider=model.provider, base_url=base_url(model.provider)
         )
         return resolve(model_id, own=own)
@@ -60,38 +113,26 @@ async def _resolve(model_id: str, user_id: int) -> Resolved:
         ) from None
 
 
-async def _current_model(conversation: Conversation) -> Conversation:
+def _current_model(conversation: Conversation) -> Conversation:
     """The conversation, moved to its model's successor if that model retired."""
-    await model_sync.areload()
     model = find_model(conversation.model)
     if model is None or model.lifecycle(dt.date.today()) != "retired":
         return conversation  # the common case, decided without a database round trip
-    return await database_sync_to_async(conversation_model_refresh)(conversation=conversation)
+    return conversation_model_refresh(conversation=conversation)
 
 
-_IN_PROGRESS = Refused(
-    "invalid_request",
-    "A reply is still being written in this conversation. Wait for it, or stop it first.",
-)
-_NO_CONVERSATION = Refused("not_found", "This conversation does not exist.")
-
-
-def _no_coins(exc: billing.InsufficientCoins) -> Refused:
-    return Refused("insufficient_coins", exc.message)
-
-
-async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) -> list[str]:
-    """Save the person's message and start the reply; returns frames for the requester only."""
-    conversation = await database_sync_to_async(selectors.conversation_for_owner)(
-        owner_id=user_id, conversation_id=conversation_id
-    )
-    if conversation is None:
-        raise _NO_CONVERSATION
+def _begin_send(
+    *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame
+) -> tuple[Resolved, services.ReplyStart]:
+    """Everything before the provider call, in one trip to the database thread: under load
+    each trip waits for a turn of the busy event loop (bench/ttft.py)."""
+    _check_paid_action(user_id=user_id, session_key=session_key)
+    conversation = _owned_conversation(user_id=user_id, conversation_id=conversation_id)
     if not frame.model:
-        conversation = await _current_model(conversation)
-    resolved = await _resolve(frame.model or conversation.model, user_id)
+        conversation = _current_model(conversation)
+    resolved = _resolve(frame.model or conversation.model, user_id)
     try:
-        start = await database_sync_to_async(services.reply_begin)(
+        start = services.reply_begin(
             owner_id=user_id,
             conversation_id=conversation_id,
             content=frame.content,
@@ -106,6 +147,43 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
         raise _IN_PROGRESS from None
     except billing.InsufficientCoins as exc:
         raise _no_coins(exc) from None
+    return resolved, start
+
+
+def _begin_retry(
+    *, user_id: int, session_key: str | None, conversation_id: int, message_id: int
+) -> tuple[Resolved, services.ReplyStart]:
+    _check_paid_action(user_id=user_id, session_key=session_key)
+    conversation = _current_model(
+        _owned_conversation(user_id=user_id, conversation_id=conversation_id)
+    )
+    resolved = _resolve(conversation.model, user_id)
+    try:
+        start = services.reply_begin_retry(
+            owner_id=user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            model=resolved.model,
+            byok=resolved.credentials.byok,
+            max_tokens=clamp_max_tokens(resolved.model, None),
+        )
+    except (services.ConversationNotFound, services.MessageNotFound):
+        raise Refused("not_found", "There is no reply to retry here.") from None
+    except services.ReplyInProgress:
+        raise _IN_PROGRESS from None
+    except billing.InsufficientCoins as exc:
+        raise _no_coins(exc) from None
+    return resolved, start
+
+
+async def send_reply(
+    *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame
+) -> list[str]:
+    """Save the person's message and start the reply; returns frames for the requester only."""
+    await model_sync.areload()
+    resolved, start = await database_sync_to_async(_begin_send)(
+        user_id=user_id, session_key=session_key, conversation_id=conversation_id, frame=frame
+    )
     assert start.user_message is not None
     user_frame = user_message_frame(start.user_message)
     if start.duplicate:
@@ -121,30 +199,17 @@ async def send_reply(*, user_id: int, conversation_id: int, frame: SendFrame) ->
     return []
 
 
-async def retry_reply(*, user_id: int, conversation_id: int, message_id: int) -> None:
+async def retry_reply(
+    *, user_id: int, session_key: str | None, conversation_id: int, message_id: int
+) -> None:
     """Regenerate the conversation's last reply, which ended in error, stopped or interrupted."""
-    conversation = await database_sync_to_async(selectors.conversation_for_owner)(
-        owner_id=user_id, conversation_id=conversation_id
+    await model_sync.areload()
+    resolved, start = await database_sync_to_async(_begin_retry)(
+        user_id=user_id,
+        session_key=session_key,
+        conversation_id=conversation_id,
+        message_id=message_id,
     )
-    if conversation is None:
-        raise _NO_CONVERSATION
-    conversation = await _current_model(conversation)
-    resolved = await _resolve(conversation.model, user_id)
-    try:
-        start = await database_sync_to_async(services.reply_begin_retry)(
-            owner_id=user_id,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            model=resolved.model,
-            byok=resolved.credentials.byok,
-            max_tokens=clamp_max_tokens(resolved.model, None),
-        )
-    except (services.ConversationNotFound, services.MessageNotFound):
-        raise Refused("not_found", "There is no reply to retry here.") from None
-    except services.ReplyInProgress:
-        raise _IN_PROGRESS from None
-    except billing.InsufficientCoins as exc:
-        raise _no_coins(exc) from None
     reply = Reply(
         hub=get_hub(),
         owner_id=user_id,

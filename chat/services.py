@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing import services as billing
@@ -205,16 +205,26 @@ def reply_begin_retry(
 
 
 def reply_checkpoint(*, rows: Sequence[tuple[int, str, str]]) -> None:
-    """Save partial text of many streaming replies in one statement, and touch their heartbeat."""
-    now = timezone.now()
-    messages = [
-        Message(pk=pk, content=content, thinking=thinking, heartbeat_at=now, updated_at=now)
-        for pk, content, thinking in rows
-    ]
+    """Save partial text of many streaming replies in one batch, and touch their heartbeat.
+
+    One prepared UPDATE run for every row (`executemany`: one round trip with psycopg's
+    pipeline): the ORM's `bulk_update` builds a CASE per column and row, which cost about
+    0.4 ms of CPU per reply and tick, taken from the event loop by the GIL.
+    """
+    if not rows:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    table = connection.ops.quote_name(Message._meta.db_table)
     # Only rows still streaming: a late checkpoint must never overwrite a finished reply.
-    Message.objects.filter(status=Message.Status.STREAMING).bulk_update(
-        messages, ["content", "thinking", "heartbeat_at", "updated_at"]
+    sql = (
+        f"UPDATE {table} SET content = %s, thinking = %s, heartbeat_at = %s, updated_at = %s "
+        "WHERE id = %s AND status = %s"
     )
+    streaming = Message.Status.STREAMING.value
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql, [(content, thinking, now, now, pk, streaming) for pk, content, thinking in rows]
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,71 @@
+"""The floor: the same SDK iteration feeding one websocket frame per event, and nothing else.
+
+A bare ASGI application (no Django, no database, no channel layer): on each websocket's `send`
+frame it streams a reply from the provider through the Anthropic SDK, configured as the site
+configures it (raw `create(stream=True)` events, the aiohttp transport), and sends every text
+delta as its own `text_delta` frame. `bench.relay --app floor` serves it with the same ASGI
+server and measures it with the same clients as the site, so the two are comparable.
+
+    ANTHROPIC_BASE_URL=http://127.0.0.1:PORT daphne bench.floor:application
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import anthropic
+
+_client: anthropic.AsyncAnthropic | None = None
+
+
+def client() -> anthropic.AsyncAnthropic:
+    global _client
+    if _client is None:
+        _client = anthropic.AsyncAnthropic(
+            api_key="sk-ant-bench",
+            base_url=os.environ["ANTHROPIC_BASE_URL"],
+            max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(),
+        )
+    return _client
+
+
+async def _reply(send: Any, content: str) -> None:
+    stream = await client().messages.create(
+        model="claude-sonnet-5-5",
+        max_tokens=4096,
+        messages=[{"role": "user", "content": content}],
+        stream=True,
+    )
+    offset = 0
+    async for event in stream:
+        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+            text = event.delta.text
+            frame = {"type": "text_delta", "message_id": 1, "text": text, "offset": offset}
+            await send({"type": "websocket.send", "text": json.dumps(frame)})
+            offset += len(text)
+    end = {"type": "message_stop", "message_id": 1, "stop_reason": "end_turn"}
+    await send({"type": "websocket.send", "text": json.dumps(end)})
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        # Readiness probes get a plain 200.
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"floor"})
+        return
+    if scope["type"] != "websocket":
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        elif message["type"] == "websocket.receive":
+            frame = json.loads(message.get("text") or "{}")
+            if frame.get("type") == "send":
+                await _reply(send, frame["content"])
+        elif message["type"] == "websocket.disconnect":
+            return
