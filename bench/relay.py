@@ -81,7 +81,11 @@ async def read_reply(ws: ClientConnection, watch: Watch, sent_at: float | None) 
                     provider_ttfb = float(emitted) - float(received)
                     watch.added_ttft_ms = (now - sent_at - provider_ttfb) * 1000
         elif kind == "message_snapshot" and frame.get("status") == "streaming":
-            # A watcher that joined late starts from the snapshot's text.
+            # A watcher that joins a reply on another worker gets its text so far as a
+            # snapshot: the events in it arrive now, with it.
+            for stamp in _stamps(frame["content"][have:]):
+                watch.events += 1
+                watch.latencies.append((now - float(stamp.partition("@")[0])) * 1000)
             have = max(have, len(frame["content"]))
         elif kind in ("message_stop", "error"):
             watch.ended = kind == "message_stop"
