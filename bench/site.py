@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.servers import ARTIFACTS, Person, free_port, manage, site_env  # noqa: E402
+from tests.e2e.servers import Person, Server, manage, site_env  # noqa: E402
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
@@ -47,46 +44,16 @@ def server_command(server: str, app: str, port: int) -> list[str]:
     raise ValueError(f"unknown server {server!r}")
 
 
-class Worker:
-    """One server process on its own port."""
+class Worker(Server):
+    """One server process on its own port: `server` (daphne or uvicorn) serving `app`."""
 
     def __init__(self, env: dict[str, str], *, server: str, app: str, name: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / f"bench-{name}.log"
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            server_command(server, app, self.port),
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self._wait_ready("/accounts/login/" if app == "site" else "/")
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://")
-
-    def _wait_ready(self, path: str) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + path, timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self._log.close()
+        super().__init__(
+            env,
+            f"bench-{name}",
+            command=lambda port: server_command(server, app, port),
+            ready_path="/accounts/login/" if app == "site" else "/",
+        )
 
 
 @dataclass

@@ -12,7 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,27 +53,43 @@ def manage(env: dict[str, str], *args: str) -> None:
     )
 
 
+def daphne_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            "chatsite.asgi:application"]  # fmt: skip
+
+
 class Server:
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    """One ASGI server process (daphne on the site unless `command` says otherwise)."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        *,
+        command: Callable[[int], list[str]] = daphne_command,
+        ready_path: str = "/accounts/login/",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"server-{name}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "chatsite.asgi:application"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self._wait_ready()
+            command(self.port), cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self._wait_ready(ready_path)
 
-    def _wait_ready(self) -> None:
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    def _wait_ready(self, path: str) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/accounts/login/", timeout=2) as r:
+                with urllib.request.urlopen(self.url + path, timeout=2) as r:
                     if r.status == 200:
                         return
             except OSError:
