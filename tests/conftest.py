@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from providers import model_sync
+from tests import loop_watch
 from tests.fakes.sse_server import SSEServer
 
 # --- network guard: a test that reaches past loopback fails ------------------------------------
@@ -196,3 +197,8 @@ def _close_connections_of_the_async_orm_thread(
 
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A loop that cannot shut down names its pending tasks in the log (tests/loop_watch.py).
+    loop_watch.install()
