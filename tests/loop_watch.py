@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.runners
+import os
 import sys
 import threading
 import time
@@ -18,19 +19,20 @@ from typing import Any
 
 LOOP_CLOSE_PATIENCE = 30.0
 
-_closing: dict[str, Any] = {"loop": None, "since": None}
+_closing: dict[str, Any] = {"loop": None, "since": None, "out": sys.stderr}
 
 
 def _report(loop: asyncio.AbstractEventLoop) -> None:
+    out = _closing["out"]
     print(
         f"\nAn event loop has waited {LOOP_CLOSE_PATIENCE:g} s for its tasks to end. Pending:",
-        file=sys.stderr,
+        file=out,
     )
     for task in list(asyncio.all_tasks(loop)):
-        print(f"  {task!r}", file=sys.stderr)
+        print(f"  {task!r}", file=out)
         for frame in task.get_stack(limit=25):
-            traceback.print_stack(frame, limit=1, file=sys.stderr)
-    sys.stderr.flush()
+            traceback.print_stack(frame, limit=1, file=out)
+    out.flush()
 
 
 def _watch() -> None:
@@ -43,6 +45,9 @@ def _watch() -> None:
 
 
 def install() -> None:
+    # A copy of the terminal's stderr taken now, before pytest captures output (as pytest's own
+    # faulthandler does): a hung test never reaches its report.
+    _closing["out"] = os.fdopen(os.dup(sys.stderr.fileno()), "w")
     real_close = asyncio.runners.Runner.close
 
     def close(self: asyncio.runners.Runner) -> None:
