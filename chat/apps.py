@@ -7,3 +7,6 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import signals  # noqa: F401  (connects the receivers)
+        from chatsite import connections
+
+        connections.connect()

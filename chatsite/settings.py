@@ -112,6 +112,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Keep the connection of the thread that does websocket and reply work: closed after every
+    # trip there, each trip paid for a new connection (schema read, pragmas) and, as the last
+    # connection closed, a WAL checkpoint. HTTP requests still close theirs at their end
+    # (chatsite/connections.py), as Django advises under ASGI.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Every trip to the database thread (database_sync_to_async) ends by closing its connection
+    # (CONN_MAX_AGE=0, as Django advises under ASGI); with psycopg's pool the close hands the
+    # connection back instead of ending a PostgreSQL session, so a trip costs no new connection.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "pool",
+        {
+            "min_size": 2,
+            "max_size": env.int("DATABASE_POOL_SIZE", default=8),
+            # A trip that cannot get a connection in this time fails (PoolTimeout), not hangs.
+            "timeout": 10,
+        },
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
