@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.utils import timezone
 
 from billing import pricing
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
@@ -39,9 +39,37 @@ class Settlement:
     cost_usd: Decimal
 
 
+_TABLE = CoinAccount._meta.db_table
+# One statement changes the balance and reads the new one (PostgreSQL and SQLite >= 3.35); a
+# debit only where the balance covers it.
+_CREDIT = (
+    f"UPDATE {_TABLE} SET balance = balance + %s, updated_at = %s WHERE id = %s RETURNING balance"
+)
+_DEBIT = (
+    f"UPDATE {_TABLE} SET balance = balance + %s, updated_at = %s "
+    "WHERE id = %s AND balance >= %s RETURNING balance"
+)
+
+
 def _locked_account(user_id: int) -> CoinAccount:
-    account, _ = CoinAccount.objects.get_or_create(user_id=user_id)
-    return CoinAccount.objects.select_for_update().get(pk=account.pk)
+    """The person's account, locked until the transaction ends (made on first use)."""
+    try:
+        return CoinAccount.objects.select_for_update().get(user_id=user_id)
+    except CoinAccount.DoesNotExist:
+        CoinAccount.objects.get_or_create(user_id=user_id)
+        return CoinAccount.objects.select_for_update().get(user_id=user_id)
+
+
+def _add(account: CoinAccount, amount: int) -> int | None:
+    """Add `amount` to the balance; the new balance, or None if a debit would overdraw."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        if amount < 0:
+            cursor.execute(_DEBIT, [amount, now, account.pk, -amount])
+        else:
+            cursor.execute(_CREDIT, [amount, now, account.pk])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def _move(
@@ -54,21 +82,23 @@ def _move(
     conversation_id: int | None = None,
     message_id: int | None = None,
     created_by_id: int | None = None,
+    unapplied: bool = False,
 ) -> LedgerEntry:
-    """Apply one movement to a locked account; an already applied reference is returned as is."""
-    existing = LedgerEntry.objects.filter(reference=reference).first()
-    if existing is not None:
-        return existing
-    accounts = CoinAccount.objects.filter(pk=account.pk)
-    if amount < 0:
-        accounts = accounts.filter(balance__gte=-amount)
-    if accounts.update(balance=F("balance") + amount) != 1:
+    """Apply one movement to a locked account; an already applied reference is returned as is
+    (its `balance_after` is then that of its time). `unapplied`: the caller looked for the
+    reference in this transaction and did not find it. Keeps `account.balance` current."""
+    if not unapplied:
+        existing = LedgerEntry.objects.filter(reference=reference).first()
+        if existing is not None:
+            return existing
+    balance_after = _add(account, amount)
+    if balance_after is None:
         balance = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
         raise InsufficientCoins(
             f"Not enough coins: this needs {-amount} and the balance is {balance}.",
             balance=balance,
         )
-    balance_after = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
+    account.balance = balance_after
     return LedgerEntry.objects.create(
         account=account,
         kind=kind,
@@ -214,15 +244,21 @@ def reply_settle(
         return Settlement(coins_charged=0, balance=balance_of(user_id=user_id), cost_usd=usd)
     account = _locked_account(user_id)
     ids: dict[str, Any] = {"conversation_id": conversation_id, "message_id": message_id}
+    release = f"{reference}:release"
+    if LedgerEntry.objects.filter(reference=release).exists():
+        # Settled before: report what was charged then, change nothing.
+        capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
+        charged = -capture.amount if capture is not None else 0
+        return Settlement(coins_charged=charged, balance=account.balance, cost_usd=usd)
     _move(
         account,
         kind=LedgerEntry.Kind.RELEASE,
         amount=hold.amount,
-        reference=f"{reference}:release",
+        reference=release,
         reason="Hold released",
+        unapplied=True,
         **ids,
     )
-    account.refresh_from_db(fields=["balance"])
     # The hold covers the worst case; if the estimate was short, charge what the balance allows.
     charge = min(pricing.coins_for(usd), account.balance)
     if charge > 0:
@@ -232,9 +268,10 @@ def reply_settle(
             amount=-charge,
             reference=f"{reference}:capture",
             reason=f"Reply from {model.id}",
+            unapplied=True,  # a capture is made with its release, and that was not
             **ids,
         )
-    return Settlement(coins_charged=charge, balance=balance_of(user_id=user_id), cost_usd=usd)
+    return Settlement(coins_charged=charge, balance=account.balance, cost_usd=usd)
 
 
 def open_hold(*, message_id: int) -> Hold | None:

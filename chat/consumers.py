@@ -20,6 +20,14 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_SOCKETS = 4429
 
 
+def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int | None]:
+    """One trip to the database thread: does the person own the conversation, and the row of
+    their new socket (None when they have too many open)."""
+    if selectors.conversation_for_owner(owner_id=user_id, conversation_id=conversation_id) is None:
+        return False, None
+    return True, limits.socket_open(user_id=user_id, hub=hub)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     # Frames reach sockets through the process's hub, which holds the only layer channel; a
     # channel per socket would cost memory and a layer receive loop for every idle socket.
@@ -39,17 +47,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
-        conversation = await database_sync_to_async(selectors.conversation_for_owner)(
-            owner_id=user.pk, conversation_id=conversation_id
-        )
-        if conversation is None:
-            await self._refuse(CLOSE_NOT_FOUND)
-            return
         hub = get_hub()
         await hub.start()
-        self.socket_id = await database_sync_to_async(limits.socket_open)(
-            user_id=user.pk, hub=hub.channel
+        owned, self.socket_id = await database_sync_to_async(_admit)(
+            user_id=user.pk, conversation_id=conversation_id, hub=hub.channel
         )
+        if not owned:
+            await self._refuse(CLOSE_NOT_FOUND)
+            return
         await self.accept()
         if self.socket_id is None:
             await self._send_error(

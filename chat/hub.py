@@ -126,13 +126,8 @@ class Hub:
                 await socket.send(text_data=text)
 
     async def _catch_up(self, socket: Subscriber, conversation_id: int) -> None:
-        if conversation_id not in self.replies:
-            # A reply whose process died is found here at the latest, when someone looks.
-            await database_sync_to_async(services.replies_sweep_stale)(
-                conversation_id=conversation_id
-            )
-        asked, message = await database_sync_to_async(selectors.latest_exchange)(
-            conversation_id=conversation_id
+        asked, message = await database_sync_to_async(_swept_latest_exchange)(
+            conversation_id=conversation_id, sweep=conversation_id not in self.replies
         )
         reply = self.replies.get(conversation_id)
         if reply is not None:
@@ -418,6 +413,14 @@ class Hub:
                         logger.exception("checkpoint of %d replies failed", len(rows))
         finally:
             self._checkpointer = None
+
+
+def _swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, Any]:
+    """The latest exchange, in one trip to the database thread; with `sweep`, a reply whose
+    process died is found first (here at the latest, when someone looks)."""
+    if sweep:
+        services.replies_sweep_stale(conversation_id=conversation_id)
+    return selectors.latest_exchange(conversation_id=conversation_id)
 
 
 def user_message_frame(message: Any) -> str:

@@ -140,8 +140,8 @@ def reply_begin(
                         return ReplyStart(
                             assistant=reply, history=[], user_message=sent, duplicate=True
                         )
-            if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-                raise ReplyInProgress()
+            # A reply still streaming makes the placeholder's insert fail (a constraint):
+            # ReplyInProgress below, and the transaction with the person's message undone.
             user_message = Message.objects.create(
                 conversation=conversation,
                 role=Message.Role.USER,

@@ -201,3 +201,29 @@ def test_too_few_coins_for_a_sensible_reply_are_refused(alice: Any) -> None:
             max_tokens=16_000, reference="h2", conversation_id=1, message_id=2,
         )  # fmt: skip
     assert "balance is 2 coins" in info.value.message
+
+
+def test_a_reply_settled_twice_is_charged_once_and_reports_that_charge(alice: Any) -> None:
+    sonnet = get_model("claude-sonnet-5-5")
+    with transaction.atomic():
+        hold = services.reply_hold(
+            user_id=alice.pk, model=sonnet, input_characters=300, max_tokens=4_000,
+            reference="r:hold", conversation_id=1, message_id=1,
+        )  # fmt: skip
+    usage = Usage(input_tokens=2_000, output_tokens=3_000)
+    settled = []
+    for _ in range(2):
+        with transaction.atomic():
+            settlement = services.reply_settle(
+                user_id=alice.pk, model=sonnet, usage=usage, hold=hold, reference="r",
+                conversation_id=1, message_id=1,
+            )  # fmt: skip
+            settled.append(settlement)
+    first, again = settled
+    assert first.coins_charged > 0
+    assert again.coins_charged == first.coins_charged
+    assert again.balance == first.balance == 1000 - first.coins_charged
+    assert CoinAccount.objects.get(user=alice).balance == first.balance
+    kinds = LedgerEntry.objects.filter(account__user=alice).values_list("kind", flat=True)
+    assert sorted(kinds) == sorted(["grant", "hold", "release", "capture"])
+    assert services.reconcile() == []
