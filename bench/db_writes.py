@@ -3,7 +3,9 @@
 In one process: the consumer (through the channels test communicator), the runner, the real
 Anthropic SDK and the local fake provider, on a throwaway SQLite database. Every INSERT, UPDATE
 and DELETE any thread sends is counted. Checkpoints are timed (about once a second), never per
-token, so the count must not grow with the token count.
+token, so the count must not grow with the token count. All statements of a reply, reads and
+transaction control included, from the socket's handshake to its close, are counted beside:
+each costs CPU on the worker, so they are most of a reply's fixed cost (bench/relay.py).
 
     python -m bench.db_writes [--seconds 4]
 """
@@ -26,10 +28,12 @@ sys.path.insert(0, str(ROOT))
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
-def _count_writes() -> list[str]:
+def _count_statements() -> tuple[list[str], list[str]]:
+    """(writes by table, every statement) sent by any thread from now on."""
     from django.db.backends import utils
 
     log: list[str] = []
+    every: list[str] = []
 
     def table(sql: str) -> str:
         words = sql.split()
@@ -39,21 +43,25 @@ def _count_writes() -> list[str]:
     real_execute, real_executemany = utils.CursorWrapper.execute, utils.CursorWrapper.executemany
 
     def execute(self: Any, sql: str, params: Any = None) -> Any:
+        every.append(sql)
         if _WRITE.match(sql):
             log.append(table(sql))
         return real_execute(self, sql, params)
 
     def executemany(self: Any, sql: str, param_list: Any) -> Any:
+        every.append(sql)
         if _WRITE.match(sql):
             log.append(table(sql))
         return real_executemany(self, sql, param_list)
 
     utils.CursorWrapper.execute = execute  # type: ignore[method-assign,assignment]
     utils.CursorWrapper.executemany = executemany  # type: ignore[method-assign,assignment]
-    return log
+    return log, every
 
 
-async def _one(user: Any, server: Any, log: list[str], tokens: int, seconds: float) -> Any:
+async def _one(
+    user: Any, server: Any, logs: tuple[list[str], list[str]], tokens: int, seconds: float
+) -> Any:
     from chat import runner
     from chat.models import Conversation
     from tests.chat.helpers import connect, send, until_end
@@ -61,8 +69,10 @@ async def _one(user: Any, server: Any, log: list[str], tokens: int, seconds: flo
 
     server.enqueue(paced(tokens, duration=seconds))
     conversation = await Conversation.objects.acreate(owner=user, model="claude-sonnet-5-5")
-    tab = await connect(user, conversation)
+    log, every = logs
     log.clear()
+    every.clear()
+    tab = await connect(user, conversation)
     started = time.monotonic()
     await send(tab, type="send", content="count my writes")
     end = (await until_end(tab, timeout=seconds + 30))[-1]
@@ -70,7 +80,7 @@ async def _one(user: Any, server: Any, log: list[str], tokens: int, seconds: flo
     elapsed = time.monotonic() - started
     await tab.disconnect()
     assert end["type"] == "message_stop", end
-    return len(log), elapsed, sorted({f"{w} x{log.count(w)}" for w in log})
+    return len(log), len(every), elapsed, sorted({f"{w} x{log.count(w)}" for w in log})
 
 
 def main() -> None:
@@ -101,13 +111,15 @@ def main() -> None:
     billing.coins_adjust(
         user_id=user.pk, amount=1_000_000, reason="bench", reference="bench", created_by_id=None
     )
-    log = _count_writes()
+    logs = _count_statements()
     print(f"replies of {args.seconds:g} s; checkpoint every {settings.REPLY_CHECKPOINT_INTERVAL} s")
-    print(f"{'tokens':>7} {'seconds':>8} {'writes':>7}  tables written")
+    print(f"{'tokens':>7} {'seconds':>8} {'writes':>7} {'all':>5}  tables written")
     try:
         for tokens in (20, 200, 2000):
-            writes, elapsed, tables = asyncio.run(_one(user, server, log, tokens, args.seconds))
-            print(f"{tokens:>7} {elapsed:>8.2f} {writes:>7}  {', '.join(tables)}")
+            writes, every, elapsed, tables = asyncio.run(
+                _one(user, server, logs, tokens, args.seconds)
+            )
+            print(f"{tokens:>7} {elapsed:>8.2f} {writes:>7} {every:>5}  {', '.join(tables)}")
     finally:
         server.stop()
 

@@ -50,6 +50,7 @@ class Watch:
     """What one client saw of one reply."""
 
     latencies: list[float] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # when each event reached the client
     frames: int = 0
     events: int = 0
     gaps: int = 0
@@ -77,6 +78,7 @@ async def read_reply(ws: ClientConnection, watch: Watch, sent_at: float | None) 
                 emitted, _, received = stamp.partition("@")
                 watch.events += 1
                 watch.latencies.append((now - float(emitted)) * 1000)
+                watch.arrivals.append(now)
                 if received and sent_at is not None:
                     provider_ttfb = float(emitted) - float(received)
                     watch.added_ttft_ms = (now - sent_at - provider_ttfb) * 1000
@@ -86,6 +88,7 @@ async def read_reply(ws: ClientConnection, watch: Watch, sent_at: float | None) 
             for stamp in _stamps(frame["content"][have:]):
                 watch.events += 1
                 watch.latencies.append((now - float(stamp.partition("@")[0])) * 1000)
+                watch.arrivals.append(now)
             have = max(have, len(frame["content"]))
         elif kind in ("message_stop", "error"):
             watch.ended = kind == "message_stop"
@@ -143,12 +146,25 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         )
         plan.append(one_reply(site, worker, path, content, start + random.random(), watcher))
     cpu_before = sum(cpu_seconds(pid) for pid in site.pids)
-    if args.profile:
+    # Every reply streams between `start + 1` and `start + seconds`: CPU in that window, per
+    # event received in it, is the relay's steady cost, without handshakes, sends and settles.
+    window = (start + 1.5, start + args.seconds - 0.1)
+    steady = asyncio.get_running_loop().create_task(cpu_between(site, *window))
+    if args.profile == "streaming":
         at, length = start + args.seconds / 4, args.seconds / 2
-        asyncio.get_running_loop().create_task(profile(site, n, at, length))
+    else:  # the whole level: handshakes, sends and settles too
+        at, length = time.monotonic(), start + args.seconds + 3 - time.monotonic()
+    profiling = (
+        asyncio.get_running_loop().create_task(profile(site, n, at, length, args.profile))
+        if args.profile
+        else None
+    )
     results = await asyncio.gather(*plan, return_exceptions=True)
     elapsed = time.monotonic() - start
     cpu = sum(cpu_seconds(pid) for pid in site.pids) - cpu_before
+    steady_cpu = await steady
+    if profiling is not None:
+        await profiling
     watches = [w for r in results if not isinstance(r, BaseException) for w in r]
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
@@ -156,6 +172,14 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     latencies = sorted(x for w in watches for x in w.latencies)
     expected = (n + sum(1 for i in range(n) if watched_every and i % watched_every == 0)) * events
     received = sum(w.events for w in watches)
+    streaming = sorted(
+        latency
+        for w in watches
+        for latency, t in zip(w.latencies, w.arrivals, strict=True)
+        if window[0] <= t < window[1]
+    )
+    in_window = len(streaming)
+    steady_per_event = steady_cpu / max(in_window, 1)
     ttft = sorted(w.added_ttft_ms for w in watches if w.added_ttft_ms is not None)
     return {
         "server": args.server,
@@ -168,9 +192,14 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         "p50_ms": percentile(latencies, 0.5),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": latencies[-1] if latencies else float("nan"),
+        # Only the events received while every reply streams: no reply starting or ending.
+        "steady_p99_ms": percentile(streaming, 0.99),
         "events_per_s": received / elapsed,
         "frames_per_s": sum(w.frames for w in watches) / elapsed,
         "cpu_us_per_event": cpu / max(received, 1) * 1e6,
+        "steady_cpu_us_per_event": steady_per_event * 1e6,
+        # The rest of the run's CPU, per reply: handshakes, sends, catch-up, settles, closes.
+        "cpu_ms_per_reply": (cpu - steady_per_event * received) / n * 1e3,
         "server_cpu_percent": cpu / elapsed * 100,
         "lost": expected
         - received
@@ -182,29 +211,38 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     }
 
 
-async def profile(site: Site, n: int, at: float, seconds: float) -> None:
-    """Sample the first worker with py-spy while the replies stream (not while they start)."""
+async def cpu_between(site: Site, begin: float, end: float) -> float:
+    await asyncio.sleep(max(0.0, begin - time.monotonic()))
+    before = sum(cpu_seconds(pid) for pid in site.pids)
+    await asyncio.sleep(max(0.0, end - time.monotonic()))
+    return sum(cpu_seconds(pid) for pid in site.pids) - before
+
+
+async def profile(site: Site, n: int, at: float, seconds: float, what: str) -> None:
+    """Sample the first worker with py-spy from `at` for `seconds`."""
     await asyncio.sleep(max(0.0, at - time.monotonic()))
-    out = ARTIFACTS / f"profile-{n}.txt"
+    out = ARTIFACTS / f"profile-{what}-{n}.txt"
     process = await asyncio.create_subprocess_exec(
         "py-spy", "record", "-p", str(site.pids[0]), "-d", str(max(1, int(seconds))),
         "-r", "250", "--format", "raw", "-o", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     await process.wait()
-    print(f"  profile of {n} replies streaming: {out}", file=sys.stderr)
+    print(f"  profile ({what}) of {n} replies: {out}", file=sys.stderr)
 
 
 HEADER = (
-    f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'events/s':>9} "
-    f"{'frames/s':>9} {'us CPU/ev':>9} {'CPU %':>6} {'lost':>5}"
+    f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 st':>7} {'events/s':>9} "
+    f"{'frames/s':>9} {'us CPU/ev':>9} {'steady':>7} {'ms/reply':>8} {'CPU %':>6} {'lost':>5}"
 )
 
 
 def row(r: dict[str, Any]) -> str:
     return (
         f"{r['replies']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
+        f"{r['steady_p99_ms']:>7.1f} "
         f"{r['events_per_s']:>9.0f} {r['frames_per_s']:>9.0f} {r['cpu_us_per_event']:>9.0f} "
+        f"{r['steady_cpu_us_per_event']:>7.0f} {r['cpu_ms_per_reply']:>8.1f} "
         f"{r['server_cpu_percent']:>6.0f} {r['lost']:>5}"
     )
 
@@ -225,9 +263,14 @@ def main() -> None:
         "--watch-other", type=float, default=0.1,
         help="with several workers, the share of replies also watched from another worker",
     )  # fmt: skip
-    parser.add_argument("--profile", action="store_true", help="py-spy the first worker")
+    parser.add_argument(
+        "--profile", nargs="?", const="streaming", choices=("streaming", "whole"),
+        help="py-spy the first worker while the replies stream, or for the whole level",
+    )  # fmt: skip
     parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
     args = parser.parse_args()
+    if args.seconds < 3:
+        parser.error("--seconds must be at least 3 (the steady window starts 1.5 s in)")
     with (
         provider_process() as (provider_url, _),
         bench_site(
