@@ -117,15 +117,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # connection closed, a WAL checkpoint. HTTP requests still close theirs at their end
     # (chatsite/connections.py), as Django advises under ASGI.
     DATABASES["default"]["CONN_MAX_AGE"] = None
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=8)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE > 0:
     # Every trip to the database thread (database_sync_to_async) ends by closing its connection
     # (CONN_MAX_AGE=0, as Django advises under ASGI); with psycopg's pool the close hands the
     # connection back instead of ending a PostgreSQL session, so a trip costs no new connection.
+    # 0 turns the pool off (behind an external pooler such as PgBouncer).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "pool",
         {
-            "min_size": 2,
-            "max_size": env.int("DATABASE_POOL_SIZE", default=8),
+            "min_size": min(2, DATABASE_POOL_SIZE),
+            "max_size": DATABASE_POOL_SIZE,
             # A trip that cannot get a connection in this time fails (PoolTimeout), not hangs.
             "timeout": 10,
         },
