@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from chat.models import Conversation
@@ -37,3 +38,32 @@ async def test_a_logged_in_same_origin_socket_streams_a_demo_reply(alice: Any) -
     assert (await receive(tab))["type"] == "user_message"
     assert (await until_end(tab))[-1]["type"] == "message_stop"
     await tab.disconnect()
+
+
+async def _handshake_close_code(conversation_id: int, cookie: bytes) -> int | None:
+    tab = _socket(conversation_id, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    connected, _ = await tab.connect()
+    assert connected  # refusals accept, then close with the app's code
+    closed = await tab.receive_output(timeout=5)
+    await tab.disconnect()
+    return closed.get("code") if closed["type"] == "websocket.close" else None
+
+
+async def test_a_session_from_before_a_password_change_is_refused(alice: Any) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
+    cookie = await database_sync_to_async(_session_cookie)(alice)
+
+    def new_password() -> None:
+        alice.set_password("a-brand-new-pass-phrase")
+        alice.save()
+
+    await database_sync_to_async(new_password)()
+    assert await _handshake_close_code(conversation.pk, cookie) == 4401
+
+
+async def test_a_signed_out_or_unknown_session_is_refused(alice: Any) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
+    cookie = await database_sync_to_async(_session_cookie)(alice)
+    await Session.objects.all().adelete()  # signed out everywhere
+    assert await _handshake_close_code(conversation.pk, cookie) == 4401
+    assert await _handshake_close_code(conversation.pk, b"sessionid=made-up") == 4401
