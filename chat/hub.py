@@ -51,6 +51,7 @@ class LiveReply(Protocol):
     remote_watchers: set[str]
 
     def snapshot_frame(self) -> str: ...
+    async def add_remote_watcher(self, hub: str) -> None: ...
     def checkpoint_row(self, now: float) -> tuple[int, str, str] | None: ...
     def stop(self) -> None: ...
 
@@ -244,8 +245,10 @@ class Hub:
             del self.replies[conversation_id]
         await self._leave(conversation_id)
 
-    async def relay(self, reply: LiveReply, texts: list[str], *, ended: bool = False) -> None:
-        """Send frames to the other workers' hubs that watch this reply."""
+    async def relay(
+        self, reply: LiveReply, texts: list[str], *, ended: bool = False, to: str | None = None
+    ) -> None:
+        """Send frames to the other workers' hubs that watch this reply (or to one of them)."""
         message = {
             "type": "relay.frames",
             "conversation": reply.conversation_id,
@@ -253,7 +256,7 @@ class Hub:
             "frames": texts,
             "ended": ended,
         }
-        for hub in tuple(reply.remote_watchers):
+        for hub in (to,) if to is not None else tuple(reply.remote_watchers):
             if not await self._send(hub, message):
                 reply.remote_watchers.discard(hub)
 
@@ -352,8 +355,7 @@ class Hub:
                 hub = message["hub"]
                 if reply is None or hub == self.channel:
                     return
-                reply.remote_watchers.add(hub)
-                await self.relay(reply, [reply.snapshot_frame()])
+                await reply.add_remote_watcher(hub)
             case "relay.unwatch":
                 reply = self.replies.get(conversation_id)
                 if reply is not None:

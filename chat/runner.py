@@ -128,7 +128,9 @@ class Reply:
         self.stop_requested = False
         self._loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
+        # Flushes take their text in order; the locks keep their sends in that order.
         self._flush_lock = asyncio.Lock()
+        self._remote_lock = asyncio.Lock()
         self._local_timer: asyncio.TimerHandle | None = None
         self._remote_timer: asyncio.TimerHandle | None = None
         self._last_local = -math.inf
@@ -153,6 +155,13 @@ class Reply:
                 "status": self.status,
             }
         )
+
+    async def add_remote_watcher(self, hub: str) -> None:
+        """Another worker's tabs watch this reply: its snapshot goes first, then the frames that
+        follow, in order (a flush waiting meanwhile holds only text the snapshot has)."""
+        async with self._remote_lock:
+            self.remote_watchers.add(hub)
+            await self.hub.relay(self, [self.snapshot_frame()], to=hub)
 
     def peek(self) -> tuple[str, str]:
         return self.text.peek(), self.thinking.peek()
@@ -371,8 +380,13 @@ class Reply:
         texts = self._delta_frames(self.thinking.take_remote(), self.text.take_remote())
         if end is not None:
             texts.append(end)
-        if texts and self.remote_watchers:
-            await self.hub.relay(self, texts, ended=end is not None)
+        if not texts:
+            return
+        # Without the lock a slow layer send could be overtaken by the next flush's, and a
+        # watcher on another worker would see a gap (and have to ask for a snapshot).
+        async with self._remote_lock:
+            if self.remote_watchers:
+                await self.hub.relay(self, texts, ended=end is not None)
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
         for timer in (self._local_timer, self._remote_timer):

@@ -63,6 +63,42 @@ async def test_a_tab_on_another_worker_streams_the_same_text(
     await other_worker.close()
 
 
+async def test_a_slow_layer_send_is_not_overtaken_by_the_next_frames(
+    alice: Any, anthropic_server: SSEServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.REPLY_REMOTE_INTERVAL = 0.02
+    chunks = [f"slow{i} " for i in range(60)]
+    anthropic_server.enqueue(text_reply(chunks, delay=0.005))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await other_worker.subscribe(remote, conversation.pk)
+    layer = other_worker.layer  # the one layer both hubs share
+    real_send = layer.send
+    delayed: list[dict[str, Any]] = []
+
+    async def send_slowly_once(channel: str, message: dict[str, Any]) -> None:
+        """The first two relays to the other worker (its snapshot, then the first frames after
+        it) take 0.3 s on the way, as through a busy Redis."""
+        if message["type"] == "relay.frames" and len(delayed) < 2:
+            delayed.append(message)
+            await asyncio.sleep(0.3)
+        await real_send(channel, message)
+
+    monkeypatch.setattr(layer, "send", send_slowly_once)
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="in order, please")
+    view = ClientView()
+    for frame in await remote.until_end():
+        view.apply(frame)
+    assert delayed, "no frames were relayed"
+    assert view.gaps == 0
+    assert view.text[next(iter(view.text))] == "".join(chunks)
+    await until_end(local)
+    await local.disconnect()
+    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.close()
+
+
 async def test_a_tab_joining_on_another_worker_mid_reply_catches_up(
     alice: Any, anthropic_server: SSEServer
 ) -> None:
