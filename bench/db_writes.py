@@ -62,17 +62,21 @@ def _count_statements() -> tuple[list[str], list[str]]:
 async def _one(
     user: Any, server: Any, logs: tuple[list[str], list[str]], tokens: int, seconds: float
 ) -> Any:
+    from channels.db import database_sync_to_async
+
     from chat import runner
     from chat.models import Conversation
-    from tests.chat.helpers import connect, send, until_end
+    from tests.chat.helpers import connect, send, signed_in_session, until_end
     from tests.fakes.anthropic import paced
 
     server.enqueue(paced(tokens, duration=seconds))
     conversation = await Conversation.objects.acreate(owner=user, model="claude-sonnet-5-5")
+    # The session a browser would bring (signing in is not part of a reply).
+    session = await database_sync_to_async(signed_in_session)(user)
     log, every = logs
     log.clear()
     every.clear()
-    tab = await connect(user, conversation)
+    tab = await connect(user, conversation, session)
     started = time.monotonic()
     await send(tab, type="send", content="count my writes")
     end = (await until_end(tab, timeout=seconds + 30))[-1]

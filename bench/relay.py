@@ -71,10 +71,13 @@ async def read_reply(ws: ClientConnection, watch: Watch, sent_at: float | None) 
         kind = frame["type"]
         if kind == "text_delta":
             watch.frames += 1
-            if frame["offset"] > have:
+            offset, text = frame["offset"], frame["text"]
+            if offset > have:
                 watch.gaps += 1
-            have = max(have, frame["offset"] + len(frame["text"]))
-            for stamp in _stamps(frame["text"]):
+            # Only what is new counts (the page drops text it already has, by offset).
+            fresh = text[max(0, have - offset) :]
+            have = max(have, offset + len(text))
+            for stamp in _stamps(fresh):
                 emitted, _, received = stamp.partition("@")
                 watch.events += 1
                 watch.latencies.append((now - float(emitted)) * 1000)
@@ -169,6 +172,9 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         print(f"  {len(failures)} client(s) failed, e.g. {failures[0]!r}", file=sys.stderr)
+    for w in watches:
+        if w.gaps or not w.ended:
+            print(f"  a client saw {w.gaps} gap(s), ended: {w.ended}", file=sys.stderr)
     latencies = sorted(x for w in watches for x in w.latencies)
     expected = (n + sum(1 for i in range(n) if watched_every and i % watched_every == 0)) * events
     received = sum(w.events for w in watches)
@@ -206,6 +212,10 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         + sum(w.gaps for w in watches)
         + sum(1 for w in watches if not w.ended)
         + len(failures) * events,
+        # What "lost" is made of.
+        "missing_events": expected - received - len(failures) * events,
+        "gaps": sum(w.gaps for w in watches),
+        "unended": sum(1 for w in watches if not w.ended),
         "ttft_p50_ms": percentile(ttft, 0.5),
         "ttft_p99_ms": percentile(ttft, 0.99),
     }
