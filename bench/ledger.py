@@ -145,7 +145,8 @@ def main() -> None:
 
         connections.close_all()
         with psycopg.connect(args.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            # WITH (FORCE): the pool's idle connections (psycopg_pool) end with it.
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
