@@ -178,6 +178,9 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     latencies = sorted(x for w in watches for x in w.latencies)
     expected = (n + sum(1 for i in range(n) if watched_every and i % watched_every == 0)) * events
     received = sum(w.events for w in watches)
+    missing = expected - received  # a failed client's events are all missing
+    gaps = sum(w.gaps for w in watches)
+    unended = sum(1 for w in watches if not w.ended)
     streaming = sorted(
         latency
         for w in watches
@@ -207,15 +210,11 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         # The rest of the run's CPU, per reply: handshakes, sends, catch-up, settles, closes.
         "cpu_ms_per_reply": (cpu - steady_per_event * received) / n * 1e3,
         "server_cpu_percent": cpu / elapsed * 100,
-        "lost": expected
-        - received
-        + sum(w.gaps for w in watches)
-        + sum(1 for w in watches if not w.ended)
-        + len(failures) * events,
-        # What "lost" is made of.
-        "missing_events": expected - received - len(failures) * events,
-        "gaps": sum(w.gaps for w in watches),
-        "unended": sum(1 for w in watches if not w.ended),
+        # Every event a client did not get (failed clients' included), gap and unended reply.
+        "lost": missing + gaps + unended,
+        "missing_events": missing,
+        "gaps": gaps,
+        "unended": unended,
         "ttft_p50_ms": percentile(ttft, 0.5),
         "ttft_p99_ms": percentile(ttft, 0.99),
     }
