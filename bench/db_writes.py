@@ -7,7 +7,7 @@ token, so the count must not grow with the token count. All statements of a repl
 transaction control included, from the socket's handshake to its close, are counted beside:
 each costs CPU on the worker, so they are most of a reply's fixed cost (bench/relay.py).
 
-    python -m bench.db_writes [--seconds 4]
+    python -m bench.db_writes [--seconds 4] [--show]
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ async def _one(
     elapsed = time.monotonic() - started
     await tab.disconnect()
     assert end["type"] == "message_stop", end
-    return len(log), len(every), elapsed, sorted({f"{w} x{log.count(w)}" for w in log})
+    statements = list(every)
+    return len(log), statements, elapsed, sorted({f"{w} x{log.count(w)}" for w in log})
 
 
 def main() -> None:
@@ -92,6 +93,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--show", action="store_true", help="list the statements of the 20-token reply, in order"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'writes.sqlite3'}"
@@ -123,7 +127,10 @@ def main() -> None:
             writes, every, elapsed, tables = asyncio.run(
                 _one(user, server, logs, tokens, args.seconds)
             )
-            print(f"{tokens:>7} {elapsed:>8.2f} {writes:>7} {every:>5}  {', '.join(tables)}")
+            print(f"{tokens:>7} {elapsed:>8.2f} {writes:>7} {len(every):>5}  {', '.join(tables)}")
+            if args.show and tokens == 20:
+                for number, sql in enumerate(every, 1):
+                    print(f"    {number:>3}. {' '.join(sql.split())[:160]}")
     finally:
         server.stop()
 

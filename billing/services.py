@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from billing import pricing
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
+from chatsite import sql
 from providers.catalogue import ModelInfo
 from providers.events import Usage
 
@@ -51,24 +51,25 @@ _DEBIT = (
 )
 
 
+# Read before and after every reply: hand-written SQL (chatsite/sql.py says why).
+_ACCOUNT = sql.Rows(CoinAccount, ["id", "user_id", "balance"], "user_id = %s")
+_ENTRY = f"SELECT id FROM {LedgerEntry._meta.db_table} WHERE reference = %s"
+
+
 def _locked_account(user_id: int) -> CoinAccount:
     """The person's account, locked until the transaction ends (made on first use)."""
-    try:
-        return CoinAccount.objects.select_for_update().get(user_id=user_id)
-    except CoinAccount.DoesNotExist:
+    account = _ACCOUNT.first([user_id], lock=True)
+    if account is None:
         CoinAccount.objects.get_or_create(user_id=user_id)
-        return CoinAccount.objects.select_for_update().get(user_id=user_id)
+        account = _ACCOUNT.first([user_id], lock=True)
+    assert account is not None
+    return account
 
 
 def _add(account: CoinAccount, amount: int) -> int | None:
     """Add `amount` to the balance; the new balance, or None if a debit would overdraw."""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        if amount < 0:
-            cursor.execute(_DEBIT, [amount, now, account.pk, -amount])
-        else:
-            cursor.execute(_CREDIT, [amount, now, account.pk])
-        row = cursor.fetchone()
+    params = [amount, sql.now(), account.pk]
+    row = sql.one(_DEBIT, [*params, -amount]) if amount < 0 else sql.one(_CREDIT, params)
     return None if row is None else int(row[0])
 
 
@@ -85,8 +86,9 @@ def _move(
     unapplied: bool = False,
 ) -> LedgerEntry:
     """Apply one movement to a locked account; an already applied reference is returned as is
-    (its `balance_after` is then that of its time). `unapplied`: the caller looked for the
-    reference in this transaction and did not find it. Keeps `account.balance` current."""
+    (its `balance_after` is then that of its time). `unapplied`: the reference is known not
+    to be in the ledger (the caller looked in this transaction, or made it new); one that is
+    fails the entry's insert. Keeps `account.balance` current."""
     if not unapplied:
         existing = LedgerEntry.objects.filter(reference=reference).first()
         if existing is not None:
@@ -180,6 +182,8 @@ def reply_hold(
     """Hold the worst case of a reply, lowering `max_tokens` to what the balance can pay for.
 
     Must run inside the transaction that creates the reply, so a refusal leaves nothing behind.
+    `reference` is the attempt's own, new one: a reference already used raises IntegrityError
+    (the ledger's unique reference) and the transaction holds nothing.
     """
     assert transaction.get_connection().in_atomic_block
     account = _locked_account(user_id)
@@ -203,6 +207,7 @@ def reply_hold(
         reason=f"Hold for a reply from {model.id}",
         conversation_id=conversation_id,
         message_id=message_id,
+        unapplied=True,
     )
     return Hold(reference=reference, amount=amount, max_tokens=granted)
 
@@ -245,7 +250,7 @@ def reply_settle(
     account = _locked_account(user_id)
     ids: dict[str, Any] = {"conversation_id": conversation_id, "message_id": message_id}
     release = f"{reference}:release"
-    if LedgerEntry.objects.filter(reference=release).exists():
+    if sql.one(_ENTRY, [release]) is not None:
         # Settled before: report what was charged then, change nothing.
         capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
         charged = -capture.amount if capture is not None else 0

@@ -88,7 +88,7 @@ def _check_paid_action(*, user_id: int, session_key: str | None) -> None:
 
 
 def _owned_conversation(*, user_id: int, conversation_id: int) -> Conversation:
-    conversation = selectors.conversation_for_owner(
+    conversation = selectors.conversation_to_reply_in(
         owner_id=user_id, conversation_id=conversation_id
     )
     if conversation is None:

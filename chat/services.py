@@ -17,9 +17,25 @@ from billing import services as billing
 from billing.services import Hold, Settlement
 from chat import selectors
 from chat.models import Conversation, Message
+from chatsite import sql
 from providers.base import ChatMessage
 from providers.catalogue import ModelInfo, find_model
 from providers.events import Usage
+
+# What saving the conversation did (chatsite/sql.py: this runs before every reply).
+_TOUCH = (
+    f"UPDATE {Conversation._meta.db_table} SET model = %s, model_note = %s, updated_at = %s "
+    "WHERE id = %s"
+)
+
+
+# A reply's ending, written once per reply (chatsite/sql.py).
+_FINISH = (
+    f"UPDATE {Message._meta.db_table} SET status = %s, content = %s, thinking = %s, "
+    "thinking_signature = %s, stop_reason = %s, error_code = %s, error_message = %s, "
+    "input_tokens = %s, output_tokens = %s, heartbeat_at = NULL, updated_at = %s "
+    "WHERE id = %s AND status = %s"
+)
 
 
 class ConversationNotFound(Exception):
@@ -53,10 +69,8 @@ class ReplyStart:
 
 def _locked_conversation(owner_id: int, conversation_id: int) -> Conversation:
     """The conversation, row-locked, if `owner_id` owns it (a foreign id is a missing one)."""
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=conversation_id, owner_id=owner_id)
-        .first()
+    conversation = selectors.conversation_to_reply_in(
+        owner_id=owner_id, conversation_id=conversation_id, lock=True
     )
     if conversation is None:
         raise ConversationNotFound()
@@ -76,7 +90,7 @@ def _hold(
     if conversation.model != model.id:
         # A model the person picked replaces any note about a model the site replaced.
         conversation.model, conversation.model_note = model.id, ""
-    conversation.save(update_fields=["model", "model_note", "updated_at"])
+    sql.run(_TOUCH, [conversation.model, conversation.model_note, sql.now(), conversation.pk])
     history = selectors.provider_history(conversation_id=conversation.pk, before_id=assistant.pk)
     reference = f"reply:{assistant.pk}:{uuid.uuid4().hex[:12]}"
     hold = None
@@ -132,7 +146,9 @@ def reply_begin(
     try:
         with transaction.atomic():
             conversation = _locked_conversation(owner_id, conversation_id)
-            if client_id:
+            if client_id and selectors.sent_before(
+                conversation_id=conversation_id, client_id=client_id
+            ):
                 sent = conversation.messages.filter(role="user", client_id=client_id).first()
                 if sent is not None:
                     reply = conversation.messages.filter(pk__gt=sent.pk, role="assistant").first()
@@ -330,18 +346,22 @@ def reply_finish(
 ) -> bool:
     """Write a streaming reply's ending; False if it had already ended."""
     return bool(
-        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            status=status,
-            content=content,
-            thinking=thinking,
-            thinking_signature=thinking_signature,
-            stop_reason=stop_reason,
-            error_code=error_code,
-            error_message=error_message,
-            input_tokens=usage.input_tokens if usage else None,
-            output_tokens=usage.output_tokens if usage else None,
-            heartbeat_at=None,
-            updated_at=timezone.now(),
+        sql.run(
+            _FINISH,
+            [
+                status,
+                content,
+                thinking,
+                thinking_signature,
+                stop_reason,
+                error_code,
+                error_message,
+                usage.input_tokens if usage else None,
+                usage.output_tokens if usage else None,
+                sql.now(),
+                message_id,
+                Message.Status.STREAMING,
+            ],
         )
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -227,3 +227,18 @@ def test_a_reply_settled_twice_is_charged_once_and_reports_that_charge(alice: An
     kinds = LedgerEntry.objects.filter(account__user=alice).values_list("kind", flat=True)
     assert sorted(kinds) == sorted(["grant", "hold", "release", "capture"])
     assert services.reconcile() == []
+
+
+def test_a_hold_under_a_used_reference_fails_and_holds_nothing(alice: Any) -> None:
+    def hold() -> Hold:
+        with transaction.atomic():
+            return services.reply_hold(
+                user_id=alice.pk, model=get_model("claude-sonnet-5-5"), input_characters=300,
+                max_tokens=1_000, reference="reply:1:hold", conversation_id=1, message_id=1,
+            )  # fmt: skip
+
+    first = hold()
+    with pytest.raises(IntegrityError):
+        hold()
+    assert services.balance_of(user_id=alice.pk) == 1000 - first.amount
+    assert LedgerEntry.objects.filter(reference="reply:1:hold").count() == 1

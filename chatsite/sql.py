@@ -1,0 +1,97 @@
+"""Hand-written SQL for the statements every reply runs before its provider call.
+
+Django's ORM spends about 0.4-0.6 ms of CPU building, compiling and loading one query on the
+machine this project is measured on; the statement itself takes under 0.1 ms. A send ran 15
+of them before the provider was called, in the database thread that shares the GIL with the
+event loop relaying every stream (docs/benchmarks.md, "Where a reply's CPU goes";
+`python -m bench.db_writes --show` lists a reply's statements). Those few statements are
+written out here; everything else stays in the ORM. The SQL runs unchanged on SQLite and
+PostgreSQL (Django's cursor takes `%s` placeholders on both).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from django.db import connection, models
+from django.utils import timezone
+
+M = TypeVar("M", bound=models.Model)
+
+# Fields whose values both databases return as Python wants them (no converter in the ORM).
+_PLAIN = (
+    models.IntegerField,
+    models.AutoField,
+    models.CharField,
+    models.TextField,
+    models.ForeignKey,
+)
+
+
+def one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of `sql`, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def every(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def run(sql: str, params: Sequence[Any]) -> int:
+    """Execute a write; the number of rows it changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def now() -> Any:
+    """The current time as the database takes it in a parameter (what `auto_now` would write)."""
+    return moment(timezone.now())
+
+
+def moment(value: dt.datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def for_update() -> str:
+    """ " FOR UPDATE" where the database locks rows (SQLite locks the whole database instead:
+    its transactions here begin IMMEDIATE)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+class Rows(Generic[M]):
+    """Instances of `model` with only some fields loaded, like `.only(...)`, from one
+    hand-written WHERE clause. Reading a field that was not loaded fetches it, as Django
+    does for deferred fields. Only fields whose values both databases return as they are
+    (numbers, text, keys) can be loaded: the ORM converts the others (dates, booleans and
+    decimals on SQLite, JSON) and raw SQL does not."""
+
+    def __init__(self, model: type[M], attnames: Sequence[str], where: str) -> None:
+        wanted = set(attnames)
+        fields = [f for f in model._meta.concrete_fields if f.attname in wanted]
+        missing = wanted - {f.attname for f in fields}
+        if missing:
+            raise ValueError(f"{model.__name__} has no fields {sorted(missing)}")
+        converted = [f.attname for f in fields if not isinstance(f, _PLAIN)]
+        if converted:
+            raise ValueError(f"load {converted} through the ORM (their values need converting)")
+        self.model = model
+        # from_db takes the values in the model's own field order.
+        self.attnames = [f.attname for f in fields]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        table = connection.ops.quote_name(model._meta.db_table)
+        self.sql = f"SELECT {columns} FROM {table} WHERE {where}"
+
+    def first(self, params: Sequence[Any], *, lock: bool = False) -> M | None:
+        """The first matching row (the WHERE clause should select at most one), locked until
+        the transaction ends if `lock`."""
+        row = one(self.sql + (for_update() if lock else ""), params)
+        if row is None:
+            return None
+        return self.model.from_db(connection.alias, self.attnames, row)
