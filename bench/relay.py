@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -149,10 +150,8 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         )
         plan.append(one_reply(site, worker, path, content, start + random.random(), watcher))
     cpu_before = sum(cpu_seconds(pid) for pid in site.pids)
-    # Every reply streams between `start + 1` and `start + seconds`: CPU in that window, per
-    # event received in it, is the relay's steady cost, without handshakes, sends and settles.
-    window = (start + 1.5, start + args.seconds - 0.1)
-    steady = asyncio.get_running_loop().create_task(cpu_between(site, *window))
+    done = asyncio.Event()
+    sampling = asyncio.get_running_loop().create_task(cpu_samples(site, done))
     if args.profile == "streaming":
         at, length = start + args.seconds / 4, args.seconds / 2
     else:  # the whole level: handshakes, sends and settles too
@@ -165,7 +164,8 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     results = await asyncio.gather(*plan, return_exceptions=True)
     elapsed = time.monotonic() - start
     cpu = sum(cpu_seconds(pid) for pid in site.pids) - cpu_before
-    steady_cpu = await steady
+    done.set()
+    samples = await sampling
     if profiling is not None:
         await profiling
     watches = [w for r in results if not isinstance(r, BaseException) for w in r]
@@ -181,6 +181,11 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     missing = expected - received  # a failed client's events are all missing
     gaps = sum(w.gaps for w in watches)
     unended = sum(1 for w in watches if not w.ended)
+    # The steady window: every reply streams (the last one's first event came, the first one's
+    # last has not), so no send, handshake or settle is in it. CPU in it, per event received in
+    # it, is the relay's steady cost.
+    window = steady_window([w for w in watches if w.arrivals])
+    steady_cpu = cpu_at(samples, window[1]) - cpu_at(samples, window[0])
     streaming = sorted(
         latency
         for w in watches
@@ -203,6 +208,7 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         "max_ms": latencies[-1] if latencies else float("nan"),
         # Only the events received while every reply streams: no reply starting or ending.
         "steady_p99_ms": percentile(streaming, 0.99),
+        "steady_seconds": window[1] - window[0],
         "events_per_s": received / elapsed,
         "frames_per_s": sum(w.frames for w in watches) / elapsed,
         "cpu_us_per_event": cpu / max(received, 1) * 1e6,
@@ -220,11 +226,40 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     }
 
 
-async def cpu_between(site: Site, begin: float, end: float) -> float:
-    await asyncio.sleep(max(0.0, begin - time.monotonic()))
-    before = sum(cpu_seconds(pid) for pid in site.pids)
-    await asyncio.sleep(max(0.0, end - time.monotonic()))
-    return sum(cpu_seconds(pid) for pid in site.pids) - before
+async def cpu_samples(site: Site, done: asyncio.Event) -> list[tuple[float, float]]:
+    """The server processes' CPU seconds every 50 ms until `done`."""
+    samples = []
+    while True:
+        samples.append((time.monotonic(), sum(cpu_seconds(pid) for pid in site.pids)))
+        if done.is_set():
+            return samples
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 0.05)
+
+
+def cpu_at(samples: list[tuple[float, float]], moment: float) -> float:
+    """CPU seconds at `moment`, interpolated between the samples around it."""
+    before = max((s for s in samples if s[0] <= moment), default=samples[0])
+    after = min((s for s in samples if s[0] >= moment), default=samples[-1])
+    if after[0] == before[0]:
+        return before[1]
+    share = (moment - before[0]) / (after[0] - before[0])
+    return before[1] + share * (after[1] - before[1])
+
+
+def steady_window(watches: list[Watch]) -> tuple[float, float]:
+    """From just after the last reply's first event to just before the first reply's last."""
+    if not watches:
+        return (0.0, 0.0)
+    begin = max(w.arrivals[0] for w in watches) + 0.2
+    end = min(w.arrivals[-1] for w in watches) - 0.1
+    if end - begin < 1.0:
+        print(
+            f"  the steady window is only {max(0.0, end - begin):.2f} s: "
+            "replies started slower than they stream (use longer --seconds)",
+            file=sys.stderr,
+        )
+    return (begin, max(begin, end))
 
 
 async def profile(site: Site, n: int, at: float, seconds: float, what: str) -> None:
@@ -242,7 +277,8 @@ async def profile(site: Site, n: int, at: float, seconds: float, what: str) -> N
 
 HEADER = (
     f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 st':>7} {'events/s':>9} "
-    f"{'frames/s':>9} {'us CPU/ev':>9} {'steady':>7} {'ms/reply':>8} {'CPU %':>6} {'lost':>5}"
+    f"{'frames/s':>9} {'us CPU/ev':>9} {'steady':>7} {'st s':>5} {'ms/reply':>8} {'CPU %':>6} "
+    f"{'lost':>5}"
 )
 
 
@@ -251,7 +287,8 @@ def row(r: dict[str, Any]) -> str:
         f"{r['replies']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
         f"{r['steady_p99_ms']:>7.1f} "
         f"{r['events_per_s']:>9.0f} {r['frames_per_s']:>9.0f} {r['cpu_us_per_event']:>9.0f} "
-        f"{r['steady_cpu_us_per_event']:>7.0f} {r['cpu_ms_per_reply']:>8.1f} "
+        f"{r['steady_cpu_us_per_event']:>7.0f} {r['steady_seconds']:>5.1f} "
+        f"{r['cpu_ms_per_reply']:>8.1f} "
         f"{r['server_cpu_percent']:>6.0f} {r['lost']:>5}"
     )
 
@@ -279,7 +316,7 @@ def main() -> None:
     parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
     args = parser.parse_args()
     if args.seconds < 3:
-        parser.error("--seconds must be at least 3 (the steady window starts 1.5 s in)")
+        parser.error("--seconds must be at least 3 (the steady window needs every reply streaming)")
     with (
         provider_process() as (provider_url, _),
         bench_site(
