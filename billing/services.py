@@ -54,6 +54,10 @@ _DEBIT = (
 # Read before and after every reply: hand-written SQL (chatsite/sql.py says why).
 _ACCOUNT = sql.Rows(CoinAccount, ["id", "user_id", "balance"], "user_id = %s")
 _ENTRY = f"SELECT id FROM {LedgerEntry._meta.db_table} WHERE reference = %s"
+# Written by every reply: its ledger entries and its LlmUsage row (LedgerEntry.save() only
+# refuses changes, which an insert never is).
+_NEW_ENTRY = sql.Insert(LedgerEntry)
+_NEW_USAGE = sql.Insert(LlmUsage)
 
 
 def _locked_account(user_id: int) -> CoinAccount:
@@ -83,16 +87,39 @@ def _move(
     conversation_id: int | None = None,
     message_id: int | None = None,
     created_by_id: int | None = None,
-    unapplied: bool = False,
 ) -> LedgerEntry:
     """Apply one movement to a locked account; an already applied reference is returned as is
-    (its `balance_after` is then that of its time). `unapplied`: the reference is known not
-    to be in the ledger (the caller looked in this transaction, or made it new); one that is
-    fails the entry's insert. Keeps `account.balance` current."""
-    if not unapplied:
-        existing = LedgerEntry.objects.filter(reference=reference).first()
-        if existing is not None:
-            return existing
+    (its `balance_after` is then that of its time). Keeps `account.balance` current."""
+    existing = LedgerEntry.objects.filter(reference=reference).first()
+    if existing is not None:
+        return existing
+    entry_id = _apply(
+        account,
+        kind=kind,
+        amount=amount,
+        reference=reference,
+        reason=reason,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        created_by_id=created_by_id,
+    )
+    return LedgerEntry.objects.get(pk=entry_id)
+
+
+def _apply(
+    account: CoinAccount,
+    *,
+    kind: str,
+    amount: int,
+    reference: str,
+    reason: str,
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    created_by_id: int | None = None,
+) -> int:
+    """`_move` for a reference known not to be in the ledger (the caller looked in this
+    transaction, or made it new); one that is fails the entry's insert (IntegrityError). The
+    entry's id. Every reply makes three: its hold, then the release and the capture."""
     balance_after = _add(account, amount)
     if balance_after is None:
         balance = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
@@ -101,8 +128,8 @@ def _move(
             balance=balance,
         )
     account.balance = balance_after
-    return LedgerEntry.objects.create(
-        account=account,
+    return _NEW_ENTRY.row(
+        account_id=account.pk,
         kind=kind,
         amount=amount,
         balance_after=balance_after,
@@ -199,7 +226,7 @@ def reply_hold(
             balance=account.balance,
         )
     amount = pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=granted)
-    _move(
+    _apply(
         account,
         kind=LedgerEntry.Kind.HOLD,
         amount=-amount,
@@ -207,7 +234,6 @@ def reply_hold(
         reason=f"Hold for a reply from {model.id}",
         conversation_id=conversation_id,
         message_id=message_id,
-        unapplied=True,
     )
     return Hold(reference=reference, amount=amount, max_tokens=granted)
 
@@ -255,25 +281,24 @@ def reply_settle(
         capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
         charged = -capture.amount if capture is not None else 0
         return Settlement(coins_charged=charged, balance=account.balance, cost_usd=usd)
-    _move(
+    _apply(
         account,
         kind=LedgerEntry.Kind.RELEASE,
         amount=hold.amount,
         reference=release,
         reason="Hold released",
-        unapplied=True,
         **ids,
     )
     # The hold covers the worst case; if the estimate was short, charge what the balance allows.
     charge = min(pricing.coins_for(usd), account.balance)
     if charge > 0:
-        _move(
+        # A capture is made with its release, and that was not in the ledger.
+        _apply(
             account,
             kind=LedgerEntry.Kind.CAPTURE,
             amount=-charge,
             reference=f"{reference}:capture",
             reason=f"Reply from {model.id}",
-            unapplied=True,  # a capture is made with its release, and that was not
             **ids,
         )
     return Settlement(coins_charged=charge, balance=account.balance, cost_usd=usd)
@@ -288,8 +313,8 @@ def open_hold(*, message_id: int) -> Hold | None:
     return None
 
 
-def usage_record(*, usage: Usage | None = None, **fields: Any) -> LlmUsage:
-    """One provider call's row; `usage` fills its token counts."""
+def usage_record(*, usage: Usage | None = None, **fields: Any) -> int:
+    """One provider call's row (its id); `usage` fills its token counts."""
     if usage is not None:
         fields |= {
             "input_tokens": usage.input_tokens,
@@ -297,7 +322,7 @@ def usage_record(*, usage: Usage | None = None, **fields: Any) -> LlmUsage:
             "cache_creation_input_tokens": usage.cache_creation_input_tokens,
             "cache_read_input_tokens": usage.cache_read_input_tokens,
         }
-    return LlmUsage.objects.create(**fields)
+    return _NEW_USAGE.row(**fields)
 
 
 def reconcile() -> list[tuple[int, int, int]]:

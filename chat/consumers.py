@@ -23,7 +23,7 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int | None]:
     """One trip to the database thread: does the person own the conversation, and the row of
     their new socket (None when they have too many open)."""
-    if selectors.conversation_for_owner(owner_id=user_id, conversation_id=conversation_id) is None:
+    if not selectors.owns_conversation(owner_id=user_id, conversation_id=conversation_id):
         return False, None
     return True, limits.socket_open(user_id=user_id, hub=hub)
 

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.models import OpenSocket, RateWindow
+from chatsite import sql
 
 # A socket's row counts while its hub renewed it within this long (hubs renew every
 # REPLY_SWEEP_INTERVAL seconds).
@@ -25,6 +26,12 @@ _UPSERT = (
     f"DO UPDATE SET count = {RateWindow._meta.db_table}.count + 1 "
     "RETURNING count"
 )
+
+
+# Every socket's open and close (chatsite/sql.py says why these are written out).
+_NEW_SOCKET = sql.Insert(OpenSocket)
+_LIVE = f"SELECT COUNT(*) FROM {OpenSocket._meta.db_table} WHERE user_id = %s AND seen_at >= %s"
+_CLOSE = f"DELETE FROM {OpenSocket._meta.db_table} WHERE id = %s"
 
 
 def paid_action_wait(*, user_id: int, now: float | None = None) -> float | None:
@@ -53,18 +60,16 @@ def windows_forget_old(*, now: float | None = None) -> int:
 def socket_open(*, user_id: int, hub: str) -> int | None:
     """Record an open socket; None (and nothing recorded) if the person has too many."""
     now = timezone.now()
-    opened = OpenSocket.objects.create(user_id=user_id, hub=hub, seen_at=now)
-    live = OpenSocket.objects.filter(
-        user_id=user_id, seen_at__gte=now - dt.timedelta(seconds=SOCKET_LEASE)
-    ).count()
-    if live > settings.SOCKETS_PER_PERSON:
-        opened.delete()
+    opened = _NEW_SOCKET.row(user_id=user_id, hub=hub, seen_at=now)
+    counted = sql.one(_LIVE, [user_id, sql.moment(now - dt.timedelta(seconds=SOCKET_LEASE))])
+    if counted is not None and counted[0] > settings.SOCKETS_PER_PERSON:
+        sql.run(_CLOSE, [opened])
         return None
-    return opened.pk
+    return opened
 
 
 def socket_close(*, socket_id: int) -> None:
-    OpenSocket.objects.filter(pk=socket_id).delete()
+    sql.run(_CLOSE, [socket_id])
 
 
 def sockets_renew(*, hub: str) -> None:

@@ -22,11 +22,25 @@ _HISTORY = (
     "WHERE conversation_id = %s AND id < %s AND content <> '' ORDER BY id"
 )
 _SENT = f"SELECT id FROM {_MESSAGES} WHERE conversation_id = %s AND role = %s AND client_id = %s"
+_OWNS = f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s AND owner_id = %s"
+# What a socket is sent when it opens (hub.subscribe): the latest reply, the message it answers.
+_SHOWN = ["id", "role", "content", "thinking", "status", "client_id"]
+_LATEST_REPLY = sql.Rows(
+    Message, _SHOWN, "conversation_id = %s AND role = %s ORDER BY id DESC LIMIT 1"
+)
+_ASKED_BEFORE = sql.Rows(
+    Message, _SHOWN, "conversation_id = %s AND role = %s AND id < %s ORDER BY id DESC LIMIT 1"
+)
 
 
 def conversation_for_owner(*, owner_id: int, conversation_id: int) -> Conversation | None:
     """The conversation if `owner_id` owns it; a foreign id looks exactly like a missing one."""
     return Conversation.objects.filter(pk=conversation_id, owner_id=owner_id).first()
+
+
+def owns_conversation(*, owner_id: int, conversation_id: int) -> bool:
+    """`conversation_for_owner` as a yes or no, for every socket's handshake."""
+    return sql.one(_OWNS, [conversation_id, owner_id]) is not None
 
 
 def conversation_to_reply_in(
@@ -51,21 +65,12 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
 
 
 def latest_exchange(*, conversation_id: int) -> tuple[Message | None, Message | None]:
-    """The latest reply and the person's message it answers (what a reconnecting tab needs)."""
-    reply = (
-        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.ASSISTANT)
-        .order_by("-id")
-        .first()
-    )
+    """The latest reply and the person's message it answers (what a reconnecting tab needs),
+    with what a tab is sent of them loaded."""
+    reply = _LATEST_REPLY.first([conversation_id, Message.Role.ASSISTANT])
     if reply is None:
         return None, None
-    asked = (
-        Message.objects.filter(
-            conversation_id=conversation_id, role=Message.Role.USER, pk__lt=reply.pk
-        )
-        .order_by("-id")
-        .first()
-    )
+    asked = _ASKED_BEFORE.first([conversation_id, Message.Role.USER, reply.pk])
     return asked, reply
 
 

@@ -37,6 +37,13 @@ _FINISH = (
     "WHERE id = %s AND status = %s"
 )
 
+# Replies whose process died (replies_sweep_stale), everywhere or in one conversation.
+_STALE = f"SELECT id FROM {Message._meta.db_table} WHERE status = %s AND heartbeat_at < %s"
+_STALE_IN = f"{_STALE} AND conversation_id = %s"
+
+# A reply's two new rows, the person's message and the placeholder (chatsite/sql.py).
+_NEW_MESSAGE = sql.Insert(Message)
+
 
 class ConversationNotFound(Exception):
     pass
@@ -118,17 +125,6 @@ def conversation_create(*, owner_id: int, model: str | None = None) -> Conversat
     return Conversation.objects.create(owner_id=owner_id, model=model or settings.DEFAULT_MODEL)
 
 
-def _new_assistant(conversation: Conversation, *, model: str, provider: str) -> Message:
-    return Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.STREAMING,
-        model=model,
-        provider=provider,
-        heartbeat_at=timezone.now(),
-    )
-
-
 def reply_begin(
     *,
     owner_id: int,
@@ -158,13 +154,20 @@ def reply_begin(
                         )
             # A reply still streaming makes the placeholder's insert fail (a constraint):
             # ReplyInProgress below, and the transaction with the person's message undone.
-            user_message = Message.objects.create(
-                conversation=conversation,
+            user_message = _NEW_MESSAGE.create(
+                conversation_id=conversation.pk,
                 role=Message.Role.USER,
                 content=content,
                 client_id=client_id or "",
             )
-            assistant = _new_assistant(conversation, model=model.id, provider=model.provider)
+            assistant = _NEW_MESSAGE.create(
+                conversation_id=conversation.pk,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                model=model.id,
+                provider=model.provider,
+                heartbeat_at=timezone.now(),
+            )
             start = _hold(
                 owner_id=owner_id,
                 conversation=conversation,
@@ -378,9 +381,14 @@ def replies_sweep_stale(*, conversation_id: int | None = None) -> list[int]:
     length: the provider's count died with the process), never for the input.
     """
     cutoff = timezone.now() - dt.timedelta(seconds=settings.REPLY_STALE_AFTER)
-    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+    # Run whenever a socket opens, and nearly always finds nothing: asked in SQL first.
+    query, params = _STALE, [Message.Status.STREAMING.value, sql.moment(cutoff)]
     if conversation_id is not None:
-        stale = stale.filter(conversation_id=conversation_id)
+        query, params = _STALE_IN, [*params, conversation_id]
+    found = sql.every(query, params)
+    if not found:
+        return []
+    stale = Message.objects.filter(pk__in=[pk for (pk,) in found])
     swept = []
     for message in stale.select_related("conversation"):
         with transaction.atomic():

@@ -67,10 +67,10 @@ def for_update() -> str:
 
 class Rows(Generic[M]):
     """Instances of `model` with only some fields loaded, like `.only(...)`, from one
-    hand-written WHERE clause. Reading a field that was not loaded fetches it, as Django
-    does for deferred fields. Only fields whose values both databases return as they are
-    (numbers, text, keys) can be loaded: the ORM converts the others (dates, booleans and
-    decimals on SQLite, JSON) and raw SQL does not."""
+    hand-written WHERE clause (and any ORDER BY and LIMIT after it). Reading a field that was
+    not loaded fetches it, as Django does for deferred fields. Only fields whose values both
+    databases return as they are (numbers, text, keys) can be loaded: the ORM converts the
+    others (dates, booleans and decimals on SQLite, JSON) and raw SQL does not."""
 
     def __init__(self, model: type[M], attnames: Sequence[str], where: str) -> None:
         wanted = set(attnames)
@@ -95,3 +95,53 @@ class Rows(Generic[M]):
         if row is None:
             return None
         return self.model.from_db(connection.alias, self.attnames, row)
+
+
+class Insert(Generic[M]):
+    """New rows of `model` written as `objects.create(**values)` writes them, from SQL built
+    once: every field not given takes its default, `auto_now` and `auto_now_add` fields the
+    current time, and each value is prepared by its field for the database. Values are given
+    by attribute name (`conversation_id`, not `conversation`). Not sent: the model's `save()`
+    and its signals, so only for models with neither (tests pin which)."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self._stamped = {
+            f.attname
+            for f in self.fields
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        }
+        self._settable = {f.attname for f in self.fields} - self._stamped
+        table = connection.ops.quote_name(model._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
+        places = ", ".join(["%s"] * len(self.fields))
+        pk = connection.ops.quote_name(model._meta.pk.column)
+        self.sql = f"INSERT INTO {table} ({columns}) VALUES ({places}) RETURNING {pk}"
+
+    def row(self, **values: Any) -> int:
+        """Write one row; its primary key."""
+        if not self._settable.issuperset(values):
+            wrong = sorted(set(values) - self._settable)
+            raise TypeError(f"{self.model.__name__} has no fields to set called {wrong}")
+        now = timezone.now()
+        params = []
+        for field in self.fields:
+            if field.attname in self._stamped:
+                value = now
+            elif field.attname in values:
+                value = values[field.attname]
+            else:
+                value = field.get_default()
+            params.append(field.get_db_prep_save(value, connection))
+        written = one(self.sql, params)
+        assert written is not None
+        return int(written[0])
+
+    def create(self, **values: Any) -> M:
+        """Write one row; an instance with its key and the given fields loaded (the others
+        are fetched on first use, as for `.only()`)."""
+        loaded = {**values, self.model._meta.pk.attname: self.row(**values)}
+        names = [f.attname for f in self.model._meta.concrete_fields if f.attname in loaded]
+        # from_db takes the values in the model's own field order.
+        return self.model.from_db(connection.alias, names, [loaded[n] for n in names])

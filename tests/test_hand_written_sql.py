@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
+import sys
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models.signals import post_save, pre_save
 
-from billing.models import CoinAccount, LedgerEntry
+from billing import services as billing
+from billing.models import CoinAccount, LedgerEntry, LlmUsage
 from chat import selectors
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, OpenSocket
 from chatsite import sql
 
 pytestmark = pytest.mark.django_db
@@ -73,3 +79,103 @@ def test_the_history_sent_upstream_skips_empty_turns_in_order(alice: Any) -> Non
         ("user", "Hello?"),
         ("assistant", "Hello!"),
     ]
+
+
+def _written(instance: Any) -> dict[str, Any]:
+    """A row's values as read back, without its key and time stamps."""
+    instance.refresh_from_db()
+    row = {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+    for stamp in ("id", "created_at", "updated_at"):
+        row.pop(stamp, None)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("model", "values"),
+    [
+        (
+            Message,
+            {"role": "assistant", "status": "error", "model": "m", "byok": True},
+        ),
+        (
+            LlmUsage,
+            {
+                "provider": "anthropic",
+                "model": "m",
+                "status": "ok",
+                "usage_estimated": True,
+                "cost_usd": Decimal("0.00012345"),
+                "time_to_first_token_ms": None,
+                "output_tokens": 12,
+            },
+        ),
+    ],
+)
+def test_an_insert_writes_the_row_the_orm_would(alice: Any, model: Any, values: Any) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="m")
+    owner = {"conversation_id": conversation.pk} if model is Message else {"user_id": alice.pk}
+
+    by_orm = model.objects.create(**owner, **values)
+    by_sql = model.objects.get(pk=sql.Insert(model).row(**owner, **values))
+
+    # Defaults, booleans and decimals come back as the ORM's own did.
+    assert _written(by_sql) == _written(by_orm)
+    for stamp in ("created_at", "updated_at"):
+        if hasattr(by_sql, stamp):
+            assert abs(getattr(by_sql, stamp) - getattr(by_orm, stamp)) < dt.timedelta(seconds=5)
+
+
+def test_an_inserted_instance_loads_the_rest_when_read(alice: Any) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="m")
+
+    message = sql.Insert(Message).create(conversation_id=conversation.pk, role="user", content="Hi")
+
+    assert (message.role, message.content) == ("user", "Hi")
+    assert "created_at" in message.get_deferred_fields()
+    assert message.created_at == Message.objects.get(pk=message.pk).created_at
+    assert message.status == "complete"  # the field's default, fetched
+
+
+def test_an_insert_refuses_fields_it_cannot_set() -> None:
+    insert = sql.Insert(Message)
+    with pytest.raises(TypeError, match="contnet"):
+        insert.row(conversation_id=1, role="user", contnet="typo")
+    with pytest.raises(TypeError, match="created_at"):
+        insert.row(conversation_id=1, role="user", created_at=None)  # stamped with the time
+
+
+def test_an_insert_under_a_used_unique_value_fails(alice: Any) -> None:
+    billing.account_open(user_id=alice.pk)
+    used = LedgerEntry.objects.get(reference=f"signup:{alice.pk}")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.Insert(LedgerEntry).row(
+            account_id=used.account_id,
+            kind="grant",
+            amount=1,
+            balance_after=1,
+            reference=used.reference,
+            reason="again",
+        )
+
+
+def test_no_model_written_by_hand_has_save_signals() -> None:
+    """Insert sends no signals: a receiver added for one of its models would never run."""
+    for module in ("chat.services", "chat.limits", "billing.services"):
+        importlib.import_module(module)
+    inserts = {
+        f"{name}.{attribute}": value
+        for name, module in list(sys.modules.items())
+        if name.partition(".")[0] in {"chat", "billing", "providers", "chatsite"}
+        for attribute, value in vars(module).items()
+        if isinstance(value, sql.Insert)
+    }
+    # The reply path's own (a socket's row, two messages, three entries, one usage row).
+    assert {insert.model for insert in inserts.values()} >= {
+        Message,
+        LedgerEntry,
+        LlmUsage,
+        OpenSocket,
+    }
+    for where, insert in inserts.items():
+        assert not pre_save.has_listeners(insert.model), where
+        assert not post_save.has_listeners(insert.model), where
