@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, assert_never
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -37,6 +38,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     session_key: str | None = None
     socket_id: int | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first runs `close_old_connections` in the database thread, a
+        # round trip through that thread and the event loop before every frame (under load,
+        # several ms before a send even starts). Every database call here goes through
+        # `database_sync_to_async`, which already runs it before and after the call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         # Refusals accept first, then close with the app's code: a socket closed before it is

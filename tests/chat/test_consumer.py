@@ -324,3 +324,36 @@ async def test_a_retired_model_is_refused_naming_its_successor(
     assert "retired" in frame["message"] and "Claude Sonnet 5.5" in frame["message"]
     assert anthropic_server.requests == []
     await tab.disconnect()
+
+
+async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer, monkeypatch: Any
+) -> None:
+    """Under load every trip waits for the database thread and for a turn of the busy event
+    loop (bench/ttft.py), so a send makes one before the provider is called; nothing runs in
+    that thread before each frame (channels' dispatch would close old connections there)."""
+    from asgiref.sync import SyncToAsync
+
+    from providers import model_sync
+
+    await model_sync.areload()
+    trips: list[str] = []
+    thread_handler = SyncToAsync.thread_handler
+
+    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(self.func, "__name__", repr(self.func)))
+        return thread_handler(self, loop, *args, **kwargs)
+
+    anthropic_server.enqueue(text_reply(["Hello", "!"]))
+    tab = await connect(alice, conversation)
+    monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
+    await send(tab, type="send", content="Say hello", client_id="c-1")
+    frames = await until_end(tab)
+    assert frames[-1]["type"] == "message_stop"
+
+    # The socket's own catch-up, from its connect, may still be under way.
+    sent = [trip for trip in trips if trip != "_swept_latest_exchange"]
+    assert sent[0] == "_begin_send", trips
+    # (Channels' test communicator swaps close_old_connections for `no_op`.)
+    assert not {"close_old_connections", "no_op"} & set(trips), trips
+    await tab.disconnect()
