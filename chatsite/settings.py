@@ -45,6 +45,8 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
     # Only behind a proxy that always sets this header itself (and strips a client's).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+# Django's database sessions, read in hand-written SQL (read before every send).
+SESSION_ENGINE = "chatsite.sessions"
 # Error reports mask anything shaped like a provider key (chatsite/error_reports.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "chatsite.error_reports.KeyScrubbingFilter"
 X_FRAME_OPTIONS = "DENY"
