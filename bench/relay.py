@@ -266,8 +266,11 @@ async def profile(site: Site, n: int, at: float, seconds: float, what: str) -> N
     """Sample the first worker with py-spy from `at` for `seconds`."""
     await asyncio.sleep(max(0.0, at - time.monotonic()))
     out = ARTIFACTS / f"profile-{what}-{n}.txt"
+    # py-spy is installed beside this interpreter (the venv's bin), which may not be on PATH.
+    spy = Path(sys.executable).with_name("py-spy")
     process = await asyncio.create_subprocess_exec(
-        "py-spy", "record", "-p", str(site.pids[0]), "-d", str(max(1, int(seconds))),
+        str(spy) if spy.exists() else "py-spy",
+        "record", "-p", str(site.pids[0]), "-d", str(max(1, int(seconds))),
         "-r", "250", "--format", "raw", "-o", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -228,11 +228,15 @@ class Hub:
             self._checkpointer = self._spawn(self._checkpoint_loop())
         for text in start_frames:
             await self.deliver(conversation_id, text)
+
+    async def announce_started(self, reply: LiveReply, start_frames: list[str]) -> None:
+        """Tell the other workers' hubs (after `register`): their tabs show the start and ask
+        to watch. The reply may have begun, or even ended, meanwhile (see `relay.watch`)."""
         await self._group_send(
-            conversation_id,
+            reply.conversation_id,
             {
                 "type": "relay.started",
-                "conversation": conversation_id,
+                "conversation": reply.conversation_id,
                 "owner": self.channel,
                 "frames": start_frames,
             },
@@ -348,14 +352,25 @@ class Hub:
                 await self._deliver_all(conversation_id, message["frames"])
                 await self._send(
                     owner,
-                    {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
+                    {
+                        "type": "relay.watch",
+                        "conversation": conversation_id,
+                        "hub": self.channel,
+                        "owner": owner,
+                    },
                 )
             case "relay.watch":
                 reply = self.replies.get(conversation_id)
                 hub = message["hub"]
-                if reply is None or hub == self.channel:
+                if hub == self.channel:
                     return
-                await reply.add_remote_watcher(hub)
+                if reply is not None:
+                    await reply.add_remote_watcher(hub)
+                elif message.get("owner") == self.channel:
+                    # Asked of this hub as the reply's owner, but the reply has ended already
+                    # (an error at once, or a reply shorter than the round trip): its end is
+                    # saved, and without it the other worker's tabs would wait for ever.
+                    await self._send_saved_end(conversation_id, hub)
             case "relay.unwatch":
                 reply = self.replies.get(conversation_id)
                 if reply is not None:
@@ -373,6 +388,23 @@ class Hub:
                 reply = self.replies.get(conversation_id)
                 if reply is not None:
                     reply.stop()
+
+    async def _send_saved_end(self, conversation_id: int, hub: str) -> None:
+        _, message = await database_sync_to_async(selectors.latest_exchange)(
+            conversation_id=conversation_id
+        )
+        if message is None:
+            return
+        await self._send(
+            hub,
+            {
+                "type": "relay.frames",
+                "conversation": conversation_id,
+                "owner": self.channel,
+                "frames": [snapshot_from_row(message)],
+                "ended": message.status != "streaming",
+            },
+        )
 
     async def _deliver_all(self, conversation_id: int, texts: Iterable[str]) -> None:
         for text in texts:

@@ -190,6 +190,9 @@ class Reply:
     async def launch(self, start_frames: list[str]) -> None:
         await self.hub.register(self, start_frames)
         _track(self._loop.create_task(self._run()))
+        # After the provider call is under way: through Redis the announcement is a round
+        # trip, which the first token need not wait for.
+        await self.hub.announce_started(self, start_frames)
 
     def stop(self) -> None:
         self.stop_requested = True

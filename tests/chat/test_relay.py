@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chat.hub import Hub
+from chat.hub import Hub, get_hub
 from chat.models import Conversation
 from tests.chat.helpers import ClientView, connect, receive, send, until_end
 from tests.fakes.anthropic import text_reply
@@ -141,3 +141,72 @@ async def test_stop_from_another_worker_stops_the_reply(
     assert not recorded.completed
     await local.disconnect()
     await other_worker.close()
+
+
+async def test_a_reply_that_ends_before_the_other_worker_asks_to_watch_still_ends_there(
+    alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks = ["quick ", "one"]
+    anthropic_server.enqueue(text_reply(chunks))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await other_worker.subscribe(remote, conversation.pk)
+    layer = other_worker.layer
+    real_send = layer.send
+    watches: list[dict[str, Any]] = []
+
+    async def watch_late(channel: str, message: dict[str, Any]) -> None:
+        """The other worker's request to watch arrives after the reply has ended."""
+        if message["type"] == "relay.watch":
+            watches.append(message)
+            await until_end(local)
+        await real_send(channel, message)
+
+    monkeypatch.setattr(layer, "send", watch_late)
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="be quick")
+    seen = []
+    while True:
+        frame = await asyncio.wait_for(remote.frames.get(), 10)
+        seen.append(frame)
+        if frame["type"] == "message_snapshot" and frame["status"] != "streaming":
+            break
+    assert watches, "the other worker never asked to watch"
+    assert [f["type"] for f in seen[:2]] == ["user_message", "message_start"]
+    assert seen[-1]["status"] == "complete"
+    assert seen[-1]["content"] == "".join(chunks)
+    assert seen[-1]["message_id"] == seen[1]["message_id"]
+    await local.disconnect()
+    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.close()
+
+
+async def test_the_provider_call_does_not_wait_for_the_other_workers_to_hear_of_it(
+    alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anthropic_server.enqueue(text_reply(["not ", "held ", "up"]))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    local = await connect(alice, conversation)
+    layer = get_hub().layer  # this worker's, which the consumer's replies use
+    real_group_send = layer.group_send
+    seen_by_then: list[int] = []
+    announced = asyncio.Event()
+
+    async def slow_group_send(group: str, message: dict[str, Any]) -> None:
+        """Through a busy Redis the announcement takes a while: the request is out by then."""
+        if message["type"] == "relay.started":
+            for _ in range(200):
+                if anthropic_server.requests:
+                    break
+                await asyncio.sleep(0.01)
+            seen_by_then.append(len(anthropic_server.requests))
+            announced.set()
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", slow_group_send)
+    await send(local, type="send", content="start at once")
+    end = (await until_end(local))[-1]
+    assert end["type"] == "message_stop"
+    await asyncio.wait_for(announced.wait(), 5)
+    assert seen_by_then == [1]
+    await local.disconnect()
