@@ -58,8 +58,8 @@ bench: $(STAMP)
 			$(RELAY) --server $$server --app $$app --sweep 100,200,400,600 \
 				--rate 17 --tokens-per-event 3 || exit 1; \
 		done; \
-		$(RELAY) --server $$server --services --workers 2 --sweep 100,200,300,400 || exit 1; \
-		$(RELAY) --server $$server --services --workers 2 --sweep 200,400,800 \
+		$(RELAY) --server $$server --services --workers 2 --sweep 50,100,150,200 || exit 1; \
+		$(RELAY) --server $$server --services --workers 2 --sweep 100,200,400 \
 			--rate 17 --tokens-per-event 3 || exit 1; \
 		$(BIN)/python -m bench.ttft --server $$server || exit 1; \
 		$(BIN)/python -m bench.memory --server $$server || exit 1; \
