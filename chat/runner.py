@@ -192,7 +192,15 @@ class Reply:
         _track(self._loop.create_task(self._run()))
         # After the provider call is under way: through Redis the announcement is a round
         # trip, which the first token need not wait for.
-        await self.hub.announce_started(self, start_frames)
+        try:
+            await self.hub.announce_started(self, start_frames)
+        except Exception:
+            # The layer is down: this worker's tabs still get the reply, and it is saved.
+            logger.warning(
+                "reply %s: the other workers could not be told it started",
+                self.message_id,
+                exc_info=True,
+            )
 
     def stop(self) -> None:
         self.stop_requested = True

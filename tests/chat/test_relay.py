@@ -210,3 +210,30 @@ async def test_the_provider_call_does_not_wait_for_the_other_workers_to_hear_of_
     await asyncio.wait_for(announced.wait(), 5)
     assert seen_by_then == [1]
     await local.disconnect()
+
+
+async def test_a_layer_that_fails_to_announce_the_reply_does_not_stop_it(
+    alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks = ["still ", "here"]
+    anthropic_server.enqueue(text_reply(chunks))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    local = await connect(alice, conversation)
+    layer = get_hub().layer
+    real_group_send = layer.group_send
+
+    async def down_for_announcements(group: str, message: dict[str, Any]) -> None:
+        if message["type"] == "relay.started":
+            raise ConnectionError("the channel layer is down")
+        await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", down_for_announcements)
+    await send(local, type="send", content="carry on")
+    received = await until_end(local)
+    view = ClientView()
+    for frame in received:
+        view.apply(frame)
+    assert received[-1]["type"] == "message_stop"
+    assert view.text[received[-1]["message_id"]] == "".join(chunks)
+    await send(local, type="stop")  # the socket is still open and served
+    await local.disconnect()
