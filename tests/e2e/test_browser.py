@@ -76,6 +76,13 @@ def wait_reply(page: Any, condition: str) -> None:
     )
 
 
+def wait_ended(page: Any, timeout: float) -> None:
+    """The reply has ended and its last text is on the page. The indicator hides as the end
+    frame is handled, while text is painted in the next animation frame: wait for that one."""
+    page.wait_for_selector("#indicator", state="hidden", timeout=timeout)
+    page.evaluate("new Promise((painted) => requestAnimationFrame(() => painted(null)))")
+
+
 def reply_text(page: Any) -> str:
     return str(page.inner_text("li.message--assistant:last-of-type .body")).strip()
 
@@ -96,7 +103,7 @@ def test_a_reply_streams_under_the_indicator_which_goes_away_at_the_end(
     assert page.get_attribute("li.message--assistant:last-of-type", "aria-busy") == "true"
     assert page.evaluate("document.activeElement.id") == "input"  # focus stays in the composer
     page.screenshot(path=str(screenshots / "streaming.png"))
-    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    wait_ended(page, timeout=15000)
     assert reply_text(page) == "".join(chunks).strip()
     assert "complete" in page.inner_text("#announcer")
     assert provider.requests[0].body["messages"][-1]["content"] == "Tell me something long"
@@ -143,7 +150,7 @@ def test_stop_by_keyboard_closes_upstream_and_keeps_the_partial_text(
     page.keyboard.press("Shift+Tab")  # from the composer back to the Stop button
     assert page.evaluate("document.activeElement.id") == "stop"
     page.keyboard.press("Enter")
-    page.wait_for_selector("#indicator", state="hidden", timeout=5000)
+    wait_ended(page, timeout=5000)
     recorded = provider.wait_for_disconnect(2.0)
     assert not recorded.completed
     partial = reply_text(page)
@@ -168,7 +175,7 @@ def test_reload_mid_reply_shows_the_partial_text_at_once_and_the_rest_arrives(
     page.reload()
     assert reply_text(page).startswith("word0 word1")
     assert page.is_visible("#indicator")
-    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    wait_ended(page, timeout=15000)
     assert reply_text(page) == "".join(LONG[:200]).strip()
 
 
@@ -182,7 +189,7 @@ def test_a_second_tab_stays_in_sync(page: Any, provider: SSEServer) -> None:
     other.wait_for_selector("li.message--user >> text=Both tabs")
     other.wait_for_selector("#indicator:not([hidden])")
     for tab in (page, other):
-        tab.wait_for_selector("#indicator", state="hidden", timeout=15000)
+        wait_ended(tab, timeout=15000)
     assert reply_text(page) == reply_text(other) == "".join(chunks).strip()
 
 
@@ -200,7 +207,7 @@ def test_an_error_mid_stream_shows_the_partial_text_a_sentence_and_a_working_ret
     assert "overloaded" in error.lower() and "{" not in error
     page.screenshot(path=str(screenshots / "error.png"))
     page.click("li.message--assistant .retry")
-    page.wait_for_selector("#indicator", state="hidden", timeout=10000)
+    wait_ended(page, timeout=10000)
     wait_reply(page, "text.includes('whole')")
     assert reply_text(page) == "A whole answer."
     assert page.is_hidden("li.message--assistant .message-error")
@@ -257,7 +264,7 @@ def test_hostile_markup_in_a_reply_executes_nothing_and_loads_nothing(
     provider.enqueue(text_reply(HOSTILE, delay=0.02))
     send(page, '<img src=x onerror="window.__pwned = 5"> **mine**')
     wait_reply(page, "text.includes('done.')")
-    page.wait_for_selector("#indicator", state="hidden", timeout=10000)
+    wait_ended(page, timeout=10000)
     page.reload()  # the server-rendered version too
     wait_ready(page)
     for _ in range(2):
@@ -291,7 +298,7 @@ def test_the_page_works_under_its_content_security_policy(
     provider.enqueue(text_reply(HOSTILE, delay=0.01))
     send(page, "Show me")
     page.wait_for_selector("li.message--assistant .body >> text=done.", timeout=15000)
-    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    wait_ended(page, timeout=15000)
     assert page.evaluate("window.__pwned") is None
     assert foreign == []
     assert violations == []  # the site's own scripts, styles and socket are all allowed
@@ -313,7 +320,7 @@ def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
     page.select_option("#model", "demo")
     page.wait_for_function("document.querySelector('#model-info').textContent.includes('local')")
     send(page, "Use the demo")
-    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    wait_ended(page, timeout=15000)
     wait_reply(page, "text.includes('demo model')")
     assert provider.requests == []  # the demo model runs offline
     page.reload()
