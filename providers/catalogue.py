@@ -176,6 +176,9 @@ CATALOGUE: tuple[ModelInfo, ...] = (
         input_price=5.0,
         output_price=25.0,
         thinking="budget",
+        # The SDK's DEPRECATED_MODELS table (anthropic 2.17): end of life January 22nd, 2027.
+        retires_on=dt.date(2027, 1, 22),
+        successor="claude-opus-5-5",
     ),
     _claude(
         "claude-haiku-4-5",
@@ -197,7 +200,8 @@ CATALOGUE: tuple[ModelInfo, ...] = (
         input_price=3.0,
         output_price=15.0,
         thinking="budget",
-        # The SDK's DEPRECATED_MODELS table: end of life on November 30th, 2026.
+        # End of life November 30th, 2026 (the SDK's DEPRECATED_MODELS table until then): kept
+        # so that conversations on it move to the successor with a note.
         retires_on=dt.date(2026, 11, 30),
         successor="claude-sonnet-5-5",
     ),

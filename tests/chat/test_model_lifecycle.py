@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from chat import runner
+from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
 from providers.models import ReportedModel
 from tests.chat.helpers import connect, send, until_end
@@ -57,13 +58,30 @@ async def test_a_conversation_whose_model_retired_moves_to_the_successor_with_a_
 def test_the_page_of_a_retired_models_conversation_shows_the_note_and_the_successor(
     client: Client, alice: Any
 ) -> None:
-    _report(OLD, "retired")
+    # Retired by the provider ahead of the date it had announced: the note gives no date.
+    _report(OLD, "retired", timezone.now() + dt.timedelta(days=30))
     conversation = Conversation.objects.create(owner=alice, model=OLD)
     client.force_login(alice)
     page = client.get(f"/chat/{conversation.pk}/").content.decode()
-    assert "was retired, so this conversation now uses Claude Sonnet 5.5." in page
+    assert "Claude Sonnet 4.5 was retired, so this conversation now uses Claude Sonnet 5.5." in page
     assert 'value="claude-sonnet-5-5" ' in page
     assert f'value="{OLD}"' not in page  # a retired model is not offered
+    conversation.refresh_from_db()
+    assert conversation.model == "claude-sonnet-5-5"
+
+
+@pytest.mark.django_db
+def test_a_model_past_its_announced_end_of_life_moves_on_with_the_date(alice: Any) -> None:
+    """No word from the provider: the catalogue's date decides, whatever today is."""
+    conversation = Conversation.objects.create(owner=alice, model=OLD)
+    before = conversation_model_refresh(conversation=conversation, today=dt.date(2026, 11, 29))
+    assert (before.model, before.model_note) == (OLD, "")
+    after = conversation_model_refresh(conversation=conversation, today=dt.date(2026, 11, 30))
+    assert after.model == "claude-sonnet-5-5"
+    assert after.model_note == (
+        "Claude Sonnet 4.5 was retired on November 30, 2026, "
+        "so this conversation now uses Claude Sonnet 5.5."
+    )
     conversation.refresh_from_db()
     assert conversation.model == "claude-sonnet-5-5"
 

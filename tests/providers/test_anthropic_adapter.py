@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 import pytest
+from anthropic._data import DEPRECATED_MODELS
 
 from providers.anthropic import AnthropicAdapter, _noted_deprecations
 from providers.base import ChatMessage, ChatRequest, Credentials
+from providers.catalogue import find_model
 from providers.errors import (
     AuthError,
     ByokAuthError,
@@ -212,21 +214,30 @@ async def test_closing_the_iterator_closes_the_upstream_stream(anthropic_server:
     assert not recorded.completed
 
 
+def _a_deprecated_model() -> tuple[str, str]:
+    """A model the installed SDK warns about, and the successor the log should name (one of
+    the catalogue's if the SDK's table lists any: the table changes with SDK releases)."""
+    listed = sorted(DEPRECATED_MODELS, key=lambda model_id: find_model(model_id) is None)
+    if not listed:
+        pytest.skip("the installed anthropic SDK announces no deprecated model")
+    model = find_model(listed[0])
+    return listed[0], (model.successor if model and model.successor else "none listed")
+
+
 async def test_deprecated_model_streams_and_its_end_of_life_is_logged_once(
     anthropic_server: SSEServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    anthropic_server.enqueue(text_reply(["again"], model="claude-sonnet-4-5-20250929"))
-    anthropic_server.enqueue(text_reply(["still here"], model="claude-sonnet-4-5-20250929"))
-    request = ChatRequest(
-        model="claude-sonnet-4-5-20250929", messages=REQUEST.messages, max_tokens=5
-    )
-    _noted_deprecations.discard("claude-sonnet-4-5-20250929")
+    model_id, successor = _a_deprecated_model()
+    anthropic_server.enqueue(text_reply(["again"], model=model_id))
+    anthropic_server.enqueue(text_reply(["still here"], model=model_id))
+    request = ChatRequest(model=model_id, messages=REQUEST.messages, max_tokens=5)
+    _noted_deprecations.discard(model_id)
     with caplog.at_level(logging.WARNING, logger="providers.anthropic"):
         events = await collect(anthropic_server, request)
         await collect(anthropic_server, request)
     assert isinstance(events[-1], MessageStop)
     notes = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
     assert notes == [
-        "model claude-sonnet-4-5-20250929 is deprecated: end of life November 30th, 2026; "
-        "successor claude-sonnet-5-5"
+        f"model {model_id} is deprecated: end of life {DEPRECATED_MODELS[model_id]}; "
+        f"successor {successor}"
     ]
