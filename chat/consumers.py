@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from typing import Any, assert_never
 
 from channels.consumer import get_handler_name
@@ -19,6 +21,12 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_SOCKETS = 4429
+# The page reconnects at once and is sent a fresh snapshot (its own code for a gap, too).
+CLOSE_RESYNC = 4000
+
+# Characters of frames a socket may have waiting before it counts as too slow: what was waiting
+# is dropped and it is closed with CLOSE_RESYNC once it takes frames again.
+SOCKET_BACKLOG_LIMIT = 4_000_000
 
 
 def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int | None]:
@@ -38,6 +46,70 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     session_key: str | None = None
     socket_id: int | None = None
+    # Frames (and the close) waiting for this socket, in order, and the task sending them (both
+    # only while there are some: an idle socket keeps neither).
+    _outbox: deque[dict[str, Any]] | None = None
+    _backlog = 0
+    _writer: asyncio.Task[None] | None = None
+    _done = False  # closed, too slow or gone: nothing more is queued
+
+    # --- sending: queued, so one slow reader holds up no one ------------------------------------
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Queue a frame and return at once. With uvicorn a send waits while the client's
+        connection is congested; awaited in line, one tab on a bad network would hold up the
+        reply it watches (its other tabs, its settle) and, on the relay, every reply another
+        worker sends this one."""
+        if text_data is not None:
+            self._queue({"type": "websocket.send", "text": text_data}, len(text_data))
+        elif bytes_data is not None:
+            self._queue({"type": "websocket.send", "bytes": bytes_data}, len(bytes_data))
+        else:
+            raise ValueError("You must pass one of bytes_data or text_data")
+        if close:
+            await self.close(close)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Queued after the frames before it (a refusal's reason arrives before its close)."""
+        message: dict[str, Any] = {"type": "websocket.close"}
+        if code is not None and code is not True:
+            message["code"] = code
+        if reason:
+            message["reason"] = reason
+        self._queue(message, 0)
+        self._done = True
+
+    def _queue(self, message: dict[str, Any], size: int) -> None:
+        if self._done:
+            return
+        if self._outbox is None:
+            self._outbox = deque()
+        self._outbox.append(message)
+        self._backlog += size
+        if self._backlog > SOCKET_BACKLOG_LIMIT:
+            logger.info("a socket fell %d characters behind: closing it to resync", self._backlog)
+            self._outbox.clear()
+            self._backlog = 0
+            self._outbox.append({"type": "websocket.close", "code": CLOSE_RESYNC})
+            self._done = True
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write(self._outbox))
+
+    async def _write(self, outbox: deque[dict[str, Any]]) -> None:
+        try:
+            while outbox:
+                message = outbox.popleft()
+                self._backlog -= len(message.get("text") or message.get("bytes") or "")
+                await self.base_send(message)
+        except Exception:
+            logger.info("dropping the frames of a socket that could not be sent to", exc_info=True)
+            outbox.clear()
+            self._done = True
+        finally:
+            self._writer = None
+            self._outbox = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch first runs `close_old_connections` in the database thread, a
@@ -83,6 +155,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await hub.subscribe(self, conversation_id)
 
     async def disconnect(self, code: int) -> None:
+        self._done = True
+        if self._outbox is not None:
+            self._outbox.clear()
         get_hub().untrack(self)
         if self.socket_id is not None:
             await database_sync_to_async(limits.socket_close)(socket_id=self.socket_id)
