@@ -5,7 +5,9 @@ through the in-memory layer 0.2-0.5 ms and through channels-redis 1.3-1.9 ms. So
 sends its deltas straight to the sockets of its own process (this registry). Each worker process
 has one hub, which joins a conversation's group only while it has sockets or a reply there; the
 layer carries the low-rate control messages (reply started, watch, stop) and, only to hubs that
-asked to watch, deltas coalesced to a few messages a second.
+asked to watch, the replies' text: every `REPLY_REMOTE_INTERVAL`, one message per watching hub
+carrying what each reply it watches streamed meanwhile, so the layer's cost grows with the
+number of workers, not with the number of replies watched.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class PersonSocket(Subscriber, Protocol):
 # Every hub is in this group: a sign-out or password change reaches the sockets on all workers.
 HUBS_GROUP = "chat.hubs"
 
+# A tab that found a reply streaming on another worker and got no word from its owner this
+# long after asking reads the database again (then twice as long after, up to the maximum).
+WATCH_RECHECK_AFTER = 1.0
+WATCH_RECHECK_MAX = 30.0
+
 
 class LiveReply(Protocol):
     conversation_id: int
@@ -51,7 +58,8 @@ class LiveReply(Protocol):
     remote_watchers: set[str]
 
     def snapshot_frame(self) -> str: ...
-    async def add_remote_watcher(self, hub: str) -> None: ...
+    def take_remote_frames(self) -> list[str]: ...
+    def add_remote_watcher(self, hub: str) -> None: ...
     def checkpoint_row(self, now: float) -> tuple[int, str, str] | None: ...
     def stop(self) -> None: ...
 
@@ -82,6 +90,13 @@ class Hub:
         self._start_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._checkpointer: asyncio.Task[None] | None = None
+        # Text for other workers' hubs: replies with text not yet taken, and what was taken (in
+        # order, by watching hub) and not yet sent. One task sends it all, tick by tick.
+        self._relay_pending: set[LiveReply] = set()
+        self._outbox: dict[str, list[dict[str, Any]]] = {}
+        self._relayer: asyncio.Task[None] | None = None
+        # Conversations whose tabs here asked every hub to watch a reply and got no answer yet.
+        self._unanswered: dict[int, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         if self.channel:
@@ -153,11 +168,62 @@ class Hub:
             return
         await socket.send(text_data=snapshot_from_row(message))
         if message.status == "streaming" and conversation_id not in self.replies:
-            # Running on another worker, perhaps: its hub answers with a fresh snapshot.
-            await self._group_send(
-                conversation_id,
-                {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
+            await self._ask_to_watch(conversation_id)
+
+    async def _ask_to_watch(self, conversation_id: int) -> None:
+        """Running on another worker, perhaps: its hub answers with a fresh snapshot. If no hub
+        answers (the reply ended before the request reached its owner, or its worker died),
+        the database is read again until it tells the end."""
+        await self._group_send(
+            conversation_id,
+            {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
+        )
+        if conversation_id not in self._unanswered:
+            self._unanswered[conversation_id] = self._spawn(self._until_answered(conversation_id))
+
+    async def _until_answered(self, conversation_id: int) -> None:
+        delay = WATCH_RECHECK_AFTER
+        me = asyncio.current_task()
+
+        def settled() -> bool:
+            # An owner answered (`_answered`), the tabs left, or the reply now runs here.
+            return (
+                self._unanswered.get(conversation_id) is not me
+                or conversation_id not in self.sockets
+                or conversation_id in self.replies
             )
+
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                if settled():
+                    return
+                # With `sweep`, a reply whose worker died is ended here, once it is stale.
+                _, message = await database_sync_to_async(_swept_latest_exchange)(
+                    conversation_id=conversation_id, sweep=True
+                )
+                if message is None or settled():
+                    return
+                if message.status != "streaming":
+                    await self.deliver(conversation_id, snapshot_from_row(message))
+                    return
+                await self._group_send(
+                    conversation_id,
+                    {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
+                )
+                delay = min(delay * 2, WATCH_RECHECK_MAX)
+        except Exception:
+            logger.exception(
+                "could not find out how reply in conversation %s ended", conversation_id
+            )
+        finally:
+            if self._unanswered.get(conversation_id) is me:
+                del self._unanswered[conversation_id]
+
+    def _answered(self, conversation_id: int) -> None:
+        """An owner hub speaks for the conversation's reply: its rechecks stop at their next
+        wake-up (not cancelled, which could cut a layer call short)."""
+        self._unanswered.pop(conversation_id, None)
 
     def track(self, socket: PersonSocket) -> None:
         if socket.user_id is not None:
@@ -249,19 +315,60 @@ class Hub:
             del self.replies[conversation_id]
         await self._leave(conversation_id)
 
-    async def relay(
+    def relay_pending(self, reply: LiveReply) -> None:
+        """The reply streamed text its remote watchers have not had: taken at the next tick."""
+        self._relay_pending.add(reply)
+        self._start_relayer()
+
+    def relay(
         self, reply: LiveReply, texts: list[str], *, ended: bool = False, to: str | None = None
     ) -> None:
-        """Send frames to the other workers' hubs that watch this reply (or to one of them)."""
-        message = {
-            "type": "relay.frames",
-            "conversation": reply.conversation_id,
-            "owner": self.channel,
-            "frames": texts,
-            "ended": ended,
-        }
+        """Queue frames for the other workers' hubs that watch this reply (or for one of them),
+        after whatever was queued for them before; the next tick sends them."""
+        entry = {"conversation": reply.conversation_id, "frames": texts, "ended": ended}
         for hub in (to,) if to is not None else tuple(reply.remote_watchers):
-            if not await self._send(hub, message):
+            self._queue(hub, entry)
+
+    def _queue(self, hub: str, entry: dict[str, Any]) -> None:
+        self._outbox.setdefault(hub, []).append(entry)
+        self._start_relayer()
+
+    def _start_relayer(self) -> None:
+        if self._relayer is None:
+            self._relayer = self._spawn(self._relay_loop())
+
+    async def _relay_loop(self) -> None:
+        """Every REPLY_REMOTE_INTERVAL while there is text to relay: take every pending reply's
+        new text, then send each watching hub one message with all of it. Only this task sends,
+        one hub after another, so a hub gets every reply's frames in the order they were taken."""
+        try:
+            while self._relay_pending or self._outbox:
+                await asyncio.sleep(settings.REPLY_REMOTE_INTERVAL)
+                pending, self._relay_pending = self._relay_pending, set()
+                for reply in pending:
+                    texts = reply.take_remote_frames()
+                    if texts:
+                        self.relay(reply, texts)
+                outbox, self._outbox = self._outbox, {}
+                for hub, entries in outbox.items():
+                    await self._send_entries(hub, entries)
+        finally:
+            self._relayer = None
+
+    async def _send_entries(self, hub: str, entries: list[dict[str, Any]]) -> None:
+        message = {"type": "relay.frames", "owner": self.channel, "entries": entries}
+        try:
+            if await self._send(hub, message):
+                return
+        except Exception:
+            # The layer is down: that hub's tabs find the gap when frames come again and ask
+            # for a fresh snapshot (a reconnect), so it stays a watcher.
+            logger.exception("could not relay %d replies' frames to %s", len(entries), hub)
+            return
+        # Its channel is full (that worker is gone, or stuck): stop sending it these replies.
+        for entry in entries:
+            reply = self.replies.get(entry["conversation"])
+            if reply is not None:
                 reply.remote_watchers.discard(hub)
 
     async def announce(self, conversation_id: int, text: str) -> None:
@@ -309,7 +416,7 @@ class Hub:
             async with self._slots:
                 await self.layer.send(channel, message)
         except ChannelFull:
-            logger.warning("relay channel full; that worker stops getting this reply's frames")
+            logger.warning("relay channel full; that worker stops getting these frames")
             return False
         return True
 
@@ -336,10 +443,14 @@ class Hub:
                 logger.exception("could not handle a relay message")
 
     async def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "relay.revoke":
-            user_id, session_key, code = message["user"], message.get("session"), message["code"]
-            await self._close_people(user_id, session_key, code)
-            return
+        match message.get("type"):
+            case "relay.revoke":
+                await self._close_people(message["user"], message.get("session"), message["code"])
+                return
+            case "relay.frames":
+                for entry in message["entries"]:
+                    await self._on_frames(message["owner"], entry)
+                return
         conversation_id = message.get("conversation")
         if not isinstance(conversation_id, int):
             return
@@ -348,6 +459,7 @@ class Hub:
                 owner = message["owner"]
                 if owner == self.channel or conversation_id not in self.sockets:
                     return
+                self._answered(conversation_id)
                 self.following[conversation_id] = owner
                 await self._deliver_all(conversation_id, message["frames"])
                 await self._send(
@@ -365,7 +477,7 @@ class Hub:
                 if hub == self.channel:
                     return
                 if reply is not None:
-                    await reply.add_remote_watcher(hub)
+                    reply.add_remote_watcher(hub)
                 elif message.get("owner") == self.channel:
                     # Asked of this hub as the reply's owner, but the reply has ended already
                     # (an error at once, or a reply shorter than the round trip): its end is
@@ -375,12 +487,6 @@ class Hub:
                 reply = self.replies.get(conversation_id)
                 if reply is not None:
                     reply.remote_watchers.discard(message["hub"])
-            case "relay.frames":
-                if message.get("ended"):
-                    self.following.pop(conversation_id, None)
-                elif conversation_id in self.sockets:
-                    self.following[conversation_id] = message["owner"]
-                await self._deliver_all(conversation_id, message["frames"])
             case "relay.announce":
                 if message.get("owner") != self.channel:
                     await self._deliver_all(conversation_id, message["frames"])
@@ -389,22 +495,29 @@ class Hub:
                 if reply is not None:
                     reply.stop()
 
+    async def _on_frames(self, owner: str, entry: dict[str, Any]) -> None:
+        conversation_id = entry.get("conversation")
+        if not isinstance(conversation_id, int):
+            return
+        self._answered(conversation_id)
+        if entry.get("ended"):
+            self.following.pop(conversation_id, None)
+        elif conversation_id in self.sockets:
+            self.following[conversation_id] = owner
+        await self._deliver_all(conversation_id, entry["frames"])
+
     async def _send_saved_end(self, conversation_id: int, hub: str) -> None:
         _, message = await database_sync_to_async(selectors.latest_exchange)(
             conversation_id=conversation_id
         )
         if message is None:
             return
-        await self._send(
-            hub,
-            {
-                "type": "relay.frames",
-                "conversation": conversation_id,
-                "owner": self.channel,
-                "frames": [snapshot_from_row(message)],
-                "ended": message.status != "streaming",
-            },
-        )
+        entry = {
+            "conversation": conversation_id,
+            "frames": [snapshot_from_row(message)],
+            "ended": message.status != "streaming",
+        }
+        self._queue(hub, entry)
 
     async def _deliver_all(self, conversation_id: int, texts: Iterable[str]) -> None:
         for text in texts:

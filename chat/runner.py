@@ -128,13 +128,11 @@ class Reply:
         self.stop_requested = False
         self._loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
-        # Flushes take their text in order; the locks keep their sends in that order.
+        # Flushes take their text in order; the lock keeps their sends in that order. (Text for
+        # other workers is taken and sent by the hub, for all its replies at once.)
         self._flush_lock = asyncio.Lock()
-        self._remote_lock = asyncio.Lock()
         self._local_timer: asyncio.TimerHandle | None = None
-        self._remote_timer: asyncio.TimerHandle | None = None
         self._last_local = -math.inf
-        self._last_remote = -math.inf
         self._flushes: set[asyncio.Task[None]] = set()
         self._dirty = False
         self._last_checkpoint = self._loop.time()
@@ -156,12 +154,16 @@ class Reply:
             }
         )
 
-    async def add_remote_watcher(self, hub: str) -> None:
+    def add_remote_watcher(self, hub: str) -> None:
         """Another worker's tabs watch this reply: its snapshot goes first, then the frames that
-        follow, in order (a flush waiting meanwhile holds only text the snapshot has)."""
-        async with self._remote_lock:
-            self.remote_watchers.add(hub)
-            await self.hub.relay(self, [self.snapshot_frame()], to=hub)
+        follow, in order (text taken after the snapshot but streamed before it overlaps it, and
+        the page drops the overlap by offset)."""
+        self.remote_watchers.add(hub)
+        self.hub.relay(self, [self.snapshot_frame()], to=hub)
+
+    def take_remote_frames(self) -> list[str]:
+        """The deltas streamed since the last take, for the other workers' hubs."""
+        return self._delta_frames(self.thinking.take_remote(), self.text.take_remote())
 
     def peek(self) -> tuple[str, str]:
         return self.text.peek(), self.thinking.peek()
@@ -268,7 +270,10 @@ class Reply:
                 if wait is None:
                     raise
                 await self._record_failed_attempt(exc)
-                await self.hub.deliver(self.conversation_id, self._retrying_frame(exc, wait))
+                retrying = self._retrying_frame(exc, wait)
+                await self.hub.deliver(self.conversation_id, retrying)
+                if self.remote_watchers:
+                    self.hub.relay(self, [retrying])
                 await retry.sleep(wait)
                 self.attempt += 1
                 self._started_at = self._loop.time()
@@ -344,19 +349,13 @@ class Reply:
                 self._spawn_flush(self._flush_local())
             else:
                 self._local_timer = self._loop.call_later(wait, self._on_local_timer)
-        if self.remote_watchers and self._remote_timer is None:
-            wait = max(0.0, self._last_remote + settings.REPLY_REMOTE_INTERVAL - now)
-            self._remote_timer = self._loop.call_later(wait, self._on_remote_timer)
+        if self.remote_watchers:
+            self.hub.relay_pending(self)
 
     def _on_local_timer(self) -> None:
         self._local_timer = None
         self._last_local = self._loop.time()
         self._spawn_flush(self._flush_local())
-
-    def _on_remote_timer(self) -> None:
-        self._remote_timer = None
-        self._last_remote = self._loop.time()
-        self._spawn_flush(self._flush_remote())
 
     def _spawn_flush(self, coro: Any) -> None:
         task = self._loop.create_task(coro)
@@ -387,22 +386,9 @@ class Reply:
             for text in texts:
                 await self.hub.deliver(self.conversation_id, text)
 
-    async def _flush_remote(self, end: str | None = None) -> None:
-        texts = self._delta_frames(self.thinking.take_remote(), self.text.take_remote())
-        if end is not None:
-            texts.append(end)
-        if not texts:
-            return
-        # Without the lock a slow layer send could be overtaken by the next flush's, and a
-        # watcher on another worker would see a gap (and have to ask for a snapshot).
-        async with self._remote_lock:
-            if self.remote_watchers:
-                await self.hub.relay(self, texts, ended=end is not None)
-
     async def _finish(self, status: str, error: ProviderError | None) -> None:
-        for timer in (self._local_timer, self._remote_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._local_timer is not None:
+            self._local_timer.cancel()
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
         await self._flush_local()
@@ -446,7 +432,8 @@ class Reply:
         self.usage = usage
         end = self._end_frame(status, error, settlement)
         await self.hub.deliver(self.conversation_id, end)
-        await self._flush_remote(end)
+        if self.remote_watchers:
+            self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
 
     def _end_frame(
         self, status: str, error: ProviderError | None, settlement: billing.Settlement | None

@@ -238,8 +238,9 @@ if not BYOK_ENCRYPTION_KEYS:
 # --- Reply delivery ----------------------------------------------------------------------------
 # Sockets in the runner's own process get at most one frame per this interval per reply.
 REPLY_FRAME_INTERVAL = env.float("REPLY_FRAME_INTERVAL", default=0.04)
-# Sockets on other worker processes (through the channel layer) get coalesced frames this often.
-REPLY_REMOTE_INTERVAL = env.float("REPLY_REMOTE_INTERVAL", default=0.1)
+# Each worker sends each other worker whose sockets watch its replies one message this often
+# (through the channel layer), with what all those replies streamed meanwhile.
+REPLY_REMOTE_INTERVAL = env.float("REPLY_REMOTE_INTERVAL", default=0.05)
 # The runner saves partial text this often (and at the end), never per delta.
 REPLY_CHECKPOINT_INTERVAL = env.float("REPLY_CHECKPOINT_INTERVAL", default=1.0)
 # A streaming reply whose heartbeat is older than this lost its process: it is ended as

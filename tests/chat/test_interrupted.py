@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.models import LedgerEntry, LlmUsage
+from chat import hub as hub_module
 from chat import services
 from chat.models import Conversation, Message
 from providers.catalogue import get_model
@@ -99,4 +100,24 @@ async def test_a_socket_connecting_finds_it_interrupted(alice: Any, settings: An
     assert snapshot["type"] == "message_snapshot" and snapshot["status"] == "interrupted"
     assert snapshot["content"].startswith("Partial text")
     assert (await receive(tab))["type"] == "user_message"
+    await tab.disconnect()
+
+
+async def test_a_tab_watching_a_reply_whose_worker_dies_sees_it_interrupted_once_stale(
+    alice: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hub answers the tab's request to watch: it reads the database again until the reply,
+    stale by then, is ended there."""
+    from channels.db import database_sync_to_async
+
+    monkeypatch.setattr(hub_module, "WATCH_RECHECK_AFTER", 0.2)
+    orphan = await database_sync_to_async(_orphan)(alice, age=settings.REPLY_STALE_AFTER - 1)
+    conversation = await Conversation.objects.aget(pk=orphan.conversation_id)
+    tab = await connect(alice, conversation)
+    snapshot = await receive(tab)
+    assert snapshot["type"] == "message_snapshot" and snapshot["status"] == "streaming"
+    assert (await receive(tab))["type"] == "user_message"
+    end = await receive(tab, timeout=10)
+    assert end["type"] == "message_snapshot" and end["status"] == "interrupted"
+    assert end["content"].startswith("Partial text")
     await tab.disconnect()
