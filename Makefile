@@ -63,6 +63,7 @@ bench: $(STAMP)
 			--rate 17 --tokens-per-event 3 || exit 1; \
 		$(BIN)/python -m bench.ttft --server $$server || exit 1; \
 		$(BIN)/python -m bench.memory --server $$server || exit 1; \
+		$(BIN)/python -m bench.reply_cost --server $$server || exit 1; \
 	done
 	$(BIN)/python -m bench.db_writes
 	$(BIN)/python -m bench.ledger

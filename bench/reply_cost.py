@@ -1,0 +1,103 @@
+"""A reply's fixed cost: the server's CPU per reply, replies one after another.
+
+Each reply opens its socket, sends, streams a few events and closes, with nothing else running,
+so the server's CPU per reply is what a reply costs besides its streaming: the handshake, the
+catch-up, the send, the provider request, the settle, the close. Beside it, the floor
+(`bench.floor`: the handshake, the SDK call and one frame per event, nothing else). With
+`--profile`, py-spy samples the measured replies (raw stacks in `artifacts/`).
+
+    python -m bench.reply_cost [--replies 150] [--events 5] [--server daphne|uvicorn] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.provider import prompt, provider_process  # noqa: E402
+from bench.relay import Watch, cpu_seconds, read_reply  # noqa: E402
+from bench.site import Site, bench_site  # noqa: E402
+from tests.e2e.servers import ARTIFACTS  # noqa: E402
+
+WARM_UP = 20  # replies before measuring: imports, the SDK client, the first connections
+
+
+async def one_reply(site: Site, path: str, events: int) -> None:
+    worker = site.workers[0]
+    watch = Watch()
+    async with connect(
+        worker.ws_url + path, additional_headers=site.headers(worker), compression=None
+    ) as ws:
+        content = prompt(events=events, rate=500)
+        await ws.send(json.dumps({"type": "send", "content": content, "max_tokens": 8192}))
+        await read_reply(ws, watch, time.monotonic())
+    if not watch.ended or watch.gaps or watch.events != events:
+        raise RuntimeError(f"a reply went wrong: {watch.events} of {events} events")
+
+
+async def measure(site: Site, app: str, args: argparse.Namespace) -> float:
+    """CPU milliseconds per reply."""
+    count = WARM_UP + args.replies
+    if site.person is not None:
+        person = site.person
+        conversations = [await asyncio.to_thread(person.new_conversation) for _ in range(count)]
+        paths = [f"/ws/chat/{c}/" for c in conversations]
+    else:
+        paths = ["/ws/floor/"] * count
+    for path in paths[:WARM_UP]:
+        await one_reply(site, path, args.events)
+    spy = None
+    if args.profile:
+        out = ARTIFACTS / f"profile-reply-cost-{args.server}-{app}.txt"
+        py_spy = Path(sys.executable).with_name("py-spy")
+        spy = await asyncio.create_subprocess_exec(
+            str(py_spy) if py_spy.exists() else "py-spy", "record", "-p", str(site.pids[0]),
+            "-r", "500", "--format", "raw", "-o", str(out),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(1.0)  # py-spy attaches
+    before = cpu_seconds(site.pids[0])
+    for path in paths[WARM_UP:]:
+        await one_reply(site, path, args.events)
+    cpu = cpu_seconds(site.pids[0]) - before
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        await spy.wait()
+        print(f"  profile: {out}", file=sys.stderr)
+    return cpu / args.replies * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--replies", type=int, default=150)
+    parser.add_argument("--events", type=int, default=5, help="events per reply")
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--profile", action="store_true", help="py-spy the measured replies")
+    args = parser.parse_args()
+    results = {}
+    with provider_process() as (provider_url, _):
+        for app in ("floor", "site"):
+            with bench_site(
+                "reply-cost", provider_url=provider_url, server=args.server, app=app
+            ) as site:
+                results[app] = asyncio.run(measure(site, app, args))
+    print(
+        f"{args.server}: CPU per reply, {args.replies} replies of {args.events} events one "
+        f"after another: site {results['site']:.1f} ms, floor {results['floor']:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
