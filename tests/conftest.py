@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from providers import model_sync
-from tests import loop_watch
+from tests import hang_watch, loop_watch
 from tests.fakes.sse_server import SSEServer
 
 # --- network guard: a test that reaches past loopback fails ------------------------------------
@@ -200,5 +200,8 @@ def _close_connections_of_the_async_orm_thread(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # A loop that cannot shut down names its pending tasks in the log (tests/loop_watch.py).
+    # A loop that cannot shut down names its pending tasks in the log (tests/loop_watch.py);
+    # a test that hangs ends the run with its name (tests/hang_watch.py).
     loop_watch.install()
+    hang_watch.install()
+    config.pluginmanager.register(hang_watch)
