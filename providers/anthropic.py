@@ -85,7 +85,12 @@ def _client(credentials: Credentials) -> anthropic.AsyncAnthropic:
             # Retries are ours (chat/retry.py, one policy for every provider), never the SDK's.
             max_retries=0,
             timeout=clients.timeout(),
-            http_client=anthropic.DefaultAioHttpClient(timeout=clients.timeout()),
+            http_client=clients.pool(
+                "anthropic",
+                lambda: anthropic.DefaultAioHttpClient(
+                    timeout=clients.timeout(), verify=clients.tls()
+                ),
+            ),
         ),
     )
 

@@ -71,7 +71,12 @@ def _client(credentials: Credentials, provider: OpenAIProvider) -> openai.AsyncO
             # Retries are ours (chat/retry.py, one policy for every provider), never the SDK's.
             max_retries=0,
             timeout=clients.timeout(),
-            http_client=openai.DefaultAioHttpClient(timeout=clients.timeout()),
+            http_client=clients.pool(
+                "openai",
+                lambda: openai.DefaultAioHttpClient(
+                    timeout=clients.timeout(), verify=clients.tls()
+                ),
+            ),
             default_headers=_headers(provider),
         ),
     )
