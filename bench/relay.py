@@ -154,6 +154,8 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     sampling = asyncio.get_running_loop().create_task(cpu_samples(site, done))
     if args.profile == "streaming":
         at, length = start + args.seconds / 4, args.seconds / 2
+    elif args.profile == "starting":  # the second in which the replies start
+        at, length = start, 2.0
     else:  # the whole level: handshakes, sends and settles too
         at, length = time.monotonic(), start + args.seconds + 3 - time.monotonic()
     profiling = (
@@ -193,6 +195,20 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         if window[0] <= t < window[1]
     )
     in_window = len(streaming)
+    # Outside the window: while replies start (sends, first requests) and while they end
+    # (settles, closes); the whole-run p99 is decided in one of these when it misses.
+    starting = sorted(
+        latency
+        for w in watches
+        for latency, t in zip(w.latencies, w.arrivals, strict=True)
+        if t < window[0]
+    )
+    ending = sorted(
+        latency
+        for w in watches
+        for latency, t in zip(w.latencies, w.arrivals, strict=True)
+        if t >= window[1]
+    )
     steady_per_event = steady_cpu / max(in_window, 1)
     ttft = sorted(w.added_ttft_ms for w in watches if w.added_ttft_ms is not None)
     return {
@@ -209,6 +225,10 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         # Only the events received while every reply streams: no reply starting or ending.
         "steady_p99_ms": percentile(streaming, 0.99),
         "steady_seconds": window[1] - window[0],
+        "start_p99_ms": percentile(starting, 0.99),
+        "end_p99_ms": percentile(ending, 0.99),
+        "start_events": len(starting),
+        "end_events": len(ending),
         "events_per_s": received / elapsed,
         "frames_per_s": sum(w.frames for w in watches) / elapsed,
         "cpu_us_per_event": cpu / max(received, 1) * 1e6,
@@ -279,7 +299,8 @@ async def profile(site: Site, n: int, at: float, seconds: float, what: str) -> N
 
 
 HEADER = (
-    f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 st':>7} {'events/s':>9} "
+    f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 st':>7} {'p99 up':>7} "
+    f"{'p99 dn':>7} {'events/s':>9} "
     f"{'frames/s':>9} {'us CPU/ev':>9} {'steady':>7} {'st s':>5} {'ms/reply':>8} {'CPU %':>6} "
     f"{'lost':>5}"
 )
@@ -288,7 +309,7 @@ HEADER = (
 def row(r: dict[str, Any]) -> str:
     return (
         f"{r['replies']:>8} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
-        f"{r['steady_p99_ms']:>7.1f} "
+        f"{r['steady_p99_ms']:>7.1f} {r['start_p99_ms']:>7.1f} {r['end_p99_ms']:>7.1f} "
         f"{r['events_per_s']:>9.0f} {r['frames_per_s']:>9.0f} {r['cpu_us_per_event']:>9.0f} "
         f"{r['steady_cpu_us_per_event']:>7.0f} {r['steady_seconds']:>5.1f} "
         f"{r['cpu_ms_per_reply']:>8.1f} "
@@ -313,8 +334,9 @@ def main() -> None:
         help="with several workers, the share of replies also watched from another worker",
     )  # fmt: skip
     parser.add_argument(
-        "--profile", nargs="?", const="streaming", choices=("streaming", "whole"),
-        help="py-spy the first worker while the replies stream, or for the whole level",
+        "--profile", nargs="?", const="streaming", choices=("streaming", "starting", "whole"),
+        help="py-spy the first worker while the replies stream, while they start, or for the "
+        "whole level",
     )  # fmt: skip
     parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
     args = parser.parse_args()
