@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from pathlib import Path
 
 import environ
@@ -183,16 +184,20 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 WHITENOISE_USE_FINDERS = DEBUG
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in logging.getLevelNamesMapping():
+    raise ImproperlyConfigured(f"LOG_LEVEL {LOG_LEVEL!r} is not a logging level.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The SDKs and their HTTP stack log whole request options (prompts) at DEBUG: never below
-    # INFO, whatever LOG_LEVEL says, so no log line holds a person's prompt.
+    # INFO, whatever LOG_LEVEL says, so no log line holds a person's prompt; above it (their
+    # line per request at INFO) only as LOG_LEVEL says.
     "loggers": {
-        name: {"level": "INFO"}
+        name: {"level": logging.getLevelName(max(logging.INFO, logging.getLevelName(LOG_LEVEL)))}
         for name in ("anthropic", "openai", "httpx2", "httpcore2", "httpcore", "httpx")
     },
 }

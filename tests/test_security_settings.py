@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -45,6 +46,36 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
 def test_a_wildcard_host_is_refused() -> None:
     result = _manage("check", ALLOWED_HOSTS="*")
     assert result.returncode != 0 and "'*' is refused" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("log_level", "sdk_level"), [("DEBUG", "INFO"), ("info", "INFO"), ("WARNING", "WARNING")]
+)
+def test_the_sdk_loggers_follow_log_level_but_never_below_info(
+    log_level: str, sdk_level: str
+) -> None:
+    """At DEBUG the SDKs log whole prompts; at WARNING their line per request is not wanted."""
+    code = (
+        "import logging, django; django.setup(); "
+        "print(logging.getLogger('httpx2').level, logging.getLogger('anthropic').level)"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HTTPS"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **PRODUCTION, "LOG_LEVEL": log_level},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    level = logging.getLevelNamesMapping()[sdk_level]
+    assert result.stdout.split() == [str(level), str(level)]
+
+
+def test_an_unknown_log_level_is_refused() -> None:
+    result = _manage("check", LOG_LEVEL="LOUD")
+    assert result.returncode != 0 and "LOG_LEVEL 'LOUD' is not a logging level" in result.stderr
 
 
 CSP_PAGES = ["/accounts/login/", "/accounts/signup/", "/chat/", "/settings/keys/", "/admin/login/"]
