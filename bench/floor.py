@@ -1,10 +1,10 @@
 """The floor: the same SDK iteration feeding one websocket frame per event, and nothing else.
 
 A bare ASGI application (no Django, no database, no channel layer): on each websocket's `send`
-frame it streams a reply from the provider through the Anthropic SDK, configured as the site
-configures it (raw `create(stream=True)` events, the aiohttp transport), and sends every text
-delta as its own `text_delta` frame. `bench.relay --app floor` serves it with the same ASGI
-server and measures it with the same clients as the site, so the two are comparable.
+frame it streams a reply from the provider through the Anthropic SDK, configured and read as the
+site does it (the aiohttp transport; the SDK's server-sent events, their JSON as plain data), and
+sends every text delta as its own `text_delta` frame. `bench.relay --app floor` serves it with
+the same ASGI server and measures it with the same clients as the site, so the two compare.
 
     ANTHROPIC_BASE_URL=http://127.0.0.1:PORT daphne bench.floor:application
 """
@@ -34,19 +34,24 @@ def client() -> anthropic.AsyncAnthropic:
 
 
 async def _reply(send: Any, content: str) -> None:
-    stream = await client().messages.create(
+    # The stream read the way the site's adapter reads it (providers/anthropic.py): the SDK's
+    # request and its server-sent-event decoding, each event's JSON as plain data.
+    async with client().messages.with_streaming_response.create(
         model="claude-sonnet-5-5",
         max_tokens=4096,
         messages=[{"role": "user", "content": content}],
         stream=True,
-    )
-    offset = 0
-    async for event in stream:
-        if event.type == "content_block_delta" and event.delta.type == "text_delta":
-            text = event.delta.text
-            frame = {"type": "text_delta", "message_id": 1, "text": text, "offset": offset}
-            await send({"type": "websocket.send", "text": json.dumps(frame)})
-            offset += len(text)
+    ) as response:
+        offset = 0
+        async for sse in anthropic.AsyncStream.raw_events(response.http_response):
+            if sse.event != "content_block_delta":
+                continue
+            delta = json.loads(sse.data)["delta"]
+            if delta["type"] == "text_delta":
+                text = delta["text"]
+                frame = {"type": "text_delta", "message_id": 1, "text": text, "offset": offset}
+                await send({"type": "websocket.send", "text": json.dumps(frame)})
+                offset += len(text)
     end = {"type": "message_stop", "message_id": 1, "stop_reason": "end_turn"}
     await send({"type": "websocket.send", "text": json.dumps(end)})
 

@@ -46,20 +46,21 @@ async def measured_reply(site: Site, conversation: int) -> float:
 
 
 async def floor_reply(client: anthropic.AsyncAnthropic) -> float:
+    """The same call made directly, its stream read as the site reads it."""
     sent_at = time.monotonic()
-    stream = await client.messages.create(
+    added = None
+    async with client.messages.with_streaming_response.create(
         model="claude-sonnet-5-5",
         max_tokens=8192,
         messages=[{"role": "user", "content": prompt(events=5, rate=50)}],
         stream=True,
-    )
-    added = None
-    async for event in stream:
-        if added is None and event.type == "content_block_delta":
-            now = time.monotonic()
-            assert event.delta.type == "text_delta"
-            emitted, _, received = event.delta.text[1:].split(">", 1)[0].partition("@")
-            added = (now - sent_at - (float(emitted) - float(received))) * 1000
+    ) as response:
+        async for sse in anthropic.AsyncStream.raw_events(response.http_response):
+            if added is None and sse.event == "content_block_delta":
+                now = time.monotonic()
+                text = json.loads(sse.data)["delta"]["text"]
+                emitted, _, received = text[1:].split(">", 1)[0].partition("@")
+                added = (now - sent_at - (float(emitted) - float(received))) * 1000
     assert added is not None
     return added
 

@@ -141,6 +141,48 @@ async def test_unknown_event_types_are_ignored(anthropic_server: SSEServer) -> N
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "ab"
 
 
+def _bytes(chunk: Chunk) -> bytes:
+    return chunk.data if isinstance(chunk.data, bytes) else chunk.data()
+
+
+async def test_events_split_across_reads_and_crlf_line_ends_decode_whole(
+    anthropic_server: SSEServer,
+) -> None:
+    script = text_reply(["whole"])
+    split = sse(
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": " and split"},
+        },
+    )
+    crlf = split.replace(b" and split", b", crlf").replace(b"\n", b"\r\n")
+    at = len(split) // 2
+    stop = next(i for i, c in enumerate(script.chunks) if b"content_block_stop" in _bytes(c))
+    script.chunks[stop:stop] = [Chunk(split[:at]), Chunk(split[at:], 0.02), Chunk(crlf)]
+    anthropic_server.enqueue(script)
+    events = await collect(anthropic_server)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "whole and split, crlf"
+    assert isinstance(events[-1], MessageStop)
+
+
+async def test_an_unreadable_event_mid_stream_is_a_provider_error_after_the_partial_text(
+    anthropic_server: SSEServer,
+) -> None:
+    script = text_reply(["kept", " not this"])
+    second = next(i for i, c in enumerate(script.chunks) if b" not this" in _bytes(c))
+    script.chunks[second] = Chunk(b"event: content_block_delta\ndata: {not json\n\n")
+    anthropic_server.enqueue(script)
+    seen: list[str] = []
+    with pytest.raises(ProviderFailure) as info:
+        async for event in AnthropicAdapter().stream(REQUEST, creds(anthropic_server)):
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+    assert seen == ["kept"]
+    assert "{" not in str(info.value)
+
+
 async def test_usage_updates_arrive_before_the_stop(anthropic_server: SSEServer) -> None:
     anthropic_server.enqueue(text_reply(["x"], output_tokens=3))
     events = await collect(anthropic_server)
