@@ -1,11 +1,10 @@
-"""Anthropic adapter: the official SDK's request and server-sent events, mapped to neutral ones.
+"""Anthropic adapter: the official SDK's request, the stream's events mapped to neutral ones.
 
-The SDK makes the request (key, headers, errors before the stream) and decodes the stream's
-server-sent events (`anthropic.AsyncStream.raw_events`); each event's JSON is read here as
-plain data rather than built into the SDK's typed event models. Built, those cost about 40 us
-of CPU per event on top of the decoding, the largest part of the relay's time while replies
-stream (docs/benchmarks.md); the `messages.stream()` helper costs 2.5 times more again,
-re-accumulating the whole message on every event, and the chat keeps its own text anyway.
+The SDK makes the request (key, headers, errors before the stream); the stream's server-sent
+events are read from the body (`providers/sse.py`) and their JSON used as plain data. Read by
+the SDK into its typed event models they cost about 40 us more CPU per event, the largest part
+of the relay's time while replies stream (docs/benchmarks.md); its `messages.stream()` helper
+costs 2.5 times more again, re-accumulating the whole message on every event.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import httpx2
 from anthropic._data import DEPRECATED_MODELS
 from django.conf import settings
 
-from providers import clients
+from providers import clients, sse
 from providers.base import ChatRequest, Completion, Credentials, Listed
 from providers.catalogue import find_model
 from providers.errors import (
@@ -238,15 +237,20 @@ class AnthropicAdapter:
             async with client.messages.with_streaming_response.create(
                 **_params(request), stream=True
             ) as response:
-                state = _StreamState()
-                async for sse in anthropic.AsyncStream.raw_events(response.http_response):
-                    if sse.event == "error":
-                        raise stream_error(json.loads(sse.data), byok=credentials.byok)
-                    if sse.event in (None, "ping") or not sse.data:
-                        continue
-                    for neutral in state.feed(json.loads(sse.data)):
-                        yield neutral
+                state, decoder = _StreamState(), sse.Decoder()
+                chunks = response.http_response.aiter_bytes()
+                async for chunk in chunks:
+                    for name, data in decoder.feed(chunk):
+                        if name == "error":
+                            raise stream_error(json.loads(data), byok=credentials.byok)
+                        if name in ("", "ping"):
+                            continue
+                        for neutral in state.feed(json.loads(data)):
+                            yield neutral
+                        if state.finished:
+                            break
                     if state.finished:
+                        await sse.drain(chunks)
                         return
                 # The stream ended without `message_stop`: the reply was cut off.
                 raise Unavailable("The provider ended the reply early. Try again.")

@@ -46,6 +46,7 @@ class Recorded:
     ended: float | None = None
     disconnected_at: float | None = None  # the client hung up before the stream ended
     completed: bool = False
+    connection: int = 0  # which TCP connection carried it (numbered as they were accepted)
 
 
 def sse(event: str | None, data: Any) -> bytes:
@@ -58,6 +59,7 @@ class SSEServer:
     def __init__(self) -> None:
         self.scripts: deque[Script] = deque()
         self.default: Script | None = None
+        self.connections = 0  # accepted so far
         self.requests: list[Recorded] = []
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -127,11 +129,14 @@ class SSEServer:
         assert task is not None
         self._handlers.add(task)
         self._writers.add(writer)
+        self.connections += 1
+        connection = self.connections
         try:
             while True:
                 request = await self._read_request(reader)
                 if request is None:
                     return
+                request.connection = connection
                 script = self.scripts.popleft() if self.scripts else self.default
                 if script is None:
                     script = Script(status=500, body=b'{"error": "no script"}')

@@ -183,6 +183,20 @@ async def test_an_unreadable_event_mid_stream_is_a_provider_error_after_the_part
     assert "{" not in str(info.value)
 
 
+async def test_consecutive_replies_reuse_one_connection_to_the_provider(
+    anthropic_server: SSEServer,
+) -> None:
+    """The body's end comes after `message_stop` (here 50 ms later): read to it, the connection
+    goes back to the pool instead of each reply paying a new TCP and TLS handshake."""
+    for n in range(3):
+        script = text_reply([f"reply {n}"])
+        script.hang = 0.05
+        anthropic_server.enqueue(script)
+        events = await collect(anthropic_server)
+        assert isinstance(events[-1], MessageStop)
+    assert len({r.connection for r in anthropic_server.requests}) == 1
+
+
 async def test_usage_updates_arrive_before_the_stop(anthropic_server: SSEServer) -> None:
     anthropic_server.enqueue(text_reply(["x"], output_tokens=3))
     events = await collect(anthropic_server)

@@ -31,7 +31,7 @@ from providers.events import (
 )
 from providers.openai import OpenAIAdapter
 from tests.fakes.openai import completion, error_response, text_reply
-from tests.fakes.sse_server import SSEServer
+from tests.fakes.sse_server import Chunk, SSEServer
 
 GPT = "gpt-5.5"
 OR_MODEL = "anthropic/claude-sonnet-5.5"
@@ -242,6 +242,37 @@ async def test_closing_the_stream_hangs_up_on_the_provider(openai_server: SSESer
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await asyncio.to_thread(openai_server.wait_for_disconnect, 2.0)
+
+
+async def test_consecutive_replies_reuse_one_connection_to_the_provider(
+    openai_server: SSEServer,
+) -> None:
+    """The body's end comes after `[DONE]` (here 50 ms later): read to it, the connection goes
+    back to the pool instead of each reply paying a new TCP and TLS handshake."""
+    for n in range(3):
+        openai_server.enqueue(text_reply([f"reply {n}"], hang=0.05))
+        events = await openai_events(openai_server)
+        assert isinstance(events[-1], MessageStop)
+    assert len({r.connection for r in openai_server.requests}) == 1
+
+
+async def test_an_unreadable_chunk_mid_stream_is_a_provider_error_after_the_text_so_far(
+    openai_server: SSEServer,
+) -> None:
+    script = text_reply(["kept", " not this"])
+    second = next(i for i, c in enumerate(script.chunks) if b" not this" in _bytes(c))
+    script.chunks[second] = Chunk(b"data: {not json\n\n")
+    openai_server.enqueue(script)
+    seen: list[str] = []
+    with pytest.raises(ProviderFailure):
+        async for event in OpenAIAdapter("openai").stream(_request(), _creds(openai_server, "/v1")):
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+    assert seen == ["kept"]
+
+
+def _bytes(chunk: Chunk) -> bytes:
+    return chunk.data if isinstance(chunk.data, bytes) else chunk.data()
 
 
 async def test_complete_makes_one_non_streaming_call(openai_server: SSEServer) -> None:

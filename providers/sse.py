@@ -1,0 +1,78 @@
+"""Server-sent events, read straight from a provider's response body.
+
+The SDKs make the request; reading the stream here costs a few microseconds per event against
+their 40-120 us (building typed models per event through several async generators: most of
+the relay's CPU while replies stream, docs/benchmarks.md). Parsed as the WHATWG HTML standard
+says: lines end in CRLF, LF or CR; a blank line dispatches; `:` starts a comment; `data` lines
+join with LF. Events keep their data as bytes, which `json.loads` takes as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+# After a stream's last event, how long its remaining bytes (the end of the chunked body) are
+# awaited: read to the end, the connection goes back to the pool for the next reply instead
+# of costing a new TCP and TLS handshake.
+DRAIN_TIMEOUT = 1.0
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class Decoder:
+    """Bytes in, in any pieces; whole `(event, data)` pairs out (`event` is "" when unnamed)."""
+
+    __slots__ = ("_data", "_event", "_rest", "_started")
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._event = ""
+        self._data: list[bytes] = []
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[tuple[str, bytes]]:
+        if not self._started:
+            self._started = True
+            chunk = chunk.removeprefix(_BOM)
+        if self._rest:
+            chunk, self._rest = self._rest + chunk, b""
+        lines = chunk.splitlines(keepends=True)
+        # A last line without its end is kept for the next piece; so is one ending in CR,
+        # which may be the first half of a CRLF.
+        if lines and not lines[-1].endswith(b"\n"):
+            self._rest = lines.pop()
+        return self._lines(lines)
+
+    def end(self) -> list[tuple[str, bytes]]:
+        """At the end of the body: a last line ended by CR is a line (an unfinished event is
+        dropped, as the standard says)."""
+        rest, self._rest = self._rest, b""
+        return self._lines([rest]) if rest.endswith(b"\r") else []
+
+    def _lines(self, lines: list[bytes]) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        for raw in lines:
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                if self._data:
+                    out.append((self._event, b"\n".join(self._data)))
+                self._event, self._data = "", []
+            elif line[0] != 58:  # b":" starts a comment (OpenRouter's keep-alives)
+                name, colon, value = line.partition(b":")
+                if colon and value[:1] == b" ":
+                    value = value[1:]
+                if name == b"data":
+                    self._data.append(value)
+                elif name == b"event":
+                    self._event = value.decode("utf-8", "replace")
+        return out
+
+
+async def drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a finished stream's body, briefly, so its connection is reused."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_TIMEOUT):
+            async for _ in chunks:
+                pass
