@@ -2,7 +2,7 @@
 
 A bare ASGI application (no Django, no database, no channel layer): on each websocket's `send`
 frame it streams a reply from the provider through the Anthropic SDK, configured and read as the
-site does it (the aiohttp transport; the SDK's server-sent events, their JSON as plain data), and
+site does it (the aiohttp transport; the body's server-sent events, their JSON as plain data), and
 sends every text delta as its own `text_delta` frame. `bench.relay --app floor` serves it with
 the same ASGI server and measures it with the same clients as the site, so the two compare.
 
@@ -17,6 +17,8 @@ import os
 from typing import Any
 
 import anthropic
+
+from providers import sse
 
 _client: anthropic.AsyncAnthropic | None = None
 
@@ -34,24 +36,26 @@ def client() -> anthropic.AsyncAnthropic:
 
 
 async def _reply(send: Any, content: str) -> None:
-    # The stream read the way the site's adapter reads it (providers/anthropic.py): the SDK's
-    # request and its server-sent-event decoding, each event's JSON as plain data.
+    # The stream read the way the site's adapters read it: the SDK's request, the body's
+    # server-sent events through providers/sse.py (no Django in it), their JSON as plain data.
     async with client().messages.with_streaming_response.create(
         model="claude-sonnet-5-5",
         max_tokens=4096,
         messages=[{"role": "user", "content": content}],
         stream=True,
     ) as response:
-        offset = 0
-        async for sse in anthropic.AsyncStream.raw_events(response.http_response):
-            if sse.event != "content_block_delta":
-                continue
-            delta = json.loads(sse.data)["delta"]
-            if delta["type"] == "text_delta":
-                text = delta["text"]
-                frame = {"type": "text_delta", "message_id": 1, "text": text, "offset": offset}
-                await send({"type": "websocket.send", "text": json.dumps(frame)})
-                offset += len(text)
+        offset, decoder = 0, sse.Decoder()
+        chunks = response.http_response.aiter_bytes()
+        async for chunk in chunks:
+            for name, data in decoder.feed(chunk):
+                if name != "content_block_delta":
+                    continue
+                delta = json.loads(data)["delta"]
+                if delta["type"] == "text_delta":
+                    text = delta["text"]
+                    frame = {"type": "text_delta", "message_id": 1, "text": text, "offset": offset}
+                    await send({"type": "websocket.send", "text": json.dumps(frame)})
+                    offset += len(text)
     end = {"type": "message_stop", "message_id": 1, "stop_reason": "end_turn"}
     await send({"type": "websocket.send", "text": json.dumps(end)})
 

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench.provider import prompt, provider_process  # noqa: E402
 from bench.relay import Watch, one_reply, percentile, read_reply  # noqa: E402
 from bench.site import Site, bench_site  # noqa: E402
+from providers import sse  # noqa: E402
 
 
 async def measured_reply(site: Site, conversation: int) -> float:
@@ -55,12 +56,14 @@ async def floor_reply(client: anthropic.AsyncAnthropic) -> float:
         messages=[{"role": "user", "content": prompt(events=5, rate=50)}],
         stream=True,
     ) as response:
-        async for sse in anthropic.AsyncStream.raw_events(response.http_response):
-            if added is None and sse.event == "content_block_delta":
-                now = time.monotonic()
-                text = json.loads(sse.data)["delta"]["text"]
-                emitted, _, received = text[1:].split(">", 1)[0].partition("@")
-                added = (now - sent_at - (float(emitted) - float(received))) * 1000
+        decoder = sse.Decoder()
+        async for chunk in response.http_response.aiter_bytes():
+            for name, data in decoder.feed(chunk):
+                if added is None and name == "content_block_delta":
+                    now = time.monotonic()
+                    text = json.loads(data)["delta"]["text"]
+                    emitted, _, received = text[1:].split(">", 1)[0].partition("@")
+                    added = (now - sent_at - (float(emitted) - float(received))) * 1000
     assert added is not None
     return added
 
