@@ -20,7 +20,8 @@ def label(r: dict[str, object]) -> str:
     where = (
         "floor" if r["app"] == "floor" else ("2 workers, PG + Redis" if r["services"] else "site")
     )
-    return f"{r['server']}, {where}"
+    churn = ", churn (p99 with N in flight)" if r.get("churn") else ""
+    return f"{r['server']}, {where}{churn}"
 
 
 def main(source: str, target: str) -> None:
@@ -31,7 +32,10 @@ def main(source: str, target: str) -> None:
         series: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for r in rows:
             if (r["rate"], r["tokens_per_event"]) == (rate, tokens):
-                series[label(r)].append((r["replies"], r["p99_ms"]))
+                # With churn the whole run includes its ramp and drain, when fewer than N are in
+                # flight: the window with N in flight is the figure.
+                p99 = r["steady_p99_ms"] if r.get("churn") else r["p99_ms"]
+                series[label(r)].append((r["replies"], p99))
         for name, points in sorted(series.items()):
             points.sort()
             style = "--" if "floor" in name else "-"

@@ -6,11 +6,13 @@ PostgreSQL + Redis) and this one, the clients. Every provider event carries the 
 written, so each client measures provider-emit to client-receive latency per event, through
 the SDK, coalescing and the websocket. Server CPU is read from `/proc` for the server processes
 alone. `--app floor` serves `bench.floor` instead of the site: the same SDK iteration sending
-one frame per event, no Django.
+one frame per event, no Django. By default the N replies start within one second and stream
+together (a worst case: every start and every end at once); with `--churn` N are in flight at
+every moment, starting and ending all the time, as on a busy site.
 
     python -m bench.relay [--sweep 50,100,150] [--rate 50] [--tokens-per-event 1] [--seconds 6]
                           [--server daphne|uvicorn] [--app site|floor] [--services --workers 2]
-                          [--out results.jsonl]
+                          [--churn CYCLES] [--out results.jsonl]
 """
 
 from __future__ import annotations
@@ -128,11 +130,29 @@ async def one_reply(
     return [mine, theirs] if watcher is not None else [mine]
 
 
+async def lane(
+    site: Site,
+    worker: Worker,
+    paths: list[str],
+    content: str,
+    first_at: float,
+    watcher: Worker | None,
+) -> list[Watch]:
+    """Replies one after another, each on a new conversation's socket, the first at
+    `first_at`: a person starting a new chat as soon as the last reply ended."""
+    watches: list[Watch] = []
+    for k, path in enumerate(paths):
+        at = first_at if k == 0 else 0.0
+        watches += await one_reply(site, worker, path, content, at, watcher)
+    return watches
+
+
 async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, Any]:
     events = int(args.seconds * args.rate)
     content = prompt(events=events, rate=args.rate, tokens=args.tokens_per_event)
+    cycles = max(1, args.churn)
     paths: list[str] = []
-    for _ in range(n):
+    for _ in range(n * cycles):
         if site.person is None:
             paths.append("/ws/floor/")
         else:
@@ -140,15 +160,23 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
             paths.append(f"/ws/chat/{conversation}/")
     workers = site.workers
     watched_every = round(1 / args.watch_other) if args.watch_other and len(workers) > 1 else 0
-    # Sockets open first; the replies then start spread over one second, as people's would.
     start = time.monotonic() + 2.0 + n / 200
     plan = []
-    for i, path in enumerate(paths):
+    for i in range(n):
         worker = workers[i % len(workers)]
         watcher = (
             workers[(i + 1) % len(workers)] if watched_every and i % watched_every == 0 else None
         )
-        plan.append(one_reply(site, worker, path, content, start + random.random(), watcher))
+        if args.churn:
+            # Lanes start spread over one reply's length, so N replies are always in flight and
+            # N / length of them start (and end) every second, each with its own handshake.
+            first_at = start + i / n * args.seconds
+            own = paths[i * cycles : (i + 1) * cycles]
+            plan.append(lane(site, worker, own, content, first_at, watcher))
+        else:
+            # Sockets open first; the replies then start spread over one second.
+            at = start + random.random()
+            plan.append(one_reply(site, worker, paths[i], content, at, watcher))
     cpu_before = sum(cpu_seconds(pid) for pid in site.pids)
     done = asyncio.Event()
     sampling = asyncio.get_running_loop().create_task(cpu_samples(site, done))
@@ -157,7 +185,7 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     elif args.profile == "starting":  # the second in which the replies start
         at, length = start, 2.0
     else:  # the whole level: handshakes, sends and settles too
-        at, length = time.monotonic(), start + args.seconds + 3 - time.monotonic()
+        at, length = time.monotonic(), start + cycles * args.seconds + 3 - time.monotonic()
     profiling = (
         asyncio.get_running_loop().create_task(profile(site, n, at, length, args.profile))
         if args.profile
@@ -178,7 +206,8 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         if w.gaps or not w.ended:
             print(f"  a client saw {w.gaps} gap(s), ended: {w.ended}", file=sys.stderr)
     latencies = sorted(x for w in watches for x in w.latencies)
-    expected = (n + sum(1 for i in range(n) if watched_every and i % watched_every == 0)) * events
+    watched = sum(1 for i in range(n) if watched_every and i % watched_every == 0)
+    expected = (n + watched) * cycles * events
     received = sum(w.events for w in watches)
     missing = expected - received  # a failed client's events are all missing
     gaps = sum(w.gaps for w in watches)
@@ -186,7 +215,13 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     # The steady window: every reply streams (the last one's first event came, the first one's
     # last has not), so no send, handshake or settle is in it. CPU in it, per event received in
     # it, is the relay's steady cost.
-    window = steady_window([w for w in watches if w.arrivals])
+    if args.churn:
+        # From when every lane has begun to when the first one ends: N replies in flight,
+        # starting and ending as they go.
+        lanes = [r for r in results if not isinstance(r, BaseException)]
+        window = steady_window([merged(ws) for ws in lanes if any(w.arrivals for w in ws)])
+    else:
+        window = steady_window([w for w in watches if w.arrivals])
     steady_cpu = cpu_at(samples, window[1]) - cpu_at(samples, window[0])
     streaming = sorted(
         latency
@@ -216,6 +251,7 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         "app": args.app,
         "services": args.services,
         "workers": len(workers),
+        "churn": args.churn,
         "rate": args.rate,
         "tokens_per_event": args.tokens_per_event,
         "replies": n,
@@ -234,7 +270,7 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         "cpu_us_per_event": cpu / max(received, 1) * 1e6,
         "steady_cpu_us_per_event": steady_per_event * 1e6,
         # The rest of the run's CPU, per reply: handshakes, sends, catch-up, settles, closes.
-        "cpu_ms_per_reply": (cpu - steady_per_event * received) / n * 1e3,
+        "cpu_ms_per_reply": (cpu - steady_per_event * received) / (n * cycles) * 1e3,
         "server_cpu_percent": cpu / elapsed * 100,
         # Every event a client did not get (failed clients' included), gap and unended reply.
         "lost": missing + gaps + unended,
@@ -265,6 +301,11 @@ def cpu_at(samples: list[tuple[float, float]], moment: float) -> float:
         return before[1]
     share = (moment - before[0]) / (after[0] - before[0])
     return before[1] + share * (after[1] - before[1])
+
+
+def merged(watches: list[Watch]) -> Watch:
+    """One lane's replies as one watch (their arrivals, in order)."""
+    return Watch(arrivals=sorted(t for w in watches for t in w.arrivals))
 
 
 def steady_window(watches: list[Watch]) -> tuple[float, float]:
@@ -338,6 +379,12 @@ def main() -> None:
         help="py-spy the first worker while the replies stream, while they start, or for the "
         "whole level",
     )  # fmt: skip
+    parser.add_argument(
+        "--churn", type=int, default=0, metavar="CYCLES",
+        help="N lanes of CYCLES replies each, one after another, started spread over one "
+        "reply's length: N in flight, starting and ending all the time (the steady figures "
+        "then include every reply's handshake, send and settle)",
+    )  # fmt: skip
     parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
     args = parser.parse_args()
     if args.seconds < 3:
@@ -349,9 +396,10 @@ def main() -> None:
             services=args.services, workers=args.workers,
         ) as site,
     ):  # fmt: skip
+        churn = f", churn ({args.churn} replies per lane)" if args.churn else ""
         print(
             f"{site.description}; {args.rate:g} events/s per reply, "
-            f"{args.tokens_per_event} token(s) per event, {args.seconds:g} s replies"
+            f"{args.tokens_per_event} token(s) per event, {args.seconds:g} s replies{churn}"
         )
         print(HEADER)
         for n in (int(x) for x in args.sweep.split(",")):
