@@ -71,6 +71,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if close:
             await self.close(close)
 
+    def push(self, text: str) -> None:
+        """A frame from the hub: queued behind this socket's earlier frames."""
+        self._queue({"type": "websocket.send", "text": text}, len(text))
+
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         """Queued after the frames before it (a refusal's reason arrives before its close)."""
         message: dict[str, Any] = {"type": "websocket.close"}

@@ -29,9 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 class Subscriber(Protocol):
-    async def send(
-        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
-    ) -> None: ...
+    def push(self, text: str) -> None:
+        """Queue a frame for the socket; never waits (a congested socket holds up no one)."""
 
 
 class PersonSocket(Subscriber, Protocol):
@@ -139,7 +138,7 @@ class Hub:
         finally:
             # Frames that arrived meanwhile follow the snapshot (the page drops the overlap).
             for text in self._catching_up.pop(socket, []):
-                await socket.send(text_data=text)
+                socket.push(text)
 
     async def _catch_up(self, socket: Subscriber, conversation_id: int) -> None:
         asked, message = await database_sync_to_async(_swept_latest_exchange)(
@@ -147,13 +146,13 @@ class Hub:
         )
         reply = self.replies.get(conversation_id)
         if reply is not None:
-            await socket.send(text_data=reply.snapshot_frame())
+            socket.push(reply.snapshot_frame())
         else:
             await self._snapshot_from_database(socket, conversation_id, message)
         # The page may have been rendered before the latest message was saved (a reload right
         # after a send): it places the person's message before the reply, by id.
         if asked is not None:
-            await socket.send(text_data=user_message_frame(asked))
+            socket.push(user_message_frame(asked))
 
     async def _snapshot_from_database(
         self, socket: Subscriber, conversation_id: int, message: Any
@@ -166,7 +165,7 @@ class Hub:
             )
         if message is None:
             return
-        await socket.send(text_data=snapshot_from_row(message))
+        socket.push(snapshot_from_row(message))
         if message.status == "streaming" and conversation_id not in self.replies:
             await self._ask_to_watch(conversation_id)
 
@@ -205,7 +204,7 @@ class Hub:
                 if message is None or settled():
                     return
                 if message.status != "streaming":
-                    await self.deliver(conversation_id, snapshot_from_row(message))
+                    self.deliver(conversation_id, snapshot_from_row(message))
                     return
                 await self._group_send(
                     conversation_id,
@@ -265,8 +264,8 @@ class Hub:
             )
         await self._leave(conversation_id)
 
-    async def deliver(self, conversation_id: int, text: str) -> None:
-        """Send one frame to every socket of this process watching the conversation."""
+    def deliver(self, conversation_id: int, text: str) -> None:
+        """Queue one frame for every socket of this process watching the conversation."""
         sockets = self.sockets.get(conversation_id)
         if not sockets:
             return
@@ -274,12 +273,8 @@ class Hub:
             held = self._catching_up.get(socket)
             if held is not None:
                 held.append(text)
-                continue
-            try:
-                await socket.send(text_data=text)
-            except Exception:
-                logger.info("dropping a socket that could not be sent to", exc_info=True)
-                sockets.discard(socket)
+            else:
+                socket.push(text)
 
     # --- replies running in this process -------------------------------------------------------
 
@@ -293,7 +288,7 @@ class Hub:
         if self._checkpointer is None:
             self._checkpointer = self._spawn(self._checkpoint_loop())
         for text in start_frames:
-            await self.deliver(conversation_id, text)
+            self.deliver(conversation_id, text)
 
     async def announce_started(self, reply: LiveReply, start_frames: list[str]) -> None:
         """Tell the other workers' hubs (after `register`): their tabs show the start and ask
@@ -374,7 +369,7 @@ class Hub:
     async def announce(self, conversation_id: int, text: str) -> None:
         """Send one frame to every socket watching the conversation, on every worker."""
         await self.start()
-        await self.deliver(conversation_id, text)
+        self.deliver(conversation_id, text)
         await self._group_send(
             conversation_id,
             {
@@ -449,7 +444,7 @@ class Hub:
                 return
             case "relay.frames":
                 for entry in message["entries"]:
-                    await self._on_frames(message["owner"], entry)
+                    self._on_frames(message["owner"], entry)
                 return
         conversation_id = message.get("conversation")
         if not isinstance(conversation_id, int):
@@ -461,7 +456,7 @@ class Hub:
                     return
                 self._answered(conversation_id)
                 self.following[conversation_id] = owner
-                await self._deliver_all(conversation_id, message["frames"])
+                self._deliver_all(conversation_id, message["frames"])
                 await self._send(
                     owner,
                     {
@@ -489,13 +484,13 @@ class Hub:
                     reply.remote_watchers.discard(message["hub"])
             case "relay.announce":
                 if message.get("owner") != self.channel:
-                    await self._deliver_all(conversation_id, message["frames"])
+                    self._deliver_all(conversation_id, message["frames"])
             case "relay.stop":
                 reply = self.replies.get(conversation_id)
                 if reply is not None:
                     reply.stop()
 
-    async def _on_frames(self, owner: str, entry: dict[str, Any]) -> None:
+    def _on_frames(self, owner: str, entry: dict[str, Any]) -> None:
         conversation_id = entry.get("conversation")
         if not isinstance(conversation_id, int):
             return
@@ -504,7 +499,7 @@ class Hub:
             self.following.pop(conversation_id, None)
         elif conversation_id in self.sockets:
             self.following[conversation_id] = owner
-        await self._deliver_all(conversation_id, entry["frames"])
+        self._deliver_all(conversation_id, entry["frames"])
 
     async def _send_saved_end(self, conversation_id: int, hub: str) -> None:
         _, message = await database_sync_to_async(selectors.latest_exchange)(
@@ -519,9 +514,9 @@ class Hub:
         }
         self._queue(hub, entry)
 
-    async def _deliver_all(self, conversation_id: int, texts: Iterable[str]) -> None:
+    def _deliver_all(self, conversation_id: int, texts: Iterable[str]) -> None:
         for text in texts:
-            await self.deliver(conversation_id, text)
+            self.deliver(conversation_id, text)
 
     # --- checkpoints and the sweep --------------------------------------------------------------
 

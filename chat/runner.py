@@ -128,12 +128,12 @@ class Reply:
         self.stop_requested = False
         self._loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
-        # Flushes take their text in order; the lock keeps their sends in that order. (Text for
-        # other workers is taken and sent by the hub, for all its replies at once.)
-        self._flush_lock = asyncio.Lock()
+        # Frames for this process's sockets are queued synchronously, so they keep their order
+        # with no lock. (Text for other workers is taken and sent by the hub, for all its
+        # replies at once.)
+        self._frame_interval = settings.REPLY_FRAME_INTERVAL
         self._local_timer: asyncio.TimerHandle | None = None
         self._last_local = -math.inf
-        self._flushes: set[asyncio.Task[None]] = set()
         self._dirty = False
         self._last_checkpoint = self._loop.time()
         # Whether the provider sent its final usage, and the attempt's timings.
@@ -271,7 +271,7 @@ class Reply:
                     raise
                 await self._record_failed_attempt(exc)
                 retrying = self._retrying_frame(exc, wait)
-                await self.hub.deliver(self.conversation_id, retrying)
+                self.hub.deliver(self.conversation_id, retrying)
                 if self.remote_watchers:
                     self.hub.relay(self, [retrying])
                 await retry.sleep(wait)
@@ -343,10 +343,10 @@ class Reply:
         if self._first_delta_at is None:
             self._first_delta_at = now
         if self._local_timer is None:
-            wait = self._last_local + settings.REPLY_FRAME_INTERVAL - now
+            wait = self._last_local + self._frame_interval - now
             if wait <= 0:
                 self._last_local = now
-                self._spawn_flush(self._flush_local())
+                self._flush_local()
             else:
                 self._local_timer = self._loop.call_later(wait, self._on_local_timer)
         if self.remote_watchers:
@@ -355,12 +355,7 @@ class Reply:
     def _on_local_timer(self) -> None:
         self._local_timer = None
         self._last_local = self._loop.time()
-        self._spawn_flush(self._flush_local())
-
-    def _spawn_flush(self, coro: Any) -> None:
-        task = self._loop.create_task(coro)
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
+        self._flush_local()
 
     def _delta_frames(self, taken_thinking: Any, taken_text: Any) -> list[str]:
         out = []
@@ -379,19 +374,14 @@ class Reply:
                 )
         return out
 
-    async def _flush_local(self) -> None:
-        # Take the pending text before any await, so flushes never overlap in content.
-        texts = self._delta_frames(self.thinking.take_local(), self.text.take_local())
-        async with self._flush_lock:
-            for text in texts:
-                await self.hub.deliver(self.conversation_id, text)
+    def _flush_local(self) -> None:
+        for text in self._delta_frames(self.thinking.take_local(), self.text.take_local()):
+            self.hub.deliver(self.conversation_id, text)
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
         if self._local_timer is not None:
             self._local_timer.cancel()
-        if self._flushes:
-            await asyncio.gather(*self._flushes, return_exceptions=True)
-        await self._flush_local()
+        self._flush_local()
         self.status = status
         content, thinking = self.text.value(), self.thinking.value()
         produced = self.text.length + self.thinking.length
@@ -431,7 +421,7 @@ class Reply:
             logger.exception("could not save the end of reply %s", self.message_id)
         self.usage = usage
         end = self._end_frame(status, error, settlement)
-        await self.hub.deliver(self.conversation_id, end)
+        self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
 

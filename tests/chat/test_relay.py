@@ -24,11 +24,8 @@ class RemoteTab:
     def __init__(self) -> None:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
-    async def send(
-        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
-    ) -> None:
-        assert text_data is not None
-        await self.frames.put(json.loads(text_data))
+    def push(self, text: str) -> None:
+        self.frames.put_nowait(json.loads(text))
 
     async def until_end(self) -> list[dict[str, Any]]:
         out = []
