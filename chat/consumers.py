@@ -9,6 +9,7 @@ from typing import Any, assert_never
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -124,6 +125,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Channels' own also runs `aclose_old_connections` in the database thread, one more
+        # round trip for every socket that closes; `disconnect` makes its trip through
+        # `database_sync_to_async`, which closes old connections itself.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self) -> None:
         # Refusals accept first, then close with the app's code: a socket closed before it is

@@ -357,3 +357,28 @@ async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
     # (Channels' test communicator swaps close_old_connections for `no_op`.)
     assert not {"close_old_connections", "no_op"} & set(trips), trips
     await tab.disconnect()
+
+
+async def test_a_socket_makes_three_trips_to_the_database_thread_from_open_to_close(
+    alice: Any, conversation: Conversation, monkeypatch: Any
+) -> None:
+    """Its row and the person's check, its catch-up, its row's removal: channels' own
+    disconnect handler would add a fourth, closing old connections that the third closed."""
+    from asgiref.sync import SyncToAsync
+
+    trips: list[str] = []
+    thread_handler = SyncToAsync.thread_handler
+
+    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(self.func, "__name__", repr(self.func)))
+        return thread_handler(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
+    tab = await connect(alice, conversation)
+    for _ in range(500):  # an empty conversation's catch-up sends nothing: wait for its trip
+        if "_swept_latest_exchange" in trips:
+            break
+        await asyncio.sleep(0.01)
+    await tab.disconnect()
+    made = [trip for trip in trips if trip != "signed_in_session"]
+    assert made == ["_admit", "_swept_latest_exchange", "socket_close"], trips
