@@ -23,6 +23,9 @@ class Chunk:
     data: bytes | Callable[[], bytes]
     delay: float = 0.0  # seconds to wait before writing it
 
+    def payload(self) -> bytes:
+        return self.data() if callable(self.data) else self.data
+
 
 @dataclass
 class Script:
@@ -204,7 +207,7 @@ class SSEServer:
                 if hangup.done():
                     record.disconnected_at = time.monotonic()
                     return False
-                data = chunk.data() if callable(chunk.data) else chunk.data
+                data = chunk.payload()
                 if data:
                     writer.write(b"%x\r\n%s\r\n" % (len(data), data))
                     await writer.drain()

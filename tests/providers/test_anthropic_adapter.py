@@ -141,10 +141,6 @@ async def test_unknown_event_types_are_ignored(anthropic_server: SSEServer) -> N
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "ab"
 
 
-def _bytes(chunk: Chunk) -> bytes:
-    return chunk.data if isinstance(chunk.data, bytes) else chunk.data()
-
-
 async def test_events_split_across_reads_and_crlf_line_ends_decode_whole(
     anthropic_server: SSEServer,
 ) -> None:
@@ -159,7 +155,7 @@ async def test_events_split_across_reads_and_crlf_line_ends_decode_whole(
     )
     crlf = split.replace(b" and split", b", crlf").replace(b"\n", b"\r\n")
     at = len(split) // 2
-    stop = next(i for i, c in enumerate(script.chunks) if b"content_block_stop" in _bytes(c))
+    stop = next(i for i, c in enumerate(script.chunks) if b"content_block_stop" in c.payload())
     script.chunks[stop:stop] = [Chunk(split[:at]), Chunk(split[at:], 0.02), Chunk(crlf)]
     anthropic_server.enqueue(script)
     events = await collect(anthropic_server)
@@ -171,7 +167,7 @@ async def test_an_unreadable_event_mid_stream_is_a_provider_error_after_the_part
     anthropic_server: SSEServer,
 ) -> None:
     script = text_reply(["kept", " not this"])
-    second = next(i for i, c in enumerate(script.chunks) if b" not this" in _bytes(c))
+    second = next(i for i, c in enumerate(script.chunks) if b" not this" in c.payload())
     script.chunks[second] = Chunk(b"event: content_block_delta\ndata: {not json\n\n")
     anthropic_server.enqueue(script)
     seen: list[str] = []

@@ -260,7 +260,7 @@ async def test_an_unreadable_chunk_mid_stream_is_a_provider_error_after_the_text
     openai_server: SSEServer,
 ) -> None:
     script = text_reply(["kept", " not this"])
-    second = next(i for i, c in enumerate(script.chunks) if b" not this" in _bytes(c))
+    second = next(i for i, c in enumerate(script.chunks) if b" not this" in c.payload())
     script.chunks[second] = Chunk(b"data: {not json\n\n")
     openai_server.enqueue(script)
     seen: list[str] = []
@@ -269,10 +269,6 @@ async def test_an_unreadable_chunk_mid_stream_is_a_provider_error_after_the_text
             if isinstance(event, TextDelta):
                 seen.append(event.text)
     assert seen == ["kept"]
-
-
-def _bytes(chunk: Chunk) -> bytes:
-    return chunk.data if isinstance(chunk.data, bytes) else chunk.data()
 
 
 async def test_complete_makes_one_non_streaming_call(openai_server: SSEServer) -> None:
