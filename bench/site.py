@@ -21,27 +21,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.servers import Person, Server, manage, site_env  # noqa: E402
+from tests.e2e.servers import (  # noqa: E402
+    Person,
+    Server,
+    daphne_command,
+    manage,
+    site_env,
+    uvicorn_command,
+)
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 APPS = {"site": "chatsite.asgi:application", "floor": "bench.floor:application"}
-# Largest websocket message, as `make run` sets it.
-WS_MAX_MESSAGE = "262144"
+COMMANDS = {"daphne": daphne_command, "uvicorn": uvicorn_command}
 
 
 def server_command(server: str, app: str, port: int) -> list[str]:
-    if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                "--websocket-max-message-size", WS_MAX_MESSAGE, APPS[app]]  # fmt: skip
-    if server == "uvicorn":
-        # The settings the reference figures were measured with: the sans-I/O
-        # websockets implementation, no permessage-deflate (twice the CPU, five times the memory).
-        return [sys.executable, "-m", "uvicorn", APPS[app], "--host", "127.0.0.1",
-                "--port", str(port), "--ws", "websockets-sansio",
-                "--ws-per-message-deflate", "false", "--ws-max-size", WS_MAX_MESSAGE,
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    raise ValueError(f"unknown server {server!r}")
+    if server not in COMMANDS:
+        raise ValueError(f"unknown server {server!r}")
+    return COMMANDS[server](port, APPS[app])
 
 
 class Worker(Server):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.servers import Server, database, manage, site_env
+from tests.e2e.servers import Server, database, manage, site_env, uvicorn_command
 from tests.fakes.models_list import anthropic_models
 from tests.fakes.sse_server import SSEServer
 
@@ -66,6 +66,21 @@ def live_server_url(e2e_env: dict[str, str]) -> Iterator[str]:
     server = Server(e2e_env, "browser")
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server_url(e2e_env: dict[str, str]) -> Iterator[str]:
+    """The same site under uvicorn, run as the README recommends for production."""
+    server = Server(e2e_env, "uvicorn", command=uvicorn_command)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["daphne", "uvicorn"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """Each ASGI server the site supports: daphne (`make run`) and uvicorn (production)."""
+    fixture = "live_server_url" if request.param == "daphne" else "uvicorn_server_url"
+    return str(request.getfixturevalue(fixture))
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it is

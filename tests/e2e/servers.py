@@ -1,4 +1,5 @@
-"""Real server processes (daphne) for end-to-end tests, each on its own port."""
+"""Real server processes (daphne, or uvicorn as the README runs it) for end-to-end tests and
+benchmarks, each on its own port."""
 
 from __future__ import annotations
 
@@ -53,9 +54,22 @@ def manage(env: dict[str, str], *args: str) -> None:
     )
 
 
-def daphne_command(port: int) -> list[str]:
+# Largest websocket message, as `make run` sets it (WS_MAX_MESSAGE in the Makefile).
+WS_MAX_MESSAGE = "262144"
+
+
+def daphne_command(port: int, app: str = "chatsite.asgi:application") -> list[str]:
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-            "chatsite.asgi:application"]  # fmt: skip
+            "--websocket-max-message-size", WS_MAX_MESSAGE, app]  # fmt: skip
+
+
+def uvicorn_command(port: int, app: str = "chatsite.asgi:application") -> list[str]:
+    """uvicorn as the README recommends it for production: the sans-I/O websockets
+    implementation, no permessage-deflate (twice the CPU, five times the memory per socket)."""
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+            "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+            "--ws-max-size", WS_MAX_MESSAGE, "--lifespan", "off", "--no-access-log",
+            "--log-level", "warning"]  # fmt: skip
 
 
 class Server:

@@ -1,10 +1,12 @@
-"""The hostile handshakes against a real daphne process: what a browser really gets (an HTTP
-403 to the upgrade, or an accepted socket closed with the app's code), not what the test
-communicator reports."""
+"""Real sockets against real server processes, daphne and uvicorn: a reply streams whole, and
+the hostile handshakes get what a browser really gets (an HTTP 403 to the upgrade, or an
+accepted socket closed with the app's code), not what the test communicator reports."""
 
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import time
 from typing import Any
 
@@ -13,18 +15,46 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.e2e.servers import Person
+from tests.fakes.anthropic import text_reply
+from tests.fakes.sse_server import SSEServer
 from tests.hostile_cases import HANDSHAKES, ORIGIN_REFUSED, SAME_ORIGIN
 
-_people: dict[str, Any] = {}
+_people: dict[tuple[str, str], Any] = {}
 
 
-def _person(live_server_url: str, role: str) -> tuple[Person, int]:
-    """Two signed-up people, each with a conversation (made once for the module)."""
-    if role not in _people:
-        person = Person(live_server_url)
-        person.sign_up(f"hs{role}{int(time.time() * 1000)}")
-        _people[role] = (person, person.new_conversation())
-    return _people[role]  # type: ignore[no-any-return]
+def _person(server_url: str, role: str) -> tuple[Person, int]:
+    """Two signed-up people per server, each with a conversation (made once for the module)."""
+    if (server_url, role) not in _people:
+        person = Person(server_url)
+        person.sign_up(f"hs{role}{time.time_ns()}")
+        _people[server_url, role] = (person, person.new_conversation())
+    return _people[server_url, role]  # type: ignore[no-any-return]
+
+
+def test_a_reply_streams_whole_and_is_saved(server_url: str, provider: SSEServer) -> None:
+    chunks = ["Served ", "by ", "a real ", "server, ", "émoji 👩‍👩‍👧 ", "and all."]
+    provider.enqueue(text_reply(chunks, delay=0.01))
+    person, conversation_id = _person(server_url, "streamer")
+    headers = {"Origin": server_url, "Cookie": person.cookie_header}
+    url = server_url.replace("http://", "ws://") + f"/ws/chat/{conversation_id}/"
+    frames = asyncio.run(_one_reply(url, headers))
+    assert frames[-1]["type"] == "message_stop"
+    text = ""
+    for frame in frames:
+        if frame["type"] == "text_delta":
+            assert frame["offset"] == len(text)  # code points, no gap, no overlap
+            text += frame["text"]
+    assert text == "".join(chunks)
+    assert html.escape("émoji 👩‍👩‍👧 and all.") in person.get(f"/chat/{conversation_id}/")
+
+
+async def _one_reply(url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    async with connect(url, additional_headers=headers, open_timeout=10) as socket:
+        await socket.send(json.dumps({"type": "send", "content": "Stream through me"}))
+        while not frames or frames[-1]["type"] not in ("message_stop", "error"):
+            frames.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
+    return frames
 
 
 @pytest.mark.parametrize(
@@ -32,18 +62,18 @@ def _person(live_server_url: str, role: str) -> tuple[Person, int]:
     [c[1:] for c in HANDSHAKES],
     ids=[c[0] for c in HANDSHAKES],
 )
-def test_hostile_handshakes_against_daphne(
-    live_server_url: str, origin: bytes | None, who: str | None, path: str, expected: int | None
+def test_hostile_handshakes_against_real_servers(
+    server_url: str, origin: bytes | None, who: str | None, path: str, expected: int | None
 ) -> None:
-    owner, conversation_id = _person(live_server_url, "owner")
-    other, _ = _person(live_server_url, "other")
+    owner, conversation_id = _person(server_url, "owner")
+    other, _ = _person(server_url, "other")
     headers: dict[str, str] = {}
     if origin is not None:
-        headers["Origin"] = live_server_url if origin == SAME_ORIGIN else origin.decode()
+        headers["Origin"] = server_url if origin == SAME_ORIGIN else origin.decode()
     if who is not None:
         headers["Cookie"] = (owner if who == "owner" else other).cookie_header
     target = conversation_id if path == "own" else conversation_id + 100_000
-    url = live_server_url.replace("http://", "ws://") + f"/ws/chat/{target}/"
+    url = server_url.replace("http://", "ws://") + f"/ws/chat/{target}/"
     asyncio.run(_check(url, headers, expected))
 
 
