@@ -9,7 +9,6 @@ costs 2.5 times more again, re-accumulating the whole message on every event.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import AsyncIterator
@@ -119,15 +118,13 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
     raise exc
 
 
-def stream_error(body: Any, *, byok: bool) -> ProviderError:
+def stream_error(body: dict[str, Any], *, byok: bool) -> ProviderError:
     """A mid-stream `error` event (for example `overloaded_error`), as its documented body."""
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
-    kind, message = error.get("type"), error.get("message")
+    error = sse.obj(body, "error")
     return error_for(
         status=None,
-        error_type=kind if isinstance(kind, str) else None,
-        detail=message if isinstance(message, str) else None,
+        error_type=sse.text(error, "type") or None,
+        detail=sse.text(error, "message") or None,
         byok=byok,
     )
 
@@ -145,44 +142,39 @@ class _StreamState:
         # Dispatch on the type string: new event types get added, unknown ones are skipped.
         match event.get("type"):
             case "content_block_delta":
-                delta = event["delta"]
+                delta = sse.obj(event, "delta")
                 kind = delta.get("type")
-                if kind == "text_delta" and (text := _text(delta, "text")):
+                if kind == "text_delta" and (text := sse.text(delta, "text")):
                     return [TextDelta(text)]
-                if kind == "thinking_delta" and (thinking := _text(delta, "thinking")):
+                if kind == "thinking_delta" and (thinking := sse.text(delta, "thinking")):
                     return [ThinkingDelta(thinking)]
-                if kind == "signature_delta" and (signature := _text(delta, "signature")):
+                if kind == "signature_delta" and (signature := sse.text(delta, "signature")):
                     return [ThinkingSignature(signature)]
                 # Tool input JSON and citations are not part of the visible text.
                 return []
             case "message_start":
-                message = event["message"]
-                _assign_usage(self.usage, message.get("usage") or {})
-                return [MessageStart(model=_text(message, "model"))]
+                message = sse.obj(event, "message")
+                _assign_usage(self.usage, sse.obj(message, "usage"))
+                return [MessageStart(model=sse.text(message, "model"))]
             case "content_block_start":
-                block = event["content_block"]
+                block = sse.obj(event, "content_block")
                 kind = block.get("type")
                 if kind in ("tool_use", "server_tool_use"):
-                    return [ToolUse(name=_text(block, "name"))]
-                if kind == "text" and (text := _text(block, "text")):
+                    return [ToolUse(name=sse.text(block, "name"))]
+                if kind == "text" and (text := sse.text(block, "text")):
                     return [TextDelta(text)]
-                if kind == "thinking" and (thinking := _text(block, "thinking")):
+                if kind == "thinking" and (thinking := sse.text(block, "thinking")):
                     return [ThinkingDelta(thinking)]
                 return []
             case "message_delta":
-                reason = (event.get("delta") or {}).get("stop_reason") or ""
+                reason = sse.text(sse.obj(event, "delta"), "stop_reason")
                 self.stop_reason = _STOP_REASONS.get(reason, "other")
-                _assign_usage(self.usage, event.get("usage") or {})
+                _assign_usage(self.usage, sse.obj(event, "usage"))
                 return [UsageUpdate(replace(self.usage))]
             case "message_stop":
                 self.finished = True
                 return [MessageStop(self.stop_reason, replace(self.usage))]
         return []
-
-
-def _text(event: dict[str, Any], key: str) -> str:
-    value = event.get(key)
-    return value if isinstance(value, str) else ""
 
 
 _USAGE_FIELDS = (
@@ -242,10 +234,10 @@ class AnthropicAdapter:
                 async for chunk in chunks:
                     for name, data in decoder.feed(chunk):
                         if name == "error":
-                            raise stream_error(json.loads(data), byok=credentials.byok)
+                            raise stream_error(sse.loads(data), byok=credentials.byok)
                         if name in ("", "ping"):
                             continue
-                        for neutral in state.feed(json.loads(data)):
+                        for neutral in state.feed(sse.loads(data)):
                             yield neutral
                         if state.finished:
                             break
@@ -256,8 +248,8 @@ class AnthropicAdapter:
                 raise Unavailable("The provider ended the reply early. Try again.")
         except (anthropic.APIError, httpx2.HTTPError) as exc:
             raise translate(exc, byok=credentials.byok) from None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            # JSON that is not what Anthropic documents: said as a provider error, not a crash.
+        except sse.Unreadable:
+            # Not what Anthropic documents: said as a provider error, not a crash.
             logger.warning("an Anthropic stream event could not be read", exc_info=True)
             raise error_for(status=None, error_type=None, byok=credentials.byok) from None
 

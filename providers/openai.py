@@ -9,7 +9,6 @@ built into the SDK's typed models (about 120 us of CPU per chunk, docs/benchmark
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -127,8 +126,7 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
 
 def _usage(reported: dict[str, Any]) -> Usage:
     """OpenAI counts cached prompt tokens inside `prompt_tokens`; ours are separate."""
-    details = reported.get("prompt_tokens_details")
-    details = details if isinstance(details, dict) else {}
+    details = sse.obj(reported, "prompt_tokens_details")
     cached = _count(details.get("cached_tokens"))
     written = _count(details.get("cache_write_tokens"))
     cost = reported.get("cost")  # OpenRouter's own charge, in USD
@@ -145,11 +143,6 @@ def _usage(reported: dict[str, Any]) -> Usage:
 
 def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _text(mapping: dict[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def _positive(value: object) -> int | None:
@@ -169,32 +162,29 @@ class _StreamState:
         out: list[StreamEvent] = []
         if not self.started:
             self.started = True
-            out.append(MessageStart(model=_text(chunk, "model")))
+            out.append(MessageStart(model=sse.text(chunk, "model")))
         # The usage chunk has an empty `choices` list; only the first choice is ever asked for.
-        for choice in (chunk.get("choices") or [])[:1]:
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                # OpenRouter streams a reasoning model's visible thinking beside the content.
-                if reasoning := _text(delta, "reasoning") or _text(delta, "reasoning_content"):
-                    out.append(ThinkingDelta(reasoning))
-                if content := _text(delta, "content"):
-                    out.append(TextDelta(content))
-                if refusal := _text(delta, "refusal"):
-                    out.append(TextDelta(refusal))
-                    self.stop_reason = "refusal"
-                for call in delta.get("tool_calls") or ():
-                    # Tool calls arrive in pieces; the first piece of each carries its name.
-                    index = call.get("index")
-                    if index not in self.tool_calls:
-                        self.tool_calls.add(index)
-                        function = call.get("function")
-                        name = _text(function, "name") if isinstance(function, dict) else ""
-                        out.append(ToolUse(name=name or "tool"))
-            finish = choice.get("finish_reason")
-            if isinstance(finish, str) and finish and self.stop_reason != "refusal":
+        for choice in sse.objs(chunk, "choices")[:1]:
+            delta = sse.obj(choice, "delta")
+            # OpenRouter streams a reasoning model's visible thinking beside the content.
+            if reasoning := sse.text(delta, "reasoning") or sse.text(delta, "reasoning_content"):
+                out.append(ThinkingDelta(reasoning))
+            if content := sse.text(delta, "content"):
+                out.append(TextDelta(content))
+            if refusal := sse.text(delta, "refusal"):
+                out.append(TextDelta(refusal))
+                self.stop_reason = "refusal"
+            for call in sse.objs(delta, "tool_calls"):
+                # Tool calls arrive in pieces; the first piece of each carries its name.
+                index = call.get("index")
+                if isinstance(index, int) and index not in self.tool_calls:
+                    self.tool_calls.add(index)
+                    name = sse.text(sse.obj(call, "function"), "name")
+                    out.append(ToolUse(name=name or "tool"))
+            finish = sse.text(choice, "finish_reason")
+            if finish and self.stop_reason != "refusal":
                 self.stop_reason = _FINISH_REASONS.get(finish, "other")
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
+        if usage := sse.obj(chunk, "usage"):
             self.usage = _usage(usage)
             out.append(UsageUpdate(self.usage))
         return out
@@ -268,7 +258,7 @@ class OpenAIAdapter:
                         if data.startswith(b"[DONE]"):
                             done = True
                             break
-                        chunk = json.loads(data)
+                        chunk = sse.loads(data)
                         if chunk.get("error"):
                             # An error inside the stream, as a chunk carrying an error object.
                             status, error_type, detail = _error_fields(chunk["error"])
@@ -293,8 +283,8 @@ class OpenAIAdapter:
             )
         except (openai.APIError, httpx2.HTTPError) as exc:
             raise translate(exc, byok=credentials.byok) from None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            # JSON that is not what the API documents: said as a provider error, not a crash.
+        except sse.Unreadable:
+            # Not what the API documents: said as a provider error, not a crash.
             logger.warning("a %s stream chunk could not be read", self.provider, exc_info=True)
             raise error_for(status=None, error_type=None, byok=credentials.byok) from None
 

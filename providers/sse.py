@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 # After a stream's last event, how long its remaining bytes (the end of the chunked body) are
 # awaited: read to the end, the connection goes back to the pool for the next reply instead
@@ -68,6 +70,39 @@ class Decoder:
                 elif name == b"event":
                     self._event = value.decode("utf-8", "replace")
         return out
+
+
+class Unreadable(ValueError):
+    """An event whose data is not a JSON object: the provider sent what it does not document."""
+
+
+def loads(data: bytes) -> dict[str, Any]:
+    """An event's JSON object (`Unreadable` for anything else)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise Unreadable("an event's data is not JSON") from None
+    if not isinstance(value, dict):
+        raise Unreadable("an event's data is not a JSON object")
+    return value
+
+
+# Reading fields of an event: a value of another type than documented reads as absent.
+
+
+def text(event: dict[str, Any], key: str) -> str:
+    value = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def obj(event: dict[str, Any], key: str) -> dict[str, Any]:
+    value = event.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def objs(event: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = event.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 async def drain(chunks: AsyncIterator[bytes]) -> None:

@@ -193,6 +193,19 @@ async def test_consecutive_replies_reuse_one_connection_to_the_provider(
     assert len({r.connection for r in anthropic_server.requests}) == 1
 
 
+async def test_an_event_of_the_wrong_shape_is_skipped_and_the_reply_goes_on(
+    anthropic_server: SSEServer,
+) -> None:
+    script = text_reply(["before", " after"])
+    second = next(i for i, c in enumerate(script.chunks) if b" after" in c.payload())
+    odd = sse("content_block_delta", {"type": "content_block_delta", "delta": "not an object"})
+    script.chunks.insert(second, Chunk(odd))
+    anthropic_server.enqueue(script)
+    events = await collect(anthropic_server)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "before after"
+    assert isinstance(events[-1], MessageStop)
+
+
 async def test_usage_updates_arrive_before_the_stop(anthropic_server: SSEServer) -> None:
     anthropic_server.enqueue(text_reply(["x"], output_tokens=3))
     events = await collect(anthropic_server)
