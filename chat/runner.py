@@ -132,7 +132,7 @@ class Reply:
         # with no lock. (Text for other workers is taken and sent by the hub, for all its
         # replies at once.)
         self._frame_interval = settings.REPLY_FRAME_INTERVAL
-        self._local_timer: asyncio.TimerHandle | None = None
+        self._local_timer: asyncio.Handle | None = None
         self._last_local = -math.inf
         self._dirty = False
         self._last_checkpoint = self._loop.time()
@@ -337,7 +337,9 @@ class Reply:
                     assert_never(event)
 
     def _after_delta(self) -> None:
-        """Send at once if this reply sent nothing lately, else once its interval has passed."""
+        """Send when the provider's stream pauses: at the loop's next turn, so the deltas of one
+        read go out as one frame and none waits for a timer (with REPLY_FRAME_INTERVAL, not
+        before that long after this reply's last frame)."""
         self._dirty = True
         now = self._loop.time()
         if self._first_delta_at is None:
@@ -345,8 +347,7 @@ class Reply:
         if self._local_timer is None:
             wait = self._last_local + self._frame_interval - now
             if wait <= 0:
-                self._last_local = now
-                self._flush_local()
+                self._local_timer = self._loop.call_soon(self._on_local_timer)
             else:
                 self._local_timer = self._loop.call_later(wait, self._on_local_timer)
         if self.remote_watchers:

@@ -241,8 +241,10 @@ if not BYOK_ENCRYPTION_KEYS:
     BYOK_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(_digest).decode()]
 
 # --- Reply delivery ----------------------------------------------------------------------------
-# Sockets in the runner's own process get at most one frame per this interval per reply.
-REPLY_FRAME_INTERVAL = env.float("REPLY_FRAME_INTERVAL", default=0.04)
+# Sockets in the runner's own process get a reply's text as soon as its provider stream pauses
+# (what one read brought is one frame); above 0, at most one frame per this interval per reply,
+# for less CPU per event at up to this much more latency.
+REPLY_FRAME_INTERVAL = env.float("REPLY_FRAME_INTERVAL", default=0.0)
 # Each worker sends each other worker whose sockets watch its replies one message this often
 # (through the channel layer), with what all those replies streamed meanwhile.
 REPLY_REMOTE_INTERVAL = env.float("REPLY_REMOTE_INTERVAL", default=0.05)

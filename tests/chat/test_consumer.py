@@ -14,7 +14,7 @@ from chat import runner
 from chat.models import Conversation, Message
 from tests.chat.helpers import ClientView, connect, receive, send, until_end
 from tests.fakes.anthropic import error_response, text_reply
-from tests.fakes.sse_server import SSEServer
+from tests.fakes.sse_server import Chunk, Script, SSEServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,6 +69,50 @@ async def test_first_delta_goes_out_at_once_and_later_ones_are_coalesced(
     # 40 deltas over ~0.4 s with one frame per 0.2 s: a handful of frames, not 40.
     assert 2 <= len(deltas) <= 6
     assert "".join(d["text"] for d in deltas) == "".join(f"t{i} " for i in range(40))
+    await tab.disconnect()
+
+
+def _bursts(script: Script, size: int, gap: float) -> Script:
+    """The script's text deltas written `size` at a time in one chunk, `gap` seconds apart, as
+    real providers often batch several events into one write."""
+    deltas = [c for c in script.chunks if b"text_delta" in c.payload()]
+    first = script.chunks.index(deltas[0])
+    grouped = [
+        Chunk(b"".join(c.payload() for c in deltas[i : i + size]), gap)
+        for i in range(0, len(deltas), size)
+    ]
+    rest = script.chunks[first + len(deltas) :]
+    return Script(chunks=[*script.chunks[:first], *grouped, *rest])
+
+
+async def test_deltas_read_together_go_out_as_one_frame(
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer
+) -> None:
+    words = [f"w{i} " for i in range(12)]
+    anthropic_server.enqueue(_bursts(text_reply(words), size=3, gap=0.1))
+    tab = await connect(alice, conversation)
+    await send(tab, type="send", content="go")
+    deltas = [f for f in await until_end(tab) if f["type"] == "text_delta"]
+    bursts = ["".join(words[i : i + 3]) for i in range(0, len(words), 3)]
+    # No burst is split across frames, and none waits for the next: one frame per burst.
+    assert [d["text"] for d in deltas] == bursts
+    assert [d["offset"] for d in deltas] == [0, 9, 18, 27]
+    await tab.disconnect()
+
+
+async def test_deltas_read_apart_are_not_held_back(
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer
+) -> None:
+    """By default a delta goes out as soon as the provider's stream pauses: at 50 events a
+    second nearly every event is its own frame (a fixed window would pair them up)."""
+    words = [f"w{i} " for i in range(20)]
+    anthropic_server.enqueue(text_reply(words, delay=0.02))
+    tab = await connect(alice, conversation)
+    await send(tab, type="send", content="go")
+    deltas = [f for f in await until_end(tab) if f["type"] == "text_delta"]
+    assert "".join(d["text"] for d in deltas) == "".join(words)
+    # A busy test machine may read two at once now and then; a window of 40 ms gives ~10.
+    assert len(deltas) >= 16
     await tab.disconnect()
 
 
