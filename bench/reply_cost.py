@@ -7,6 +7,9 @@ catch-up, the send, the provider request, the settle, the close. Beside it, the 
 `--profile`, py-spy samples the measured replies (raw stacks in `artifacts/`).
 
     python -m bench.reply_cost [--replies 150] [--events 5] [--server daphne|uvicorn] [--profile]
+                               [--services]
+
+`--services` runs the site on PostgreSQL + Redis (one worker), as a scaled-out site runs.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ async def measure(site: Site, app: str, args: argparse.Namespace) -> float:
         await one_reply(site, path, args.events)
     spy = None
     if args.profile:
-        out = ARTIFACTS / f"profile-reply-cost-{args.server}-{app}.txt"
+        where = "-services" if args.services and app == "site" else ""
+        out = ARTIFACTS / f"profile-reply-cost-{args.server}-{app}{where}.txt"
         py_spy = Path(sys.executable).with_name("py-spy")
         spy = await asyncio.create_subprocess_exec(
             str(py_spy) if py_spy.exists() else "py-spy", "record", "-p", str(site.pids[0]),
@@ -85,16 +89,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5, help="events per reply")
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--profile", action="store_true", help="py-spy the measured replies")
+    parser.add_argument("--services", action="store_true", help="the site on PostgreSQL + Redis")
     args = parser.parse_args()
     results = {}
     with provider_process() as (provider_url, _):
         for app in ("floor", "site"):
             with bench_site(
-                "reply-cost", provider_url=provider_url, server=args.server, app=app
-            ) as site:
+                "reply-cost", provider_url=provider_url, server=args.server, app=app,
+                services=args.services and app == "site",
+            ) as site:  # fmt: skip
                 results[app] = asyncio.run(measure(site, app, args))
+    where = ", PostgreSQL + Redis" if args.services else ""
     print(
-        f"{args.server}: CPU per reply, {args.replies} replies of {args.events} events one "
+        f"{args.server}{where}: CPU per reply, {args.replies} replies of {args.events} events one "
         f"after another: site {results['site']:.1f} ms, floor {results['floor']:.1f} ms"
     )
 
