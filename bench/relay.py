@@ -44,6 +44,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine (every core, every process) has been busy."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
 
@@ -179,7 +186,7 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
             plan.append(one_reply(site, worker, paths[i], content, at, watcher))
     cpu_before = sum(cpu_seconds(pid) for pid in site.pids)
     done = asyncio.Event()
-    sampling = asyncio.get_running_loop().create_task(cpu_samples(site, done))
+    sampling = asyncio.get_running_loop().create_task(cpu_samples(site, done, args.provider_pid))
     if args.profile == "streaming":
         at, length = start + args.seconds / 4, args.seconds / 2
     elif args.profile == "starting":  # the second in which the replies start
@@ -223,6 +230,11 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     else:
         window = steady_window([w for w in watches if w.arrivals])
     steady_cpu = cpu_at(samples, window[1]) - cpu_at(samples, window[0])
+    window_seconds = max(window[1] - window[0], 1e-9)
+    # The machine's other load in the same window: this process (the clients), the provider
+    # and everything else; the server's figures mean little once the machine is saturated.
+    load_cpu = cpu_at(samples, window[1], LOAD) - cpu_at(samples, window[0], LOAD)
+    busy = cpu_at(samples, window[1], MACHINE) - cpu_at(samples, window[0], MACHINE)
     streaming = sorted(
         latency
         for w in watches
@@ -272,6 +284,12 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         # The rest of the run's CPU, per reply: handshakes, sends, catch-up, settles, closes.
         "cpu_ms_per_reply": (cpu - steady_per_event * received) / (n * cycles) * 1e3,
         "server_cpu_percent": cpu / elapsed * 100,
+        # In the steady window: the server, the load generator (clients and provider) and the
+        # whole machine (percent of one core; the machine has os.cpu_count() of them).
+        "steady_server_cpu_percent": steady_cpu / window_seconds * 100,
+        "steady_load_cpu_percent": load_cpu / window_seconds * 100,
+        "steady_machine_cpu_percent": busy / window_seconds * 100,
+        "cores": os.cpu_count(),
         # Every event a client did not get (failed clients' included), gap and unended reply.
         "lost": missing + gaps + unended,
         "missing_events": missing,
@@ -282,25 +300,39 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     }
 
 
-async def cpu_samples(site: Site, done: asyncio.Event) -> list[tuple[float, float]]:
-    """The server processes' CPU seconds every 50 ms until `done`."""
+# What each sample holds after its time: CPU seconds of the server processes, of the load
+# generator (this process and the provider's), and of the whole machine.
+SERVER, LOAD, MACHINE = 1, 2, 3
+Sample = tuple[float, float, float, float]
+
+
+async def cpu_samples(site: Site, done: asyncio.Event, provider_pid: int) -> list[Sample]:
+    """CPU seconds every 50 ms until `done` (see SERVER, LOAD, MACHINE)."""
     samples = []
+    load_pids = (os.getpid(), provider_pid)
     while True:
-        samples.append((time.monotonic(), sum(cpu_seconds(pid) for pid in site.pids)))
+        samples.append(
+            (
+                time.monotonic(),
+                sum(cpu_seconds(pid) for pid in site.pids),
+                sum(cpu_seconds(pid) for pid in load_pids),
+                machine_busy_seconds(),
+            )
+        )
         if done.is_set():
             return samples
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), 0.05)
 
 
-def cpu_at(samples: list[tuple[float, float]], moment: float) -> float:
-    """CPU seconds at `moment`, interpolated between the samples around it."""
+def cpu_at(samples: list[Sample], moment: float, what: int = SERVER) -> float:
+    """CPU seconds of `what` at `moment`, interpolated between the samples around it."""
     before = max((s for s in samples if s[0] <= moment), default=samples[0])
     after = min((s for s in samples if s[0] >= moment), default=samples[-1])
     if after[0] == before[0]:
-        return before[1]
+        return before[what]
     share = (moment - before[0]) / (after[0] - before[0])
-    return before[1] + share * (after[1] - before[1])
+    return before[what] + share * (after[what] - before[what])
 
 
 def merged(watches: list[Watch]) -> Watch:
@@ -343,7 +375,7 @@ HEADER = (
     f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 st':>7} {'p99 up':>7} "
     f"{'p99 dn':>7} {'events/s':>9} "
     f"{'frames/s':>9} {'us CPU/ev':>9} {'steady':>7} {'st s':>5} {'ms/reply':>8} {'CPU %':>6} "
-    f"{'lost':>5}"
+    f"{'lost':>5} {'st load %':>9} {'st mach %':>9}"
 )
 
 
@@ -354,7 +386,8 @@ def row(r: dict[str, Any]) -> str:
         f"{r['events_per_s']:>9.0f} {r['frames_per_s']:>9.0f} {r['cpu_us_per_event']:>9.0f} "
         f"{r['steady_cpu_us_per_event']:>7.0f} {r['steady_seconds']:>5.1f} "
         f"{r['cpu_ms_per_reply']:>8.1f} "
-        f"{r['server_cpu_percent']:>6.0f} {r['lost']:>5}"
+        f"{r['server_cpu_percent']:>6.0f} {r['lost']:>5} "
+        f"{r['steady_load_cpu_percent']:>9.0f} {r['steady_machine_cpu_percent']:>9.0f}"
     )
 
 
@@ -390,12 +423,13 @@ def main() -> None:
     if args.seconds < 3:
         parser.error("--seconds must be at least 3 (the steady window needs every reply streaming)")
     with (
-        provider_process() as (provider_url, _),
+        provider_process() as (provider_url, provider),
         bench_site(
             "relay", provider_url=provider_url, server=args.server, app=args.app,
             services=args.services, workers=args.workers,
         ) as site,
     ):  # fmt: skip
+        args.provider_pid = provider.pid
         churn = f", churn ({args.churn} replies per lane)" if args.churn else ""
         print(
             f"{site.description}; {args.rate:g} events/s per reply, "
