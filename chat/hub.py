@@ -418,24 +418,28 @@ class Hub:
     async def _listen(self, channel: str) -> None:
         task = asyncio.current_task()
         assert task is not None
-        while True:
+        # redis-py (and Python 3.11's asyncio.timeout) can turn a cancellation into its own
+        # error and use up the cancel request, in a receive or in a layer call made while
+        # handling a message: never carry on through one, or this task outlives its loop and
+        # the loop's shutdown waits for it forever.
+        while not task.cancelling():
             try:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # redis-py (and Python 3.11's asyncio.timeout) can turn a cancellation into its
-                # own error and use up the cancel request: never retry through one, or this
-                # task outlives its loop and the loop's shutdown waits for it forever.
                 if task.cancelling() or _caused_by_cancel(exc):
-                    raise asyncio.CancelledError() from None
+                    break
                 logger.exception("channel layer receive failed; retrying")
                 await asyncio.sleep(1)
                 continue
             try:
                 await self._on_message(message)
-            except Exception:
+            except Exception as exc:
+                if task.cancelling() or _caused_by_cancel(exc):
+                    break
                 logger.exception("could not handle a relay message")
+        raise asyncio.CancelledError()
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         match message.get("type"):

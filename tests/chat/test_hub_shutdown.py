@@ -40,3 +40,54 @@ async def test_the_receive_loop_ends_on_a_cancellation_turned_into_another_error
     await asyncio.sleep(0.01)
     await asyncio.wait_for(hub.close(), 2)  # before the fix: retried forever, never closed
     assert layer.receives == 1
+
+
+class SendSwallowingLayer:
+    """Hands the hub one message whose handling makes a layer call, and that call catches the
+    cancel, uses it up and raises its own error (as redis-py's can)."""
+
+    def __init__(self) -> None:
+        self.sending = asyncio.Event()
+        self.receives = 0
+
+    async def new_channel(self, prefix: str = "") -> str:
+        return f"{prefix}test!"
+
+    async def group_add(self, group: str, channel: str) -> None:
+        return None
+
+    async def receive(self, channel: str) -> Any:
+        self.receives += 1
+        if self.receives == 1:
+            # Another worker's reply started in a conversation this worker's tab shows: the
+            # hub asks that worker to let it watch (a layer call).
+            return {"type": "relay.started", "conversation": 1, "owner": "hub.other!", "frames": []}
+        await asyncio.sleep(3600)
+
+    async def send(self, channel: str, message: Any) -> None:
+        self.sending.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError as cancelled:
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            raise ConnectionError("Connection closed by server.") from cancelled
+
+
+class Tab:
+    def push(self, text: str) -> None:
+        pass
+
+
+async def test_the_receive_loop_ends_on_a_cancellation_turned_into_an_error_while_handling() -> (
+    None
+):
+    hub = Hub()
+    layer = SendSwallowingLayer()
+    hub.layer = layer
+    hub.sockets[1] = {Tab()}
+    await hub.start()
+    await asyncio.wait_for(layer.sending.wait(), 2)
+    await asyncio.wait_for(hub.close(), 2)  # before the fix: received again, never closed
+    assert layer.receives == 1
