@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import transaction
 
 from chat import frames, limits, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
@@ -30,12 +31,16 @@ CLOSE_RESYNC = 4000
 SOCKET_BACKLOG_LIMIT = 4_000_000
 
 
+@transaction.atomic
 def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int | None]:
     """One trip to the database thread: does the person own the conversation, and the row of
-    their new socket (None when they have too many open)."""
-    if not selectors.owns_conversation(owner_id=user_id, conversation_id=conversation_id):
+    their new socket (None when they have too many open). The conversation stays locked until
+    the row is saved: a reply starting meanwhile finds this socket's hub (chat/hub.py)."""
+    if not selectors.owns_conversation(
+        owner_id=user_id, conversation_id=conversation_id, lock=True
+    ):
         return False, None
-    return True, limits.socket_open(user_id=user_id, hub=hub)
+    return True, limits.socket_open(user_id=user_id, hub=hub, conversation_id=conversation_id)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

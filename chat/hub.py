@@ -3,11 +3,16 @@
 Measured on this machine, a direct `send()` costs about 0.1 ms of CPU per frame, a message
 through the in-memory layer 0.2-0.5 ms and through channels-redis 1.3-1.9 ms. So every reply
 sends its deltas straight to the sockets of its own process (this registry). Each worker process
-has one hub, which joins a conversation's group only while it has sockets or a reply there; the
-layer carries the low-rate control messages (reply started, watch, stop) and, only to hubs that
-asked to watch, the replies' text: every `REPLY_REMOTE_INTERVAL`, one message per watching hub
-carrying what each reply it watches streamed meanwhile, so the layer's cost grows with the
-number of workers, not with the number of replies watched.
+has one hub, with one layer channel. Hubs find each other through the database, not through a
+layer group per conversation (a group's add, send and discard cost a reply about 2 ms of CPU
+through Redis): every socket's row names its hub and conversation, and a streaming reply's row
+its hub. A reply that starts tells only the other hubs with sockets on its conversation (found
+in the transaction that starts it, which holds the conversation's row lock, so a socket opening
+meanwhile is either found or finds the reply); a socket that finds a reply streaming elsewhere
+asks that reply's hub to watch it, and Stop goes to that hub. Only hubs that asked to watch get
+the replies' text: every `REPLY_REMOTE_INTERVAL`, one message per watching hub carrying what
+each reply it watches streamed meanwhile, so the layer's cost grows with the number of workers,
+not with the number of replies watched. A reply nobody watches elsewhere uses no layer at all.
 """
 
 from __future__ import annotations
@@ -68,10 +73,6 @@ class LiveReply(Protocol):
 live_replies: dict[int, Any] = {}
 
 
-def group_name(conversation_id: int) -> str:
-    return f"chat.conv.{conversation_id}"
-
-
 class Hub:
     def __init__(self) -> None:
         self.sockets: dict[int, set[Subscriber]] = {}
@@ -130,7 +131,6 @@ class Hub:
         than what it was sent before.
         """
         await self.start()
-        await self._join(conversation_id)
         self._catching_up[socket] = []
         self.sockets.setdefault(conversation_id, set()).add(socket)
         try:
@@ -167,16 +167,13 @@ class Hub:
             return
         socket.push(snapshot_from_row(message))
         if message.status == "streaming" and conversation_id not in self.replies:
-            await self._ask_to_watch(conversation_id)
+            await self._ask_to_watch(conversation_id, message.hub)
 
-    async def _ask_to_watch(self, conversation_id: int) -> None:
-        """Running on another worker, perhaps: its hub answers with a fresh snapshot. If no hub
-        answers (the reply ended before the request reached its owner, or its worker died),
-        the database is read again until it tells the end."""
-        await self._group_send(
-            conversation_id,
-            {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
-        )
+    async def _ask_to_watch(self, conversation_id: int, owner: str) -> None:
+        """Running on another worker (`owner`, from the reply's row): its hub answers with a
+        fresh snapshot. If it does not answer (the reply ended before the request reached it,
+        or its worker died), the database is read again until it tells the end."""
+        await self._watch(conversation_id, owner)
         if conversation_id not in self._unanswered:
             self._unanswered[conversation_id] = self._spawn(self._until_answered(conversation_id))
 
@@ -206,10 +203,8 @@ class Hub:
                 if message.status != "streaming":
                     self.deliver(conversation_id, snapshot_from_row(message))
                     return
-                await self._group_send(
-                    conversation_id,
-                    {"type": "relay.watch", "conversation": conversation_id, "hub": self.channel},
-                )
+                # Perhaps another hub's by now (a retry that started elsewhere).
+                await self._watch(conversation_id, message.hub)
                 delay = min(delay * 2, WATCH_RECHECK_MAX)
         except Exception:
             logger.exception(
@@ -218,6 +213,20 @@ class Hub:
         finally:
             if self._unanswered.get(conversation_id) is me:
                 del self._unanswered[conversation_id]
+
+    async def _watch(self, conversation_id: int, owner: str) -> None:
+        if not owner or owner == self.channel:
+            return  # a reply of this hub's that is ending, or a row from before hubs were named
+        self.following[conversation_id] = owner
+        await self._send(
+            owner,
+            {
+                "type": "relay.watch",
+                "conversation": conversation_id,
+                "hub": self.channel,
+                "owner": owner,
+            },
+        )
 
     def _answered(self, conversation_id: int) -> None:
         """An owner hub speaks for the conversation's reply: its rechecks stop at their next
@@ -262,7 +271,6 @@ class Hub:
                 owner,
                 {"type": "relay.unwatch", "conversation": conversation_id, "hub": self.channel},
             )
-        await self._leave(conversation_id)
 
     def deliver(self, conversation_id: int, text: str) -> None:
         """Queue one frame for every socket of this process watching the conversation."""
@@ -281,7 +289,6 @@ class Hub:
     async def register(self, reply: LiveReply, start_frames: list[str]) -> None:
         await self.start()
         conversation_id = reply.conversation_id
-        await self._join(conversation_id)
         self.replies[conversation_id] = reply
         live_replies[reply.message_id] = reply
         self.following.pop(conversation_id, None)
@@ -290,25 +297,25 @@ class Hub:
         for text in start_frames:
             self.deliver(conversation_id, text)
 
-    async def announce_started(self, reply: LiveReply, start_frames: list[str]) -> None:
-        """Tell the other workers' hubs (after `register`): their tabs show the start and ask
-        to watch. The reply may have begun, or even ended, meanwhile (see `relay.watch`)."""
-        await self._group_send(
-            reply.conversation_id,
-            {
-                "type": "relay.started",
-                "conversation": reply.conversation_id,
-                "owner": self.channel,
-                "frames": start_frames,
-            },
-        )
+    async def announce_started(
+        self, reply: LiveReply, start_frames: list[str], hubs: Iterable[str]
+    ) -> None:
+        """Tell the other workers' hubs with tabs on the conversation (after `register`): their
+        tabs show the start and ask to watch. The reply may have begun, or even ended,
+        meanwhile (see `relay.watch`)."""
+        message = {
+            "type": "relay.started",
+            "conversation": reply.conversation_id,
+            "owner": self.channel,
+            "frames": start_frames,
+        }
+        for hub in hubs:
+            await self._send(hub, message)
 
-    async def unregister(self, reply: LiveReply) -> None:
-        conversation_id = reply.conversation_id
+    def unregister(self, reply: LiveReply) -> None:
         live_replies.pop(reply.message_id, None)
-        if self.replies.get(conversation_id) is reply:
-            del self.replies[conversation_id]
-        await self._leave(conversation_id)
+        if self.replies.get(reply.conversation_id) is reply:
+            del self.replies[reply.conversation_id]
 
     def relay_pending(self, reply: LiveReply) -> None:
         """The reply streamed text its remote watchers have not had: taken at the next tick."""
@@ -370,41 +377,29 @@ class Hub:
         """Send one frame to every socket watching the conversation, on every worker."""
         await self.start()
         self.deliver(conversation_id, text)
-        await self._group_send(
-            conversation_id,
-            {
-                "type": "relay.announce",
-                "conversation": conversation_id,
-                "owner": self.channel,
-                "frames": [text],
-            },
+        hubs = await database_sync_to_async(limits.hubs_showing)(
+            conversation_id=conversation_id, besides=self.channel
         )
+        message = {
+            "type": "relay.announce",
+            "conversation": conversation_id,
+            "owner": self.channel,
+            "frames": [text],
+        }
+        for hub in hubs:
+            await self._send(hub, message)
 
     async def stop(self, conversation_id: int) -> None:
-        """Stop the conversation's reply, wherever it runs."""
+        """Stop the conversation's reply, wherever it runs (its row names its hub)."""
         reply = self.replies.get(conversation_id)
         if reply is not None:
             reply.stop()
             return
-        await self._group_send(
-            conversation_id, {"type": "relay.stop", "conversation": conversation_id}
-        )
+        owner = await database_sync_to_async(selectors.reply_hub)(conversation_id=conversation_id)
+        if owner and owner != self.channel:
+            await self._send(owner, {"type": "relay.stop", "conversation": conversation_id})
 
     # --- the layer -----------------------------------------------------------------------------
-
-    async def _join(self, conversation_id: int) -> None:
-        if conversation_id not in self.sockets and conversation_id not in self.replies:
-            async with self._slots:
-                await self.layer.group_add(group_name(conversation_id), self.channel)
-
-    async def _leave(self, conversation_id: int) -> None:
-        if conversation_id not in self.sockets and conversation_id not in self.replies:
-            async with self._slots:
-                await self.layer.group_discard(group_name(conversation_id), self.channel)
-
-    async def _group_send(self, conversation_id: int, message: dict[str, Any]) -> None:
-        async with self._slots:
-            await self.layer.group_send(group_name(conversation_id), message)
 
     async def _send(self, channel: str, message: dict[str, Any]) -> bool:
         try:

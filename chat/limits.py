@@ -32,6 +32,10 @@ _UPSERT = (
 _NEW_SOCKET = sql.Insert(OpenSocket)
 _LIVE = f"SELECT COUNT(*) FROM {OpenSocket._meta.db_table} WHERE user_id = %s AND seen_at >= %s"
 _CLOSE = f"DELETE FROM {OpenSocket._meta.db_table} WHERE id = %s"
+_ELSEWHERE = (
+    f"SELECT DISTINCT hub FROM {OpenSocket._meta.db_table} "
+    "WHERE conversation_id = %s AND hub <> %s AND seen_at >= %s"
+)
 
 
 def paid_action_wait(*, user_id: int, now: float | None = None) -> float | None:
@@ -56,12 +60,13 @@ def windows_forget_old(*, now: float | None = None) -> int:
     return RateWindow.objects.filter(minute__lt=minute - 1).delete()[0]
 
 
-@transaction.atomic
-def socket_open(*, user_id: int, hub: str) -> int | None:
-    """Record an open socket; None (and nothing recorded) if the person has too many."""
+@transaction.atomic(savepoint=False)
+def socket_open(*, user_id: int, hub: str, conversation_id: int) -> int | None:
+    """Record a socket open on `hub` showing the conversation; None (and nothing recorded) if
+    the person has too many."""
     now = timezone.now()
-    opened = _NEW_SOCKET.row(user_id=user_id, hub=hub, seen_at=now)
-    counted = sql.one(_LIVE, [user_id, sql.moment(now - dt.timedelta(seconds=SOCKET_LEASE))])
+    opened = _NEW_SOCKET.row(user_id=user_id, hub=hub, conversation_id=conversation_id, seen_at=now)
+    counted = sql.one(_LIVE, [user_id, _lease_start(now)])
     if counted is not None and counted[0] > settings.SOCKETS_PER_PERSON:
         sql.run(_CLOSE, [opened])
         return None
@@ -70,6 +75,16 @@ def socket_open(*, user_id: int, hub: str) -> int | None:
 
 def socket_close(*, socket_id: int) -> None:
     sql.run(_CLOSE, [socket_id])
+
+
+def hubs_showing(*, conversation_id: int, besides: str) -> list[str]:
+    """The other hubs (worker processes) with a socket open on the conversation."""
+    rows = sql.every(_ELSEWHERE, [conversation_id, besides, _lease_start(timezone.now())])
+    return [hub for (hub,) in rows]
+
+
+def _lease_start(now: dt.datetime) -> object:
+    return sql.moment(now - dt.timedelta(seconds=SOCKET_LEASE))
 
 
 def sockets_renew(*, hub: str) -> None:

@@ -57,6 +57,9 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     # Touched by the runner's checkpoints; a streaming reply with a stale one has lost its process.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # While it streams: the channel of the hub (worker process) running it, where other
+    # workers send their requests to watch or stop it.
+    hub = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -99,11 +102,14 @@ class RateWindow(models.Model):
 
 
 class OpenSocket(models.Model):
-    """One open websocket, for the per-person limit across workers. Its worker's hub renews
-    `seen_at` while it runs; rows of a worker that died go stale and stop counting."""
+    """One open websocket: for the per-person limit across workers, and for a reply starting
+    on one worker to find the other workers with tabs on its conversation. Its worker's hub
+    renews `seen_at` while it runs; rows of a worker that died go stale and stop counting."""
 
     user_id = models.BigIntegerField(db_index=True)
     hub = models.CharField(max_length=200, db_index=True)
+    # Null only for rows from before this column: they expire with their lease.
+    conversation_id = models.BigIntegerField(null=True, db_index=True)
     seen_at = models.DateTimeField()
 
     def __str__(self) -> str:

@@ -122,7 +122,7 @@ def _current_model(conversation: Conversation) -> Conversation:
 
 
 def _begin_send(
-    *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame
+    *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame, hub: str
 ) -> tuple[Resolved, services.ReplyStart]:
     """Everything before the provider call, in one trip to the database thread: under load
     each trip waits for a turn of the busy event loop (bench/ttft.py)."""
@@ -140,6 +140,7 @@ def _begin_send(
             model=resolved.model,
             byok=resolved.credentials.byok,
             max_tokens=clamp_max_tokens(resolved.model, frame.max_tokens),
+            hub=hub,
         )
     except services.ConversationNotFound:
         raise _NO_CONVERSATION from None
@@ -151,7 +152,7 @@ def _begin_send(
 
 
 def _begin_retry(
-    *, user_id: int, session_key: str | None, conversation_id: int, message_id: int
+    *, user_id: int, session_key: str | None, conversation_id: int, message_id: int, hub: str
 ) -> tuple[Resolved, services.ReplyStart]:
     _check_paid_action(user_id=user_id, session_key=session_key)
     conversation = _current_model(
@@ -166,6 +167,7 @@ def _begin_retry(
             model=resolved.model,
             byok=resolved.credentials.byok,
             max_tokens=clamp_max_tokens(resolved.model, None),
+            hub=hub,
         )
     except (services.ConversationNotFound, services.MessageNotFound):
         raise Refused("not_found", "There is no reply to retry here.") from None
@@ -181,15 +183,21 @@ async def send_reply(
 ) -> list[str]:
     """Save the person's message and start the reply; returns frames for the requester only."""
     await model_sync.areload()
+    hub = get_hub()
+    await hub.start()
     resolved, start = await database_sync_to_async(_begin_send)(
-        user_id=user_id, session_key=session_key, conversation_id=conversation_id, frame=frame
+        user_id=user_id,
+        session_key=session_key,
+        conversation_id=conversation_id,
+        frame=frame,
+        hub=hub.channel,
     )
     assert start.user_message is not None
     user_frame = user_message_frame(start.user_message)
     if start.duplicate:
         return [user_frame]
     reply = Reply(
-        hub=get_hub(),
+        hub=hub,
         owner_id=user_id,
         conversation_id=conversation_id,
         resolved=resolved,
@@ -204,14 +212,17 @@ async def retry_reply(
 ) -> None:
     """Regenerate the conversation's last reply, which ended in error, stopped or interrupted."""
     await model_sync.areload()
+    hub = get_hub()
+    await hub.start()
     resolved, start = await database_sync_to_async(_begin_retry)(
         user_id=user_id,
         session_key=session_key,
         conversation_id=conversation_id,
         message_id=message_id,
+        hub=hub.channel,
     )
     reply = Reply(
-        hub=get_hub(),
+        hub=hub,
         owner_id=user_id,
         conversation_id=conversation_id,
         resolved=resolved,

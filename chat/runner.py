@@ -125,6 +125,8 @@ class Reply:
         self.signatures: list[str] = []
         self.stop_reason: StopReason = "other"
         self.remote_watchers: set[str] = set()
+        # The other workers' hubs with tabs on the conversation when the reply began.
+        self.other_hubs = start.other_hubs
         self.stop_requested = False
         self._loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
@@ -192,10 +194,12 @@ class Reply:
     async def launch(self, start_frames: list[str]) -> None:
         await self.hub.register(self, start_frames)
         _track(self._loop.create_task(self._run()))
+        if not self.other_hubs:
+            return  # the common case: no other worker has a tab on the conversation
         # After the provider call is under way: through Redis the announcement is a round
         # trip, which the first token need not wait for.
         try:
-            await self.hub.announce_started(self, start_frames)
+            await self.hub.announce_started(self, start_frames, self.other_hubs)
         except Exception:
             # The layer is down: this worker's tabs still get the reply, and it is saved.
             logger.warning(
@@ -237,7 +241,7 @@ class Reply:
         try:
             await self._finish(status, error)
         finally:
-            await self.hub.unregister(self)
+            self.hub.unregister(self)
         first_reply = len(self.request.messages) == 1
         if status == Message.Status.COMPLETE and first_reply and settings.AUTO_TITLES:
             _track(self._loop.create_task(self._name_conversation()))

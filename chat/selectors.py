@@ -23,8 +23,10 @@ _HISTORY = (
 )
 _SENT = f"SELECT id FROM {_MESSAGES} WHERE conversation_id = %s AND role = %s AND client_id = %s"
 _OWNS = f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s AND owner_id = %s"
-# What a socket is sent when it opens (hub.subscribe): the latest reply, the message it answers.
-_SHOWN = ["id", "role", "content", "thinking", "status", "client_id"]
+_OWNER_HUB = f"SELECT hub FROM {_MESSAGES} WHERE conversation_id = %s AND status = %s"
+# What a socket is sent when it opens (hub.subscribe): the latest reply, the message it answers
+# (and, if the reply streams, the hub running it).
+_SHOWN = ["id", "role", "content", "thinking", "status", "client_id", "hub"]
 _LATEST_REPLY = sql.Rows(
     Message, _SHOWN, "conversation_id = %s AND role = %s ORDER BY id DESC LIMIT 1"
 )
@@ -38,9 +40,20 @@ def conversation_for_owner(*, owner_id: int, conversation_id: int) -> Conversati
     return Conversation.objects.filter(pk=conversation_id, owner_id=owner_id).first()
 
 
-def owns_conversation(*, owner_id: int, conversation_id: int) -> bool:
-    """`conversation_for_owner` as a yes or no, for every socket's handshake."""
-    return sql.one(_OWNS, [conversation_id, owner_id]) is not None
+def owns_conversation(*, owner_id: int, conversation_id: int, lock: bool = False) -> bool:
+    """`conversation_for_owner` as a yes or no, for every socket's handshake. With `lock`, no
+    reply can start in the conversation until the transaction ends (a reply's start locks the
+    row for update), so the socket is either seen by it or sees it (chat/hub.py)."""
+    suffix = sql.for_share() if lock else ""
+    return sql.one(_OWNS + suffix, [conversation_id, owner_id]) is not None
+
+
+def reply_hub(*, conversation_id: int) -> str | None:
+    """The channel of the hub running the conversation's streaming reply, if one streams."""
+    row = sql.one(_OWNER_HUB, [conversation_id, Message.Status.STREAMING])
+    if row is None or not row[0]:
+        return None
+    return str(row[0])
 
 
 def conversation_to_reply_in(

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.services import Hold, Settlement
-from chat import selectors
+from chat import limits, selectors
 from chat.models import Conversation, Message
 from chatsite import sql
 from providers.base import ChatMessage
@@ -72,6 +72,8 @@ class ReplyStart:
     # A retry's earlier text, kept until the new attempt produces some (and if it never does).
     previous_content: str = ""
     previous_thinking: str = ""
+    # The other hubs (worker processes) with tabs on the conversation, to tell of the reply.
+    other_hubs: tuple[str, ...] = ()
 
 
 def _locked_conversation(owner_id: int, conversation_id: int) -> Conversation:
@@ -92,8 +94,11 @@ def _hold(
     model: ModelInfo,
     byok: bool,
     max_tokens: int,
+    hub: str,
 ) -> ReplyStart:
-    """The conversation's model, the history and the coin hold of a reply, in its transaction."""
+    """The conversation's model, the history, the coin hold of a reply and the other hubs to
+    tell of it, in its transaction (which holds the conversation's row lock: a socket opening
+    meanwhile waits, then finds the reply streaming)."""
     if conversation.model != model.id:
         # A model the person picked replaces any note about a model the site replaced.
         conversation.model, conversation.model_note = model.id, ""
@@ -118,6 +123,7 @@ def _hold(
         hold=hold,
         reference=reference,
         max_tokens=max_tokens,
+        other_hubs=tuple(limits.hubs_showing(conversation_id=conversation.pk, besides=hub)),
     )
 
 
@@ -134,8 +140,10 @@ def reply_begin(
     model: ModelInfo,
     byok: bool,
     max_tokens: int,
+    hub: str,
 ) -> ReplyStart:
-    """Save the person's message and a streaming placeholder, and hold the reply's coins.
+    """Save the person's message and a streaming placeholder run by `hub`, and hold the reply's
+    coins.
 
     One transaction: if the coins are not there (`InsufficientCoins`), nothing is written.
     """
@@ -167,6 +175,7 @@ def reply_begin(
                 model=model.id,
                 provider=model.provider,
                 heartbeat_at=timezone.now(),
+                hub=hub,
             )
             start = _hold(
                 owner_id=owner_id,
@@ -175,6 +184,7 @@ def reply_begin(
                 model=model,
                 byok=byok,
                 max_tokens=max_tokens,
+                hub=hub,
             )
     except IntegrityError:
         # Another worker won the race for this conversation's one streaming slot or client_id.
@@ -190,8 +200,10 @@ def reply_begin_retry(
     model: ModelInfo,
     byok: bool,
     max_tokens: int,
+    hub: str,
 ) -> ReplyStart:
-    """Start a new attempt at the conversation's last reply, if it ended without completing."""
+    """Start a new attempt at the conversation's last reply, if it ended without completing,
+    run by `hub`."""
     retryable = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
     try:
         with transaction.atomic():
@@ -207,6 +219,7 @@ def reply_begin_retry(
             last.stop_reason = last.error_code = last.error_message = ""
             last.model, last.provider = model.id, model.provider
             last.heartbeat_at = timezone.now()
+            last.hub = hub
             last.save()
             start = _hold(
                 owner_id=owner_id,
@@ -215,6 +228,7 @@ def reply_begin_retry(
                 model=model,
                 byok=byok,
                 max_tokens=max_tokens,
+                hub=hub,
             )
             return dataclasses.replace(
                 start, previous_content=last.content, previous_thinking=last.thinking

@@ -65,6 +65,12 @@ def for_update() -> str:
     return " FOR UPDATE" if connection.features.has_select_for_update else ""
 
 
+def for_share() -> str:
+    """ " FOR SHARE" on PostgreSQL: the row cannot be locked for update until the transaction
+    ends, but others may share it (SQLite's IMMEDIATE transactions exclude each other)."""
+    return " FOR SHARE" if connection.vendor == "postgresql" else ""
+
+
 class Rows(Generic[M]):
     """Instances of `model` with only some fields loaded, like `.only(...)`, from one
     hand-written WHERE clause (and any ORDER BY and LIMIT after it). Reading a field that was

@@ -29,6 +29,7 @@ def _orphan(alice: Any, *, age: float) -> Message:
     start = services.reply_begin(
         owner_id=alice.pk, conversation_id=conversation.pk, content="tell me", client_id=None,
         model=get_model("claude-sonnet-5-5"), byok=False, max_tokens=8000,
+        hub="hub.killed!",
     )  # fmt: skip
     Message.objects.filter(pk=start.assistant.pk).update(
         content="Partial text that got this far " * 4,

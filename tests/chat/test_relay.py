@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
+from django.db import connection, connections, transaction
 
+from chat import consumers, limits, selectors
 from chat import hub as hub_module
 from chat.hub import Hub, get_hub
-from chat.models import Conversation
+from chat.models import Conversation, Message
 from tests.chat.helpers import ClientView, connect, receive, send, until_end
-from tests.fakes.anthropic import text_reply
+from tests.fakes.anthropic import message_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class RemoteTab:
-    """A socket attached to the other worker's hub."""
+    """A socket attached to the other worker's hub (`show` opens it)."""
 
     def __init__(self) -> None:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -36,6 +40,16 @@ class RemoteTab:
                 return out
 
 
+async def show(worker: Hub, tab: RemoteTab, person: Any, conversation: Conversation) -> None:
+    """Open `tab` on `worker` as its consumer does: the socket's row (which names the worker's
+    hub and the conversation), then the subscription."""
+    await worker.start()
+    await database_sync_to_async(limits.socket_open)(
+        user_id=person.pk, hub=worker.channel, conversation_id=conversation.pk
+    )
+    await worker.subscribe(tab, conversation.pk)
+
+
 async def test_a_tab_on_another_worker_streams_the_same_text(
     alice: Any, anthropic_server: SSEServer
 ) -> None:
@@ -43,7 +57,7 @@ async def test_a_tab_on_another_worker_streams_the_same_text(
     anthropic_server.enqueue(text_reply(chunks, delay=0.005))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
     await send(local, type="send", content="across workers")
     remote_frames = await remote.until_end()
@@ -69,7 +83,7 @@ async def test_a_slow_layer_send_is_not_overtaken_by_the_next_frames(
     anthropic_server.enqueue(text_reply(chunks, delay=0.005))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     layer = other_worker.layer  # the one layer both hubs share
     real_send = layer.send
     delayed: list[dict[str, Any]] = []
@@ -111,7 +125,7 @@ async def test_replies_watched_from_another_worker_share_one_layer_message_per_t
     ]
     other_worker, tabs = Hub(), [RemoteTab() for _ in texts]
     for conversation, tab in zip(conversations, tabs, strict=True):
-        await other_worker.subscribe(tab, conversation.pk)
+        await show(other_worker, tab, alice, conversation)
     layer = other_worker.layer
     real_send = layer.send
     loop = asyncio.get_running_loop()
@@ -157,7 +171,7 @@ async def test_a_tab_on_another_worker_sees_the_reply_being_retried(
     )
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
     await send(local, type="send", content="try again if you must")
     remote_frames = await remote.until_end()
@@ -186,7 +200,7 @@ async def test_a_tab_joining_on_another_worker_mid_reply_catches_up(
         pass
     await asyncio.sleep(0.1)
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     view = ClientView()
     for frame in await remote.until_end():
         view.apply(frame)
@@ -203,7 +217,7 @@ async def test_stop_from_another_worker_stops_the_reply(
     anthropic_server.enqueue(text_reply([f"x{i} " for i in range(500)], delay=0.01))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
     await send(local, type="send", content="stop me from afar")
     while (await remote.frames.get())["type"] != "text_delta":
@@ -225,7 +239,7 @@ async def test_a_reply_that_ends_before_the_other_worker_asks_to_watch_still_end
     anthropic_server.enqueue(text_reply(chunks))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     layer = other_worker.layer
     real_send = layer.send
     watches: list[dict[str, Any]] = []
@@ -270,18 +284,18 @@ async def test_a_tab_that_found_the_reply_streaming_as_it_ended_still_sees_the_e
     while (await receive(local))["type"] != "text_delta":
         pass
     layer = get_hub().layer
-    real_group_send = layer.group_send
+    real_send = layer.send
     late: list[dict[str, Any]] = []
 
-    async def watch_after_the_end(group: str, message: dict[str, Any]) -> None:
+    async def watch_after_the_end(channel: str, message: dict[str, Any]) -> None:
         if message["type"] == "relay.watch" and not late:
             late.append(message)
             await until_end(local)
-        await real_group_send(group, message)
+        await real_send(channel, message)
 
-    monkeypatch.setattr(layer, "group_send", watch_after_the_end)
+    monkeypatch.setattr(layer, "send", watch_after_the_end)
     other_worker, remote = Hub(), RemoteTab()
-    await other_worker.subscribe(remote, conversation.pk)
+    await show(other_worker, remote, alice, conversation)
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["type"] != "message_snapshot" or seen[-1]["status"] == "streaming":
         seen.append(await asyncio.wait_for(remote.frames.get(), 10))
@@ -294,18 +308,47 @@ async def test_a_tab_that_found_the_reply_streaming_as_it_ended_still_sees_the_e
     await other_worker.close()
 
 
+async def test_the_conversation_s_title_reaches_a_tab_on_another_worker(
+    alice: Any, anthropic_server: SSEServer, settings: Any
+) -> None:
+    settings.AUTO_TITLES = True
+    anthropic_server.enqueue(
+        text_reply(["Rye ", "works too."]), message_response("Baking With Rye")
+    )
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await show(other_worker, remote, alice, conversation)
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="Can I bake with rye?")
+    await until_end(local)
+    # The title may overtake the reply's last frames (they wait for the relay's next tick).
+    seen = await remote.until_end()
+    while not any(f["type"] == "conversation_title" for f in seen):
+        seen.append(await asyncio.wait_for(remote.frames.get(), 10))
+    [title] = [f for f in seen if f["type"] == "conversation_title"]
+    assert title == {
+        "type": "conversation_title",
+        "conversation_id": conversation.pk,
+        "title": "Baking With Rye",
+    }
+    await local.disconnect()
+    await other_worker.close()
+
+
 async def test_the_provider_call_does_not_wait_for_the_other_workers_to_hear_of_it(
     alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     anthropic_server.enqueue(text_reply(["not ", "held ", "up"]))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
     layer = get_hub().layer  # this worker's, which the consumer's replies use
-    real_group_send = layer.group_send
+    real_send = layer.send
     seen_by_then: list[int] = []
     announced = asyncio.Event()
 
-    async def slow_group_send(group: str, message: dict[str, Any]) -> None:
+    async def slow_send(channel: str, message: dict[str, Any]) -> None:
         """Through a busy Redis the announcement takes a while: the request is out by then."""
         if message["type"] == "relay.started":
             for _ in range(200):
@@ -314,15 +357,16 @@ async def test_the_provider_call_does_not_wait_for_the_other_workers_to_hear_of_
                 await asyncio.sleep(0.01)
             seen_by_then.append(len(anthropic_server.requests))
             announced.set()
-        await real_group_send(group, message)
+        await real_send(channel, message)
 
-    monkeypatch.setattr(layer, "group_send", slow_group_send)
+    monkeypatch.setattr(layer, "send", slow_send)
     await send(local, type="send", content="start at once")
     end = (await until_end(local))[-1]
     assert end["type"] == "message_stop"
     await asyncio.wait_for(announced.wait(), 5)
     assert seen_by_then == [1]
     await local.disconnect()
+    await other_worker.close()
 
 
 async def test_a_layer_that_fails_to_announce_the_reply_does_not_stop_it(
@@ -331,22 +375,101 @@ async def test_a_layer_that_fails_to_announce_the_reply_does_not_stop_it(
     chunks = ["still ", "here"]
     anthropic_server.enqueue(text_reply(chunks))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
     layer = get_hub().layer
-    real_group_send = layer.group_send
+    real_send = layer.send
+    announcements: list[str] = []
 
-    async def down_for_announcements(group: str, message: dict[str, Any]) -> None:
+    async def down_for_announcements(channel: str, message: dict[str, Any]) -> None:
         if message["type"] == "relay.started":
+            announcements.append(channel)
             raise ConnectionError("the channel layer is down")
-        await real_group_send(group, message)
+        await real_send(channel, message)
 
-    monkeypatch.setattr(layer, "group_send", down_for_announcements)
+    monkeypatch.setattr(layer, "send", down_for_announcements)
     await send(local, type="send", content="carry on")
     received = await until_end(local)
     view = ClientView()
     for frame in received:
         view.apply(frame)
+    assert announcements == [other_worker.channel]
     assert received[-1]["type"] == "message_stop"
     assert view.text[received[-1]["message_id"]] == "".join(chunks)
     await send(local, type="stop")  # the socket is still open and served
     await local.disconnect()
+    await other_worker.close()
+
+
+async def test_a_reply_no_other_worker_shows_uses_no_channel_layer(
+    alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through Redis every layer call costs CPU on the worker (a group's add, send and discard
+    cost a reply about 2 ms): a reply whose tabs are all on its own worker makes none."""
+    anthropic_server.enqueue(text_reply(["all ", "at ", "home"]))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    hub = get_hub()
+    await hub.start()  # its one group (every hub's) is joined once, at start
+    calls: list[str] = []
+    for name in ("send", "group_send", "group_add", "group_discard"):
+        real = getattr(hub.layer, name)
+
+        async def noted(*args: Any, _name: str = name, _real: Any = real) -> Any:
+            calls.append(_name)
+            return await _real(*args)
+
+        monkeypatch.setattr(hub.layer, name, noted)
+    first, second = await connect(alice, conversation), await connect(alice, conversation)
+    await send(first, type="send", content="stay here")
+    for tab in (first, second):
+        assert (await until_end(tab))[-1]["type"] == "message_stop"
+    await send(first, type="stop")
+    await first.disconnect()
+    await second.disconnect()
+    assert calls == []
+
+
+async def test_a_tab_opening_elsewhere_while_a_reply_starts_waits_for_its_start_to_commit(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    """The socket's row and the reply's start exclude each other (the conversation's row lock,
+    or SQLite's one writer): the reply's start finds the socket, or the socket finds the
+    reply streaming. Here the start holds the lock; the socket's admission must wait for it."""
+    if connection.vendor != "postgresql":
+        # The test database's SQLite fails a second writer at once instead of making it wait.
+        pytest.skip("needs PostgreSQL's row locks (runs in `make test-services`)")
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    holding, release = threading.Event(), threading.Event()
+
+    def start_a_reply() -> None:
+        with transaction.atomic():
+            selectors.conversation_to_reply_in(
+                owner_id=alice.pk, conversation_id=conversation.pk, lock=True
+            )
+            Message.objects.create(
+                conversation=conversation, role="assistant", status="streaming", hub="hub.a!"
+            )
+            holding.set()
+            release.wait(5)
+        connections.close_all()
+
+    def admit() -> tuple[bool, int | None]:
+        try:
+            return consumers._admit(user_id=alice.pk, conversation_id=conversation.pk, hub="hub.b!")
+        finally:
+            connections.close_all()
+
+    loop = asyncio.get_running_loop()
+    starting = loop.run_in_executor(None, start_a_reply)
+    await loop.run_in_executor(None, holding.wait, 5)
+    admitting = loop.run_in_executor(None, admit)
+    await asyncio.sleep(0.3)
+    assert not admitting.done(), "a socket was admitted while a reply's start was uncommitted"
+    release.set()
+    await starting
+    owned, socket_id = await asyncio.wait_for(admitting, 30)
+    assert owned and socket_id is not None
+    # Admitted after the start committed: the socket's catch-up finds the reply and its hub.
+    hub = await database_sync_to_async(selectors.reply_hub)(conversation_id=conversation.pk)
+    assert hub == "hub.a!"
