@@ -454,17 +454,8 @@ class Hub:
                 if owner == self.channel or conversation_id not in self.sockets:
                     return
                 self._answered(conversation_id)
-                self.following[conversation_id] = owner
                 self._deliver_all(conversation_id, message["frames"])
-                await self._send(
-                    owner,
-                    {
-                        "type": "relay.watch",
-                        "conversation": conversation_id,
-                        "hub": self.channel,
-                        "owner": owner,
-                    },
-                )
+                await self._watch(conversation_id, owner)
             case "relay.watch":
                 reply = self.replies.get(conversation_id)
                 hub = message["hub"]

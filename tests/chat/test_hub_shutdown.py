@@ -9,11 +9,19 @@ from typing import Any
 from chat.hub import Hub
 
 
-class CancelSwallowingLayer:
-    """Receives like a Redis client that catches the cancel, uses it up and raises its own."""
+async def _wait_and_swallow_the_cancel() -> None:
+    """Wait like a Redis client that catches the cancel, uses it up and raises its own."""
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError as cancelled:
+        task = asyncio.current_task()
+        assert task is not None
+        task.uncancel()
+        raise ConnectionError("Connection closed by server.") from cancelled
 
-    def __init__(self) -> None:
-        self.receives = 0
+
+class _Layer:
+    """What a hub's start asks of its layer."""
 
     async def new_channel(self, prefix: str = "") -> str:
         return f"{prefix}test!"
@@ -21,15 +29,16 @@ class CancelSwallowingLayer:
     async def group_add(self, group: str, channel: str) -> None:
         return None
 
+
+class CancelSwallowingLayer(_Layer):
+    """Receives like a Redis client that turns the cancel into its own error."""
+
+    def __init__(self) -> None:
+        self.receives = 0
+
     async def receive(self, channel: str) -> Any:
         self.receives += 1
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError as cancelled:
-            task = asyncio.current_task()
-            assert task is not None
-            task.uncancel()
-            raise ConnectionError("Connection closed by server.") from cancelled
+        await _wait_and_swallow_the_cancel()
 
 
 async def test_the_receive_loop_ends_on_a_cancellation_turned_into_another_error() -> None:
@@ -42,19 +51,13 @@ async def test_the_receive_loop_ends_on_a_cancellation_turned_into_another_error
     assert layer.receives == 1
 
 
-class SendSwallowingLayer:
-    """Hands the hub one message whose handling makes a layer call, and that call catches the
-    cancel, uses it up and raises its own error (as redis-py's can)."""
+class SendSwallowingLayer(_Layer):
+    """Hands the hub one message whose handling makes a layer call, and that call turns the
+    cancel into its own error (as redis-py's can)."""
 
     def __init__(self) -> None:
         self.sending = asyncio.Event()
         self.receives = 0
-
-    async def new_channel(self, prefix: str = "") -> str:
-        return f"{prefix}test!"
-
-    async def group_add(self, group: str, channel: str) -> None:
-        return None
 
     async def receive(self, channel: str) -> Any:
         self.receives += 1
@@ -66,13 +69,7 @@ class SendSwallowingLayer:
 
     async def send(self, channel: str, message: Any) -> None:
         self.sending.set()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError as cancelled:
-            task = asyncio.current_task()
-            assert task is not None
-            task.uncancel()
-            raise ConnectionError("Connection closed by server.") from cancelled
+        await _wait_and_swallow_the_cancel()
 
 
 class Tab:
