@@ -25,15 +25,14 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import client  # noqa: E402
+from bench.client import Socket, Watch  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
 from bench.site import Site, Worker, bench_site  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
@@ -55,85 +54,27 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
 
 
-@dataclass
-class Watch:
-    """What one client saw of one reply."""
-
-    latencies: list[float] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)  # when each event reached the client
-    frames: int = 0
-    events: int = 0
-    gaps: int = 0
-    ended: bool = False
-    added_ttft_ms: float | None = None
-
-
-def _stamps(text: str) -> list[str]:
-    return [part.split(">", 1)[0] for part in text.split("<")[1:]]
-
-
-async def read_reply(ws: ClientConnection, watch: Watch, sent_at: float | None) -> None:
-    """Read frames until the reply ends, checking offsets (no gap, no loss)."""
-    have = 0
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
-        now = time.monotonic()
-        kind = frame["type"]
-        if kind == "text_delta":
-            watch.frames += 1
-            offset, text = frame["offset"], frame["text"]
-            if offset > have:
-                watch.gaps += 1
-            # Only what is new counts (the page drops text it already has, by offset).
-            fresh = text[max(0, have - offset) :]
-            have = max(have, offset + len(text))
-            for stamp in _stamps(fresh):
-                emitted, _, received = stamp.partition("@")
-                watch.events += 1
-                watch.latencies.append((now - float(emitted)) * 1000)
-                watch.arrivals.append(now)
-                if received and sent_at is not None:
-                    provider_ttfb = float(emitted) - float(received)
-                    watch.added_ttft_ms = (now - sent_at - provider_ttfb) * 1000
-        elif kind == "message_snapshot" and frame.get("status") == "streaming":
-            # A watcher that joins a reply on another worker gets its text so far as a
-            # snapshot: the events in it arrive now, with it.
-            for stamp in _stamps(frame["content"][have:]):
-                watch.events += 1
-                watch.latencies.append((now - float(stamp.partition("@")[0])) * 1000)
-                watch.arrivals.append(now)
-            have = max(have, len(frame["content"]))
-        elif kind in ("message_stop", "error"):
-            watch.ended = kind == "message_stop"
-            return
-
-
 async def one_reply(
     site: Site, worker: Worker, path: str, content: str, start_at: float, watcher: Worker | None
 ) -> list[Watch]:
     """Open the socket (and a watcher's on another worker), send at `start_at`, read it all."""
     mine, theirs = Watch(), Watch()
-    async with connect(
-        worker.ws_url + path, additional_headers=site.headers(worker), compression=None,
-        max_size=2**20, open_timeout=60,
-    ) as ws:  # fmt: skip
-        other = None
+    socket = await Socket.open(worker.ws_url + path, site.headers(worker))
+    other = None
+    try:
         if watcher is not None:
-            other = await connect(
-                watcher.ws_url + path, additional_headers=site.headers(watcher),
-                compression=None, max_size=2**20, open_timeout=60,
-            )  # fmt: skip
-        try:
-            await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-            sent_at = time.monotonic()
-            await ws.send(json.dumps({"type": "send", "content": content, "max_tokens": 8192}))
-            readers = [read_reply(ws, mine, sent_at)]
-            if other is not None:
-                readers.append(read_reply(other, theirs, None))
-            await asyncio.gather(*readers)
-        finally:
-            if other is not None:
-                await other.close()
+            other = await Socket.open(watcher.ws_url + path, site.headers(watcher))
+            other.watch(theirs, None)
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        socket.watch(mine, time.monotonic())
+        socket.send({"type": "send", "content": content, "max_tokens": 8192})
+        await socket.ended(120)
+        if other is not None:
+            await other.ended(120)
+    finally:
+        for s in (socket, other):
+            if s is not None:
+                await s.close()
     return [mine, theirs] if watcher is not None else [mine]
 
 
@@ -437,7 +378,7 @@ def main() -> None:
         )
         print(HEADER)
         for n in (int(x) for x in args.sweep.split(",")):
-            result = asyncio.run(run_level(site, n, args))
+            result = client.run(run_level(site, n, args))
             print(row(result), flush=True)
             if args.out:
                 with open(args.out, "a") as out:

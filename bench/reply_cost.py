@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
-import time
 from pathlib import Path
-
-from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import client  # noqa: E402
+from bench.client import read_reply  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
-from bench.relay import Watch, cpu_seconds, read_reply  # noqa: E402
+from bench.relay import cpu_seconds  # noqa: E402
 from bench.site import Site, bench_site  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
@@ -37,13 +35,9 @@ WARM_UP = 20  # replies before measuring: imports, the SDK client, the first con
 
 async def one_reply(site: Site, path: str, events: int) -> None:
     worker = site.workers[0]
-    watch = Watch()
-    async with connect(
-        worker.ws_url + path, additional_headers=site.headers(worker), compression=None
-    ) as ws:
-        content = prompt(events=events, rate=500)
-        await ws.send(json.dumps({"type": "send", "content": content, "max_tokens": 8192}))
-        await read_reply(ws, watch, time.monotonic())
+    watch, _ = await read_reply(
+        worker.ws_url + path, site.headers(worker), prompt(events=events, rate=500)
+    )
     if not watch.ended or watch.gaps or watch.events != events:
         raise RuntimeError(f"a reply went wrong: {watch.events} of {events} events")
 
@@ -98,7 +92,7 @@ def main() -> None:
                 "reply-cost", provider_url=provider_url, server=args.server, app=app,
                 services=args.services and app == "site",
             ) as site:  # fmt: skip
-                results[app] = asyncio.run(measure(site, app, args))
+                results[app] = client.run(measure(site, app, args))
     where = ", PostgreSQL + Redis" if args.services else ""
     print(
         f"{args.server}{where}: CPU per reply, {args.replies} replies of {args.events} events one "

@@ -19,29 +19,25 @@ import time
 from pathlib import Path
 
 import anthropic
-from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import client  # noqa: E402
+from bench.client import read_reply  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
-from bench.relay import Watch, one_reply, percentile, read_reply  # noqa: E402
+from bench.relay import one_reply, percentile  # noqa: E402
 from bench.site import Site, bench_site  # noqa: E402
 from providers import sse  # noqa: E402
 
 
 async def measured_reply(site: Site, conversation: int) -> float:
     worker = site.workers[0]
-    watch = Watch()
-    async with connect(
-        f"{worker.ws_url}/ws/chat/{conversation}/", additional_headers=site.headers(worker),
-        compression=None,
-    ) as ws:  # fmt: skip
-        await asyncio.sleep(0.05)  # the page is open before the person sends
-        sent_at = time.monotonic()
-        content = prompt(events=5, rate=50)
-        await ws.send(json.dumps({"type": "send", "content": content, "max_tokens": 8192}))
-        await read_reply(ws, watch, sent_at)
+    # The page is open before the person sends.
+    watch, _ = await read_reply(
+        f"{worker.ws_url}/ws/chat/{conversation}/", site.headers(worker),
+        prompt(events=5, rate=50), settle=0.05,
+    )  # fmt: skip
     assert watch.added_ttft_ms is not None and watch.ended
     return watch.added_ttft_ms
 
@@ -123,7 +119,7 @@ def main() -> None:
             f"replies streaming (50 events/s each), {args.samples} samples"
         )
         print(f"{'':>17} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-        asyncio.run(run(site, provider_url, args))
+        client.run(run(site, provider_url, args))
 
 
 if __name__ == "__main__":
