@@ -84,6 +84,8 @@ class _Listener(WSListener):
         self.watch: Watch | None = None
         self.sent_at: float | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A reply given up on (a timeout) may still see its socket close: not an error then.
+        self.done.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
@@ -117,7 +119,8 @@ class Socket:
             _Listener, url, extra_headers=headers, websocket_handshake_timeout=timeout,
             max_frame_size=2**20, enable_auto_pong=True,
         )  # fmt: skip
-        assert isinstance(listener, _Listener)
+        if not isinstance(listener, _Listener):  # picows returns no listener then
+            raise ConnectionError("the server closed the connection during the handshake")
         return cls(transport, listener)
 
     def watch(self, watch: Watch, sent_at: float | None) -> None:
