@@ -4,7 +4,8 @@ Each reply opens its socket, sends, streams a few events and closes, with nothin
 so the server's CPU per reply is what a reply costs besides its streaming: the handshake, the
 catch-up, the send, the provider request, the settle, the close. Beside it, the floor
 (`bench.floor`: the handshake, the SDK call and one frame per event, nothing else). With
-`--profile`, py-spy samples the measured replies (raw stacks in `artifacts/`).
+`--profile`, py-spy samples the measured replies (raw stacks in `artifacts/`), only the thread
+holding the GIL: the event loop's and the database thread's Python CPU, not their waits.
 
     python -m bench.reply_cost [--replies 150] [--events 5] [--server daphne|uvicorn] [--profile]
                                [--services]
@@ -60,7 +61,7 @@ async def measure(site: Site, app: str, args: argparse.Namespace) -> float:
         py_spy = Path(sys.executable).with_name("py-spy")
         spy = await asyncio.create_subprocess_exec(
             str(py_spy) if py_spy.exists() else "py-spy", "record", "-p", str(site.pids[0]),
-            "-r", "500", "--format", "raw", "-o", str(out),
+            "-r", "500", "--gil", "--format", "raw", "-o", str(out),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         await asyncio.sleep(1.0)  # py-spy attaches
