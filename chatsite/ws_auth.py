@@ -3,21 +3,22 @@
 In place of channels' `AuthMiddlewareStack`, which loads the session and then the user in two
 trips to the database thread and wraps every frame the socket sends (to save sessions a
 websocket never changes: this site's sockets only read theirs). Here one trip loads both, and
-the person is Django's own `auth.get_user`, with its session-hash check: a changed password or
-a signed-out session gives an anonymous user, whom the consumer refuses.
+the person is found as Django's `auth.get_user` finds them, with its session-hash check
+(`chatsite.accounts.session_user`): a changed password, a disabled account or a signed-out
+session gives an anonymous user, whom the consumer refuses.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
+
+from chatsite.accounts import session_user
 
 
 def _session_cookie(scope: dict[str, Any]) -> str | None:
@@ -28,10 +29,9 @@ def _session_cookie(scope: dict[str, Any]) -> str | None:
 
 
 def _load(session_key: str) -> tuple[Any, Any]:
-    """The session and its user, in one trip (a session that fails the check is flushed)."""
+    """The session and its person (anonymous if it signs nobody in), in one trip."""
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = auth.get_user(SimpleNamespace(session=session))  # type: ignore[arg-type]
-    return user, session
+    return session_user(session) or AnonymousUser(), session
 
 
 class SessionAuthMiddleware:

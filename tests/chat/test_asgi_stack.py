@@ -67,3 +67,28 @@ async def test_a_signed_out_or_unknown_session_is_refused(alice: Any) -> None:
     await Session.objects.all().adelete()  # signed out everywhere
     assert await _handshake_close_code(conversation.pk, cookie) == 4401
     assert await _handshake_close_code(conversation.pk, b"sessionid=made-up") == 4401
+
+
+async def test_a_disabled_accounts_session_is_refused(alice: Any) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
+    cookie = await database_sync_to_async(_session_cookie)(alice)
+    alice.is_active = False
+    await alice.asave(update_fields=["is_active"])
+    assert await _handshake_close_code(conversation.pk, cookie) == 4401
+
+
+async def test_a_session_from_before_a_secret_key_rotation_still_opens_and_sends(
+    alice: Any, settings: Any
+) -> None:
+    """As Django's `get_user`: a session hash made with a key now in SECRET_KEY_FALLBACKS
+    still signs the person in (the next page rotates it)."""
+    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
+    cookie = await database_sync_to_async(_session_cookie)(alice)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-rotated-secret-key-for-this-test-0123456789-abcdefghij"
+    tab = _socket(conversation.pk, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    assert (await tab.connect())[0]
+    await send(tab, type="send", content="hello")
+    assert (await receive(tab))["type"] == "user_message"
+    assert (await until_end(tab))[-1]["type"] == "message_stop"
+    await tab.disconnect()
