@@ -119,7 +119,7 @@ def _apply(
 ) -> int:
     """`_move` for a reference known not to be in the ledger (the caller looked in this
     transaction, or made it new); one that is fails the entry's insert (IntegrityError). The
-    entry's id. Every reply makes three: its hold, then the release and the capture."""
+    entry's id. A reply's hold is one; its release and capture are written by `reply_settle`."""
     balance_after = _add(account, amount)
     if balance_after is None:
         balance = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
@@ -281,26 +281,33 @@ def reply_settle(
         capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
         charged = -capture.amount if capture is not None else 0
         return Settlement(coins_charged=charged, balance=account.balance, cost_usd=usd)
-    _apply(
-        account,
-        kind=LedgerEntry.Kind.RELEASE,
-        amount=hold.amount,
-        reference=release,
-        reason="Hold released",
-        **ids,
-    )
     # The hold covers the worst case; if the estimate was short, charge what the balance allows.
-    charge = min(pricing.coins_for(usd), account.balance)
+    # Release and capture are one change of the balance and two entries in one statement (the
+    # account is locked, so the charge computed here is what the balance allows).
+    charge = min(pricing.coins_for(usd), account.balance + hold.amount)
+    balance = _add(account, hold.amount - charge)
+    assert balance is not None  # never below zero: the charge was capped by the balance
+    account.balance = balance
+    entries = [
+        {
+            "kind": LedgerEntry.Kind.RELEASE,
+            "amount": hold.amount,
+            "balance_after": balance + charge,
+            "reference": release,
+            "reason": "Hold released",
+        }
+    ]
     if charge > 0:
-        # A capture is made with its release, and that was not in the ledger.
-        _apply(
-            account,
-            kind=LedgerEntry.Kind.CAPTURE,
-            amount=-charge,
-            reference=f"{reference}:capture",
-            reason=f"Reply from {model.id}",
-            **ids,
+        entries.append(
+            {
+                "kind": LedgerEntry.Kind.CAPTURE,
+                "amount": -charge,
+                "balance_after": balance,
+                "reference": f"{reference}:capture",
+                "reason": f"Reply from {model.id}"[:200],
+            }
         )
+    _NEW_ENTRY.rows(*({"account_id": account.pk, **ids, **entry} for entry in entries))
     return Settlement(coins_charged=charge, balance=account.balance, cost_usd=usd)
 
 

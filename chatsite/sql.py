@@ -124,14 +124,27 @@ class Insert(Generic[M]):
         columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
         places = ", ".join(["%s"] * len(self.fields))
         pk = connection.ops.quote_name(model._meta.pk.column)
-        self.sql = f"INSERT INTO {table} ({columns}) VALUES ({places}) RETURNING {pk}"
+        self._into, self._row = f"INSERT INTO {table} ({columns}) VALUES", f"({places})"
+        self.sql = f"{self._into} {self._row} RETURNING {pk}"
 
     def row(self, **values: Any) -> int:
         """Write one row; its primary key."""
+        written = one(self.sql, self._params(values, timezone.now()))
+        assert written is not None
+        return int(written[0])
+
+    def rows(self, *many: dict[str, Any]) -> None:
+        """Write several rows in one statement, in the order given."""
+        if not many:
+            return
+        now = timezone.now()
+        params = [param for values in many for param in self._params(values, now)]
+        run(f"{self._into} {', '.join([self._row] * len(many))}", params)
+
+    def _params(self, values: dict[str, Any], now: Any) -> list[Any]:
         if not self._settable.issuperset(values):
             wrong = sorted(set(values) - self._settable)
             raise TypeError(f"{self.model.__name__} has no fields to set called {wrong}")
-        now = timezone.now()
         params = []
         for field in self.fields:
             if field.attname in values:
@@ -145,9 +158,7 @@ class Insert(Generic[M]):
                     prepared = field.get_db_prep_save(field.get_default(), connection)
                     self._fixed[field.attname] = prepared
                 params.append(self._fixed[field.attname])
-        written = one(self.sql, params)
-        assert written is not None
-        return int(written[0])
+        return params
 
     def create(self, **values: Any) -> M:
         """Write one row; an instance with its key and the given fields loaded (the others

@@ -136,6 +136,31 @@ def test_an_inserted_instance_loads_the_rest_when_read(alice: Any) -> None:
     assert message.status == "complete"  # the field's default, fetched
 
 
+def test_rows_inserted_together_are_written_in_order_as_one_at_a_time_would_be(
+    alice: Any,
+) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="m")
+    insert = sql.Insert(Message)
+    one = Message.objects.get(
+        pk=insert.row(conversation_id=conversation.pk, content="a", role="user")
+    )
+
+    insert.rows(
+        {"conversation_id": conversation.pk, "content": "b", "role": "assistant"},
+        {"conversation_id": conversation.pk, "content": "c", "role": "user"},
+    )
+    insert.rows()  # nothing to write: no statement
+
+    first, second = Message.objects.filter(content__in=["b", "c"]).order_by("pk")
+    assert (first.content, first.role, second.content, second.role) == (
+        "b",
+        "assistant",
+        "c",
+        "user",
+    )
+    assert _written(second) | {"content": "a"} == _written(one)
+
+
 def test_an_insert_refuses_fields_it_cannot_set() -> None:
     insert = sql.Insert(Message)
     with pytest.raises(TypeError, match="contnet"):

@@ -67,9 +67,10 @@ async def test_database_writes_per_reply_do_not_grow_with_token_count(
     short, short_time = await _writes_for(alice, anthropic_server, write_log, 20)
     long, long_time = await _writes_for(alice, anthropic_server, write_log, 2000)
     # Begin: user message, placeholder, conversation, hold (balance + entry). Settle: the final
-    # text, release and capture (balance + entry each), the LlmUsage row. Between them only
-    # the timed checkpoints: one per interval of the reply's duration, however many tokens.
-    begin, settle, interval = 5, 6, 0.3
+    # text, release and capture (one balance update, both entries in one insert), the LlmUsage
+    # row. Between them only the timed checkpoints: one per interval of the reply's duration,
+    # however many tokens.
+    begin, settle, interval = 5, 4, 0.3
     for writes, duration in ((short, short_time), (long, long_time)):
         assert writes <= begin + settle + math.ceil(duration / interval) + 1, (writes, duration)
     # 100 times the tokens in about the same time: no more writes than the time explains.
