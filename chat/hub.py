@@ -2,9 +2,9 @@
 
 Measured on this machine, a direct `send()` costs about 0.1 ms of CPU per frame, a message
 through the in-memory layer 0.2-0.5 ms and through channels-redis about 0.8 ms (0.36 to send,
-0.46 to receive, for one carrying 14 replies' frames). So every reply
-sends its deltas straight to the sockets of its own process (this registry). Each worker process
-has one hub, with one layer channel. Hubs find each other through the database, not through a
+0.46 to receive, for one carrying 14 replies' frames). So every reply sends its deltas straight
+to the sockets of its own process (this registry). Each worker process has one hub, with one
+layer channel. Hubs find each other through the database, not through a
 layer group per conversation (a group's add, send and discard cost a reply about 2 ms of CPU
 through Redis): every socket's row names its hub and conversation, and a streaming reply's row
 its hub. A reply that starts tells only the other hubs with sockets on its conversation (found
