@@ -29,15 +29,19 @@ def _socket(conversation_id: int, headers: list[tuple[bytes, bytes]]) -> Websock
     return WebsocketCommunicator(application, f"/ws/chat/{conversation_id}/", headers=headers)
 
 
-async def test_a_logged_in_same_origin_socket_streams_a_demo_reply(alice: Any) -> None:
-    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
-    cookie = await database_sync_to_async(_session_cookie)(alice)
-    tab = _socket(conversation.pk, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+async def _streams_a_demo_reply(conversation_id: int, cookie: bytes) -> None:
+    tab = _socket(conversation_id, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
     assert (await tab.connect())[0]
     await send(tab, type="send", content="hello")
     assert (await receive(tab))["type"] == "user_message"
     assert (await until_end(tab))[-1]["type"] == "message_stop"
     await tab.disconnect()
+
+
+async def test_a_logged_in_same_origin_socket_streams_a_demo_reply(alice: Any) -> None:
+    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
+    cookie = await database_sync_to_async(_session_cookie)(alice)
+    await _streams_a_demo_reply(conversation.pk, cookie)
 
 
 async def _handshake_close_code(conversation_id: int, cookie: bytes) -> int | None:
@@ -86,9 +90,4 @@ async def test_a_session_from_before_a_secret_key_rotation_still_opens_and_sends
     cookie = await database_sync_to_async(_session_cookie)(alice)
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-rotated-secret-key-for-this-test-0123456789-abcdefghij"
-    tab = _socket(conversation.pk, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
-    assert (await tab.connect())[0]
-    await send(tab, type="send", content="hello")
-    assert (await receive(tab))["type"] == "user_message"
-    assert (await until_end(tab))[-1]["type"] == "message_stop"
-    await tab.disconnect()
+    await _streams_a_demo_reply(conversation.pk, cookie)
