@@ -145,6 +145,18 @@ class LedgerMachine(RuleBasedStateMachine):
         assert balance == (total or 0) == self.expected
 
     @invariant()
+    def each_entry_records_the_balance_it_left(self) -> None:
+        # Read in the order written: a settle writes its release and capture in one statement.
+        running = 0
+        for amount, after in (
+            LedgerEntry.objects.filter(account__user=self.user)
+            .order_by("pk")
+            .values_list("amount", "balance_after")
+        ):
+            running += amount
+            assert after == running
+
+    @invariant()
     def no_reference_is_applied_twice(self) -> None:
         refs = list(
             LedgerEntry.objects.filter(account__user=self.user).values_list("reference", flat=True)
