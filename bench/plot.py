@@ -68,7 +68,9 @@ def main(source: str, target: str) -> None:
             ax.set_yscale("log")
             ax.set_xlabel("concurrent replies")
             ax.set_ylabel("p99 provider-to-client latency (ms)")
-            where = "one worker, SQLite" if count == 1 else f"{count} workers, PostgreSQL + Redis"
+            where = "one worker, SQLite"
+            if count > 1:
+                where = f"{count} workers, the site on PostgreSQL + Redis"
             ax.set_title(f"{where}: {rate:g} events/s, {tokens} token(s) per event", fontsize=10)
             ax.legend(fontsize=7, loc="upper left")
     figure.tight_layout()

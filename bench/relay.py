@@ -107,7 +107,9 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
             conversation = await asyncio.to_thread(site.person.new_conversation)
             paths.append(f"/ws/chat/{conversation}/")
     workers = site.workers
-    watched_every = round(1 / args.watch_other) if args.watch_other and len(workers) > 1 else 0
+    # The floor has no hub to relay through: its sockets only see the replies they send.
+    watching = args.watch_other and len(workers) > 1 and site.person is not None
+    watched_every = round(1 / args.watch_other) if watching else 0
     start = time.monotonic() + 2.0 + n / 200
     plan = []
     for i in range(n):

@@ -2,10 +2,10 @@
 
 One table per worker count and cadence, a row per server, app, start (a burst: every reply
 starts within one second; churn: N always in flight) and N. "st" columns are the steady window
-(burst: every reply streaming; churn: N in flight); "x floor" is the site's steady CPU per event
-over the floor's at the same server, cadence, start and N; "load" is the load generator's CPU
-(the clients and the fake provider) and "machine" the whole machine's, in the steady window,
-in percent of one core.
+(burst: every reply streaming; churn: N in flight); "x floor" is the site's steady CPU per
+event over the floor's at the same server, worker count, cadence, start and N; "load" is the
+load generator's CPU (the clients and the fake provider) and "machine" the whole machine's, in
+the steady window, in percent of one core.
 
 python -m bench.table artifacts/bench-relay.jsonl
 """
@@ -24,7 +24,14 @@ COLUMNS = (
 
 
 def _key(r: dict[str, Any]) -> tuple[Any, ...]:
-    return (r["server"], r["rate"], r["tokens_per_event"], bool(r.get("churn")), r["replies"])
+    return (
+        r["server"],
+        r["workers"],
+        r["rate"],
+        r["tokens_per_event"],
+        bool(r.get("churn")),
+        r["replies"],
+    )
 
 
 def _percent(r: dict[str, Any], name: str) -> str:
@@ -33,7 +40,7 @@ def _percent(r: dict[str, Any], name: str) -> str:
 
 
 def _row(r: dict[str, Any], floors: dict[tuple[Any, ...], dict[str, Any]]) -> str:
-    floor = floors.get(_key(r)) if r["app"] == "site" and r["workers"] == 1 else None
+    floor = floors.get(_key(r)) if r["app"] == "site" else None
     ratio = (
         f"{r['steady_cpu_us_per_event'] / floor['steady_cpu_us_per_event']:.2f}" if floor else ""
     )
@@ -67,7 +74,7 @@ def main(source: str) -> None:
     )
     for workers, rate, tokens in groups:
         where = "one worker (SQLite, in-memory layer)" if workers == 1 else (
-            f"{workers} workers (PostgreSQL + Redis)"
+            f"{workers} workers (the site on PostgreSQL + Redis)"
         )  # fmt: skip
         print(f"\n#### {where}, {rate:g} events/s, {tokens} token(s) per event\n")
         print(f"| {COLUMNS} |")
