@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -24,6 +25,17 @@ T = TypeVar("T")
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run a benchmark's clients on uvloop (`asyncio.run` otherwise)."""
     return uvloop.run(main)
+
+
+def send_frame(content: str, *, max_tokens: int = 8192) -> dict[str, Any]:
+    """A `send` frame as the page sends it: with a new `client_id`, which the site checks
+    against the conversation's earlier sends (a resent frame starts one reply, not two)."""
+    return {
+        "type": "send",
+        "content": content,
+        "client_id": uuid.uuid4().hex,
+        "max_tokens": max_tokens,
+    }
 
 
 def _stamps(text: str) -> list[str]:
@@ -152,7 +164,7 @@ async def read_reply(
         await asyncio.sleep(settle)
         watch, sent_at = Watch(), time.monotonic()
         socket.watch(watch, sent_at)
-        socket.send({"type": "send", "content": content, "max_tokens": 8192})
+        socket.send(send_frame(content))
         await socket.ended(120)
     finally:
         await socket.close()

@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ async def _one(
     every.clear()
     tab = await connect(user, conversation, session)
     started = time.monotonic()
-    await send(tab, type="send", content="count my writes")
+    await send(tab, type="send", content="count my writes", client_id=uuid.uuid4().hex)
     end = (await until_end(tab, timeout=seconds + 30))[-1]
     await runner.wait_for_replies()
     elapsed = time.monotonic() - started

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.client import send_frame  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
 from bench.site import Site, bench_site  # noqa: E402
 
@@ -66,9 +67,8 @@ async def measure(site: Site, args: Any) -> None:
     ]
     await asyncio.sleep(1.0)
     quiet = rss_kib(pid)
-    frame = json.dumps({"type": "send", "content": prompt(events=400, rate=20), "max_tokens": 500})
-    for ws in streams:
-        await ws.send(frame)  # 20 s replies
+    for ws in streams:  # 20 s replies
+        await ws.send(json.dumps(send_frame(prompt(events=400, rate=20), max_tokens=500)))
     await asyncio.sleep(8.0)  # mid-stream: every reply has text and buffers
     busy = rss_kib(pid)
     print(

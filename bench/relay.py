@@ -67,7 +67,7 @@ async def one_reply(
             other.watch(theirs, None)
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         socket.watch(mine, time.monotonic())
-        socket.send({"type": "send", "content": content, "max_tokens": 8192})
+        socket.send(client.send_frame(content))
         await socket.ended(120)
         if other is not None:
             await other.ended(120)

@@ -11,9 +11,10 @@ import datetime as dt
 import logging
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 
 from billing import services as billing
-from chat import frames, limits, selectors, services
+from chat import frames, limits, services
 from chat.frames import SendFrame
 from chat.hub import get_hub, user_message_frame
 from chat.model_choice import conversation_model_refresh
@@ -87,15 +88,6 @@ def _check_paid_action(*, user_id: int, session_key: str | None) -> None:
         )
 
 
-def _owned_conversation(*, user_id: int, conversation_id: int) -> Conversation:
-    conversation = selectors.conversation_to_reply_in(
-        owner_id=user_id, conversation_id=conversation_id
-    )
-    if conversation is None:
-        raise _NO_CONVERSATION
-    return conversation
-
-
 def _resolve(model_id: str, user_id: int) -> Resolved:
     """The model's adapter and key: the person's own key for its provider if they saved one."""
     try:
@@ -125,23 +117,26 @@ def _begin_send(
     *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame, hub: str
 ) -> tuple[Resolved, services.ReplyStart]:
     """Everything before the provider call, in one trip to the database thread: under load
-    each trip waits for a turn of the busy event loop (bench/ttft.py)."""
+    each trip waits for a turn of the busy event loop (bench/ttft.py). The conversation is read
+    once, locked, and stays locked until the reply has started (or was refused)."""
     _check_paid_action(user_id=user_id, session_key=session_key)
-    conversation = _owned_conversation(user_id=user_id, conversation_id=conversation_id)
-    if not frame.model:
-        conversation = _current_model(conversation)
-    resolved = _resolve(frame.model or conversation.model, user_id)
     try:
-        start = services.reply_begin(
-            owner_id=user_id,
-            conversation_id=conversation_id,
-            content=frame.content,
-            client_id=frame.client_id,
-            model=resolved.model,
-            byok=resolved.credentials.byok,
-            max_tokens=clamp_max_tokens(resolved.model, frame.max_tokens),
-            hub=hub,
-        )
+        with transaction.atomic():
+            conversation = services.conversation_lock(
+                owner_id=user_id, conversation_id=conversation_id
+            )
+            if not frame.model:
+                conversation = _current_model(conversation)
+            resolved = _resolve(frame.model or conversation.model, user_id)
+            start = services.reply_begin(
+                conversation=conversation,
+                content=frame.content,
+                client_id=frame.client_id,
+                model=resolved.model,
+                byok=resolved.credentials.byok,
+                max_tokens=clamp_max_tokens(resolved.model, frame.max_tokens),
+                hub=hub,
+            )
     except services.ConversationNotFound:
         raise _NO_CONVERSATION from None
     except services.ReplyInProgress:
@@ -155,21 +150,23 @@ def _begin_retry(
     *, user_id: int, session_key: str | None, conversation_id: int, message_id: int, hub: str
 ) -> tuple[Resolved, services.ReplyStart]:
     _check_paid_action(user_id=user_id, session_key=session_key)
-    conversation = _current_model(
-        _owned_conversation(user_id=user_id, conversation_id=conversation_id)
-    )
-    resolved = _resolve(conversation.model, user_id)
     try:
-        start = services.reply_begin_retry(
-            owner_id=user_id,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            model=resolved.model,
-            byok=resolved.credentials.byok,
-            max_tokens=clamp_max_tokens(resolved.model, None),
-            hub=hub,
-        )
-    except (services.ConversationNotFound, services.MessageNotFound):
+        with transaction.atomic():
+            conversation = _current_model(
+                services.conversation_lock(owner_id=user_id, conversation_id=conversation_id)
+            )
+            resolved = _resolve(conversation.model, user_id)
+            start = services.reply_begin_retry(
+                conversation=conversation,
+                message_id=message_id,
+                model=resolved.model,
+                byok=resolved.credentials.byok,
+                max_tokens=clamp_max_tokens(resolved.model, None),
+                hub=hub,
+            )
+    except services.ConversationNotFound:
+        raise _NO_CONVERSATION from None
+    except services.MessageNotFound:
         raise Refused("not_found", "There is no reply to retry here.") from None
     except services.ReplyInProgress:
         raise _IN_PROGRESS from None

@@ -76,8 +76,11 @@ class ReplyStart:
     other_hubs: tuple[str, ...] = ()
 
 
-def _locked_conversation(owner_id: int, conversation_id: int) -> Conversation:
-    """The conversation, row-locked, if `owner_id` owns it (a foreign id is a missing one)."""
+def conversation_lock(*, owner_id: int, conversation_id: int) -> Conversation:
+    """The conversation a reply is to start in, row-locked until the caller's transaction
+    ends, if `owner_id` owns it (a foreign id is a missing one: ConversationNotFound). With
+    only what a reply needs loaded (its owner and model)."""
+    assert transaction.get_connection().in_atomic_block
     conversation = selectors.conversation_to_reply_in(
         owner_id=owner_id, conversation_id=conversation_id, lock=True
     )
@@ -133,8 +136,7 @@ def conversation_create(*, owner_id: int, model: str | None = None) -> Conversat
 
 def reply_begin(
     *,
-    owner_id: int,
-    conversation_id: int,
+    conversation: Conversation,
     content: str,
     client_id: str | None,
     model: ModelInfo,
@@ -145,29 +147,23 @@ def reply_begin(
     """Save the person's message and a streaming placeholder run by `hub`, and hold the reply's
     coins.
 
-    One transaction: if the coins are not there (`InsufficientCoins`), nothing is written.
+    In the caller's transaction, with `conversation` locked by `conversation_lock`: a refusal
+    (`InsufficientCoins`, `ReplyInProgress`) leaves the transaction to be undone, so nothing is
+    written.
     """
     try:
-        with transaction.atomic():
-            conversation = _locked_conversation(owner_id, conversation_id)
-            if client_id and selectors.sent_before(
-                conversation_id=conversation_id, client_id=client_id
-            ):
-                sent = conversation.messages.filter(role="user", client_id=client_id).first()
-                if sent is not None:
-                    reply = conversation.messages.filter(pk__gt=sent.pk, role="assistant").first()
-                    if reply is not None:
-                        return ReplyStart(
-                            assistant=reply, history=[], user_message=sent, duplicate=True
-                        )
-            # A reply still streaming makes the placeholder's insert fail (a constraint):
-            # ReplyInProgress below, and the transaction with the person's message undone.
-            user_message = _NEW_MESSAGE.create(
+        with transaction.atomic(savepoint=False):
+            # A resent send (the same client_id) is a unique constraint: nothing new is written.
+            user_message = _NEW_MESSAGE.create_if_new(
                 conversation_id=conversation.pk,
                 role=Message.Role.USER,
                 content=content,
                 client_id=client_id or "",
             )
+            if user_message is None:
+                return _sent_before(conversation, client_id or "")
+            # A reply still streaming makes the placeholder's insert fail (a constraint):
+            # ReplyInProgress below, and the transaction with the person's message undone.
             assistant = _NEW_MESSAGE.create(
                 conversation_id=conversation.pk,
                 role=Message.Role.ASSISTANT,
@@ -178,7 +174,7 @@ def reply_begin(
                 hub=hub,
             )
             start = _hold(
-                owner_id=owner_id,
+                owner_id=conversation.owner_id,
                 conversation=conversation,
                 assistant=assistant,
                 model=model,
@@ -187,15 +183,23 @@ def reply_begin(
                 hub=hub,
             )
     except IntegrityError:
-        # Another worker won the race for this conversation's one streaming slot or client_id.
+        # Another worker won the race for this conversation's one streaming slot.
         raise ReplyInProgress() from None
     return dataclasses.replace(start, user_message=user_message)
 
 
+def _sent_before(conversation: Conversation, client_id: str) -> ReplyStart:
+    """What a resent send is answered with: the message as first sent and its reply."""
+    sent = conversation.messages.get(role=Message.Role.USER, client_id=client_id)
+    reply = conversation.messages.filter(pk__gt=sent.pk, role=Message.Role.ASSISTANT).first()
+    if reply is None:  # its reply was never saved: not a send to start again either
+        raise ReplyInProgress()
+    return ReplyStart(assistant=reply, history=[], user_message=sent, duplicate=True)
+
+
 def reply_begin_retry(
     *,
-    owner_id: int,
-    conversation_id: int,
+    conversation: Conversation,
     message_id: int,
     model: ModelInfo,
     byok: bool,
@@ -203,11 +207,11 @@ def reply_begin_retry(
     hub: str,
 ) -> ReplyStart:
     """Start a new attempt at the conversation's last reply, if it ended without completing,
-    run by `hub`."""
+    run by `hub`. In the caller's transaction, with `conversation` locked by
+    `conversation_lock`, as `reply_begin`."""
     retryable = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
     try:
-        with transaction.atomic():
-            conversation = _locked_conversation(owner_id, conversation_id)
+        with transaction.atomic(savepoint=False):
             last = conversation.messages.order_by("-id").first()
             if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
                 raise MessageNotFound()
@@ -222,7 +226,7 @@ def reply_begin_retry(
             last.hub = hub
             last.save()
             start = _hold(
-                owner_id=owner_id,
+                owner_id=conversation.owner_id,
                 conversation=conversation,
                 assistant=last,
                 model=model,

@@ -126,12 +126,20 @@ class Insert(Generic[M]):
         pk = connection.ops.quote_name(model._meta.pk.column)
         self._into, self._row = f"INSERT INTO {table} ({columns}) VALUES", f"({places})"
         self.sql = f"{self._into} {self._row} RETURNING {pk}"
+        # PostgreSQL and SQLite (>= 3.35) both take an ON CONFLICT clause without a target.
+        self._if_new = f"{self._into} {self._row} ON CONFLICT DO NOTHING RETURNING {pk}"
 
     def row(self, **values: Any) -> int:
         """Write one row; its primary key."""
         written = one(self.sql, self._params(values, timezone.now()))
         assert written is not None
         return int(written[0])
+
+    def row_if_new(self, **values: Any) -> int | None:
+        """Write one row unless a unique constraint already has one like it (then nothing is
+        written, and no error either: None); its primary key."""
+        written = one(self._if_new, self._params(values, timezone.now()))
+        return None if written is None else int(written[0])
 
     def rows(self, *many: dict[str, Any]) -> None:
         """Write several rows in one statement, in the order given."""
@@ -163,7 +171,15 @@ class Insert(Generic[M]):
     def create(self, **values: Any) -> M:
         """Write one row; an instance with its key and the given fields loaded (the others
         are fetched on first use, as for `.only()`)."""
-        loaded = {**values, self.model._meta.pk.attname: self.row(**values)}
+        return self._instance(values, self.row(**values))
+
+    def create_if_new(self, **values: Any) -> M | None:
+        """`create`, unless a unique constraint already has a row like it (`row_if_new`)."""
+        pk = self.row_if_new(**values)
+        return None if pk is None else self._instance(values, pk)
+
+    def _instance(self, values: dict[str, Any], pk: int) -> M:
+        loaded = {**values, self.model._meta.pk.attname: pk}
         names = [f.attname for f in self.model._meta.concrete_fields if f.attname in loaded]
         # from_db takes the values in the model's own field order.
         return self.model.from_db(connection.alias, names, [loaded[n] for n in names])

@@ -183,6 +183,24 @@ def test_an_insert_under_a_used_unique_value_fails(alice: Any) -> None:
         )
 
 
+def test_an_insert_if_new_writes_nothing_under_a_used_unique_value(alice: Any) -> None:
+    conversation = Conversation.objects.create(owner=alice, model="m")
+    insert = sql.Insert(Message)
+    sent = {"conversation_id": conversation.pk, "role": "user", "client_id": "c-1"}
+
+    first = insert.create_if_new(**sent, content="first")
+    again = insert.create_if_new(**sent, content="again")  # the partial unique constraint
+    other = insert.create_if_new(**sent | {"client_id": "c-2"}, content="other")
+
+    assert first is not None and other is not None and again is None
+    assert first.content == "first"
+    stored = Message.objects.filter(conversation=conversation).order_by("pk")
+    assert [(m.pk, m.content) for m in stored] == [(first.pk, "first"), (other.pk, "other")]
+    # Outside the constraint's condition (no client_id) rows are written every time.
+    assert insert.row_if_new(conversation_id=conversation.pk, role="user") is not None
+    assert insert.row_if_new(conversation_id=conversation.pk, role="user") is not None
+
+
 def test_no_model_written_by_hand_has_save_signals() -> None:
     """Insert sends no signals: a receiver added for one of its models would never run."""
     for module in ("chat.services", "chat.limits", "billing.services"):

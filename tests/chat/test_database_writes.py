@@ -51,7 +51,7 @@ async def _writes_for(
     tab = await connect(alice, conversation)
     log.clear()
     started = time.monotonic()
-    await send(tab, type="send", content="count my writes")
+    await send(tab, type="send", content="count my writes", client_id="c-1")
     frames = await until_end(tab)
     duration = time.monotonic() - started
     await tab.disconnect()

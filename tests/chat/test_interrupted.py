@@ -26,11 +26,14 @@ def _orphan(alice: Any, *, age: float) -> Message:
     """A streaming reply with a hold, as a worker leaves it when it is killed mid-reply."""
     conversation = Conversation.objects.create(owner=alice, model="claude-sonnet-5-5")
     Message.objects.create(conversation=conversation, role="user", content="hello")
-    start = services.reply_begin(
-        owner_id=alice.pk, conversation_id=conversation.pk, content="tell me", client_id=None,
-        model=get_model("claude-sonnet-5-5"), byok=False, max_tokens=8000,
-        hub="hub.killed!",
-    )  # fmt: skip
+    with transaction.atomic():
+        start = services.reply_begin(
+            conversation=services.conversation_lock(
+                owner_id=alice.pk, conversation_id=conversation.pk
+            ),
+            content="tell me", client_id=None, model=get_model("claude-sonnet-5-5"), byok=False,
+            max_tokens=8000, hub="hub.killed!",
+        )  # fmt: skip
     Message.objects.filter(pk=start.assistant.pk).update(
         content="Partial text that got this far " * 4,
         heartbeat_at=timezone.now() - dt.timedelta(seconds=age),
