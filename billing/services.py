@@ -49,6 +49,20 @@ _DEBIT = (
     f"UPDATE {_TABLE} SET balance = balance + %s, updated_at = %s "
     "WHERE id = %s AND balance >= %s RETURNING balance"
 )
+# A reply's hold and its settle, when the balance covers them, in one statement each that finds
+# the account, locks it and changes it: the person's row is read first only when it does not
+# (then the hold is lowered, or the charge capped, to what the balance allows). A settle also
+# changes nothing if the reply was settled before (its release is in the ledger).
+_HOLD_ALL = (
+    f"UPDATE {_TABLE} SET balance = balance - %s, updated_at = %s "
+    "WHERE user_id = %s AND balance >= %s RETURNING id, balance"
+)
+_SETTLE_ALL = (
+    f"UPDATE {_TABLE} SET balance = balance + %s, updated_at = %s "
+    "WHERE user_id = %s AND balance >= %s "
+    f"AND NOT EXISTS (SELECT 1 FROM {LedgerEntry._meta.db_table} WHERE reference = %s) "
+    "RETURNING id, balance"
+)
 
 
 # Read before and after every reply: hand-written SQL (chatsite/sql.py says why).
@@ -93,33 +107,6 @@ def _move(
     existing = LedgerEntry.objects.filter(reference=reference).first()
     if existing is not None:
         return existing
-    entry_id = _apply(
-        account,
-        kind=kind,
-        amount=amount,
-        reference=reference,
-        reason=reason,
-        conversation_id=conversation_id,
-        message_id=message_id,
-        created_by_id=created_by_id,
-    )
-    return LedgerEntry.objects.get(pk=entry_id)
-
-
-def _apply(
-    account: CoinAccount,
-    *,
-    kind: str,
-    amount: int,
-    reference: str,
-    reason: str,
-    conversation_id: int | None = None,
-    message_id: int | None = None,
-    created_by_id: int | None = None,
-) -> int:
-    """`_move` for a reference known not to be in the ledger (the caller looked in this
-    transaction, or made it new); one that is fails the entry's insert (IntegrityError). The
-    entry's id. A reply's hold is one; its release and capture are written by `reply_settle`."""
     balance_after = _add(account, amount)
     if balance_after is None:
         balance = CoinAccount.objects.values_list("balance", flat=True).get(pk=account.pk)
@@ -128,7 +115,7 @@ def _apply(
             balance=balance,
         )
     account.balance = balance_after
-    return _NEW_ENTRY.row(
+    entry_id = _NEW_ENTRY.row(
         account_id=account.pk,
         kind=kind,
         amount=amount,
@@ -139,6 +126,7 @@ def _apply(
         message_id=message_id,
         created_by_id=created_by_id,
     )
+    return LedgerEntry.objects.get(pk=entry_id)
 
 
 def balance_of(*, user_id: int) -> int:
@@ -213,25 +201,35 @@ def reply_hold(
     (the ledger's unique reference) and the transaction holds nothing.
     """
     assert transaction.get_connection().in_atomic_block
-    account = _locked_account(user_id)
     input_tokens = pricing.estimate_input_tokens(input_characters)
-    affordable = pricing.affordable_max_tokens(
-        model, balance=account.balance, input_tokens=input_tokens
-    )
-    granted = min(max_tokens, affordable)
-    if granted < min(settings.MIN_REPLY_TOKENS, max_tokens):
-        raise InsufficientCoins(
-            f"You don't have enough coins for a reply from {model.display_name} "
-            f"(your balance is {account.balance} coins).",
-            balance=account.balance,
+    amount = pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=max_tokens)
+    # The common case: the balance covers the whole of `max_tokens`.
+    held = sql.one(_HOLD_ALL, [amount, sql.now(), user_id, amount]) if amount > 0 else None
+    if held is not None:
+        account_id, balance, granted = held[0], int(held[1]), max_tokens
+    else:
+        account = _locked_account(user_id)
+        affordable = pricing.affordable_max_tokens(
+            model, balance=account.balance, input_tokens=input_tokens
         )
-    amount = pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=granted)
-    _apply(
-        account,
+        granted = min(max_tokens, affordable)
+        if granted < min(settings.MIN_REPLY_TOKENS, max_tokens):
+            raise InsufficientCoins(
+                f"You don't have enough coins for a reply from {model.display_name} "
+                f"(your balance is {account.balance} coins).",
+                balance=account.balance,
+            )
+        amount = pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=granted)
+        debited = _add(account, -amount)
+        assert debited is not None  # the account is locked: what was affordable still is
+        account_id, balance = account.pk, debited
+    _NEW_ENTRY.row(
+        account_id=account_id,
         kind=LedgerEntry.Kind.HOLD,
         amount=-amount,
+        balance_after=balance,
         reference=reference,
-        reason=f"Hold for a reply from {model.id}",
+        reason=f"Hold for a reply from {model.id}"[:200],
         conversation_id=conversation_id,
         message_id=message_id,
     )
@@ -268,26 +266,33 @@ def reply_settle(
     conversation_id: int,
     message_id: int | None,
 ) -> Settlement:
-    """Capture what the reply cost and release the rest of its hold, in the caller's transaction."""
+    """Capture what the reply cost and release the rest of its hold, in the caller's transaction.
+    A reply settled before is reported as it was settled then, and nothing changes."""
     assert transaction.get_connection().in_atomic_block
     usd = pricing.cost_usd(model, usage)
     if hold is None:  # BYOK: the person's own key paid
         return Settlement(coins_charged=0, balance=balance_of(user_id=user_id), cost_usd=usd)
-    account = _locked_account(user_id)
-    ids: dict[str, Any] = {"conversation_id": conversation_id, "message_id": message_id}
     release = f"{reference}:release"
-    if sql.one(_ENTRY, [release]) is not None:
-        # Settled before: report what was charged then, change nothing.
-        capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
-        charged = -capture.amount if capture is not None else 0
-        return Settlement(coins_charged=charged, balance=account.balance, cost_usd=usd)
-    # The hold covers the worst case; if the estimate was short, charge what the balance allows.
-    # Release and capture are one change of the balance and two entries in one statement (the
-    # account is locked, so the charge computed here is what the balance allows).
-    charge = min(pricing.coins_for(usd), account.balance + hold.amount)
-    balance = _add(account, hold.amount - charge)
-    assert balance is not None  # never below zero: the charge was capped by the balance
-    account.balance = balance
+    # Release and capture are one change of the balance and two entries in one statement.
+    charge = pricing.coins_for(usd)
+    change = hold.amount - charge
+    settled = sql.one(_SETTLE_ALL, [change, sql.now(), user_id, -change, release])
+    if settled is not None:  # the common case: the balance covers the charge
+        account_id, balance = settled[0], int(settled[1])
+    else:
+        account = _locked_account(user_id)
+        if sql.one(_ENTRY, [release]) is not None:
+            # Settled before: report what was charged then, change nothing.
+            capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
+            charged = -capture.amount if capture is not None else 0
+            return Settlement(coins_charged=charged, balance=account.balance, cost_usd=usd)
+        # The hold covers the worst case; if the estimate was short, charge what the balance
+        # allows (the account is locked, so that is what it allows).
+        charge = min(charge, account.balance + hold.amount)
+        changed = _add(account, hold.amount - charge)
+        assert changed is not None  # never below zero: the charge was capped by the balance
+        account_id, balance = account.pk, changed
+    ids: dict[str, Any] = {"conversation_id": conversation_id, "message_id": message_id}
     entries = [
         {
             "kind": LedgerEntry.Kind.RELEASE,
@@ -307,8 +312,8 @@ def reply_settle(
                 "reason": f"Reply from {model.id}"[:200],
             }
         )
-    _NEW_ENTRY.rows(*({"account_id": account.pk, **ids, **entry} for entry in entries))
-    return Settlement(coins_charged=charge, balance=account.balance, cost_usd=usd)
+    _NEW_ENTRY.rows(*({"account_id": account_id, **ids, **entry} for entry in entries))
+    return Settlement(coins_charged=charge, balance=balance, cost_usd=usd)
 
 
 def open_hold(*, message_id: int) -> Hold | None:

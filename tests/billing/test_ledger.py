@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -239,6 +240,47 @@ def test_a_reply_settled_twice_is_charged_once_and_reports_that_charge(alice: An
     kinds = LedgerEntry.objects.filter(account__user=alice).values_list("kind", flat=True)
     assert sorted(kinds) == sorted(["grant", "hold", "release", "capture"])
     assert services.reconcile() == []
+
+
+def test_a_reply_the_balance_covers_holds_and_settles_in_one_statement_on_the_account_each(
+    alice: Any,
+) -> None:
+    # Every reply runs these: the account is found, locked and changed by one UPDATE each, then
+    # the entries are written (the slow paths, which read the account first, are the state
+    # machine's too).
+    sonnet = get_model("claude-sonnet-5-5")
+    with transaction.atomic(), CaptureQueriesContext(connection) as holding:
+        hold = services.reply_hold(
+            user_id=alice.pk, model=sonnet, input_characters=300, max_tokens=4_000,
+            reference="r:hold", conversation_id=1, message_id=1,
+        )  # fmt: skip
+    with transaction.atomic(), CaptureQueriesContext(connection) as settling:
+        settlement = services.reply_settle(
+            user_id=alice.pk, model=sonnet, usage=Usage(input_tokens=200, output_tokens=300),
+            hold=hold, reference="r", conversation_id=1, message_id=1,
+        )  # fmt: skip
+
+    def statements(captured: CaptureQueriesContext) -> list[str]:
+        wanted = ("SELECT", "UPDATE", "INSERT")
+        return [
+            q["sql"].split()[0] for q in captured.captured_queries if q["sql"].startswith(wanted)
+        ]
+
+    assert statements(holding) == statements(settling) == ["UPDATE", "INSERT"]
+    assert hold.max_tokens == 4_000
+    assert 0 < settlement.coins_charged < hold.amount
+    assert (
+        settlement.balance
+        == services.balance_of(user_id=alice.pk)
+        == 1000 - settlement.coins_charged
+    )
+    entries = LedgerEntry.objects.filter(account__user=alice).order_by("pk")
+    assert [(e.kind, e.balance_after) for e in entries] == [
+        ("grant", 1000),
+        ("hold", 1000 - hold.amount),
+        ("release", 1000),
+        ("capture", 1000 - settlement.coins_charged),
+    ]
 
 
 def test_a_hold_under_a_used_reference_fails_and_holds_nothing(alice: Any) -> None:
