@@ -30,6 +30,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import frames, limits, selectors, services
+from chat.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -550,10 +551,14 @@ class Hub:
 
 def _swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, Any]:
     """The latest exchange, in one trip to the database thread; with `sweep`, a reply whose
-    process died is found first (here at the latest, when someone looks)."""
-    if sweep:
-        services.replies_sweep_stale(conversation_id=conversation_id)
-    return selectors.latest_exchange(conversation_id=conversation_id)
+    process died is ended first (here at the latest, when someone looks). Only the latest reply
+    can be streaming (one per conversation, and none starts after it while it streams), so the
+    sweep is looked for only when it is."""
+    asked, reply = selectors.latest_exchange(conversation_id=conversation_id)
+    streaming = reply is not None and reply.status == Message.Status.STREAMING
+    if sweep and streaming and services.replies_sweep_stale(conversation_id=conversation_id):
+        asked, reply = selectors.latest_exchange(conversation_id=conversation_id)
+    return asked, reply
 
 
 def user_message_frame(message: Any) -> str:
