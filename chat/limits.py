@@ -9,7 +9,7 @@ import math
 import time
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from chat.models import OpenSocket, RateWindow
@@ -45,9 +45,7 @@ def paid_action_wait(*, user_id: int, now: float | None = None) -> float | None:
         return None
     moment = time.time() if now is None else now
     minute = int(moment // 60)
-    with connection.cursor() as cursor:
-        cursor.execute(_UPSERT, [user_id, "send", minute])
-        row = cursor.fetchone()
+    row = sql.one(_UPSERT, [user_id, "send", minute])
     count = int(row[0]) if row else 1
     if count <= limit:
         return None

@@ -253,15 +253,14 @@ def reply_checkpoint(*, rows: Sequence[tuple[int, str, str]]) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     table = connection.ops.quote_name(Message._meta.db_table)
     # Only rows still streaming: a late checkpoint must never overwrite a finished reply.
-    sql = (
+    update = (
         f"UPDATE {table} SET content = %s, thinking = %s, heartbeat_at = %s, updated_at = %s "
         "WHERE id = %s AND status = %s"
     )
     streaming = Message.Status.STREAMING.value
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            sql, [(content, thinking, now, now, pk, streaming) for pk, content, thinking in rows]
-        )
+    sql.cursor().executemany(
+        update, [(content, thinking, now, now, pk, streaming) for pk, content, thinking in rows]
+    )
 
 
 @dataclass(frozen=True, slots=True)

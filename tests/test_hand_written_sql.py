@@ -9,8 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
+from django.test.utils import CaptureQueriesContext
 
 from billing import services as billing
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
@@ -199,6 +201,37 @@ def test_an_insert_if_new_writes_nothing_under_a_used_unique_value(alice: Any) -
     # Outside the constraint's condition (no client_id) rows are written every time.
     assert insert.row_if_new(conversation_id=conversation.pk, role="user") is not None
     assert insert.row_if_new(conversation_id=conversation.pk, role="user") is not None
+
+
+def test_statements_share_one_cursor_and_a_debug_one_while_queries_are_logged(
+    alice: Any,
+) -> None:
+    query = "SELECT COUNT(*) FROM auth_user WHERE id = %s"
+    assert sql.one(query, [alice.pk]) == (1,)
+    reused = sql.cursor()
+    assert sql.one(query, [alice.pk]) == (1,) and sql.cursor() is reused
+
+    with CaptureQueriesContext(connection) as captured:  # a debug cursor while queries are logged
+        assert sql.every(query, [alice.pk]) == [(1,)]
+    assert [q["sql"] for q in captured.captured_queries] == [query % alice.pk]
+    assert type(sql.cursor()) is type(reused)  # and, queries no longer logged, a plain one
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_shared_cursor_is_always_the_current_connections(alice: Any) -> None:
+    query = "SELECT COUNT(*) FROM auth_user WHERE id = %s"
+    assert sql.one(query, [alice.pk]) == (1,)
+    assert sql.cursor().cursor.connection is connection.connection
+    # A trip to the database thread ends so: the connection is closed (SQLite) or handed back
+    # to the pool (PostgreSQL), and the next statement runs on whichever comes next.
+    connection.close()
+    assert sql.one(query, [alice.pk]) == (1,)
+    assert sql.cursor().cursor.connection is connection.connection
+
+
+async def test_statements_refuse_to_run_in_the_event_loop() -> None:
+    with pytest.raises(SynchronousOnlyOperation):
+        sql.one("SELECT 1", [])
 
 
 def test_no_model_written_by_hand_has_save_signals() -> None:
