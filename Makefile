@@ -76,6 +76,8 @@ bench: $(STAMP)
 		$(BIN)/python -m bench.reply_cost --server $$server --services || exit 1; \
 	done
 	$(BIN)/python -m bench.db_writes
+	$(BIN)/python -m bench.reply_db
+	$(BIN)/python -m bench.reply_db --services
 	$(BIN)/python -m bench.ledger
 	$(BIN)/python -m bench.plot $(BENCH_OUT) docs/relay-latency.svg
 
