@@ -56,6 +56,7 @@ RELAY := $(BIN)/python -m bench.relay --seconds 8 --out $(BENCH_OUT)
 SLOW := --rate 17 --tokens-per-event 3
 bench: $(STAMP)
 	mkdir -p artifacts && rm -f $(BENCH_OUT)
+	$(BIN)/python -m bench.machine
 	for server in daphne uvicorn; do \
 		for app in floor site; do \
 			$(RELAY) --server $$server --app $$app --sweep 50,100,150,200 || exit 1; \
@@ -80,6 +81,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.reply_db --services
 	$(BIN)/python -m bench.ledger
 	$(BIN)/python -m bench.plot $(BENCH_OUT) docs/relay-latency.svg
+	$(BIN)/python -m bench.machine
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
