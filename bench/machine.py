@@ -31,7 +31,7 @@ def _work(rounds: int) -> None:
 
 def microseconds_per_round(seconds: float) -> float:
     """The median over several samples of the CPU time of one round of the work."""
-    rounds, samples = 2_000, []
+    rounds, samples = 2_000, list[float]()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline or len(samples) < 5:
         started = time.process_time()
