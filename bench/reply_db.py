@@ -35,7 +35,7 @@ from tests.e2e.servers import manage, site_env  # noqa: E402
 WARM_UP = 30
 HUB = "hub.bench-reply-db!0"
 UNUSED = "http://127.0.0.1:9"  # no provider is called
-TRIPS = ("handshake", "admission", "catch-up", "send", "settle", "close")
+TRIPS = ("handshake", "admission", "send", "settle", "close")
 
 
 def measure(replies: int) -> dict[str, float]:
@@ -50,7 +50,6 @@ def measure(replies: int) -> dict[str, float]:
     from chat import consumers, limits, services
     from chat import replies as starting
     from chat.frames import SendFrame
-    from chat.hub import _swept_latest_exchange
     from chat.models import Conversation
     from chatsite import ws_auth
     from providers.events import Usage
@@ -80,12 +79,12 @@ def measure(replies: int) -> dict[str, float]:
     def reply(conversation_id: int) -> None:
         user, _ = trip("handshake", ws_auth._load, session_key=session_key)
         assert user.pk == person.pk
-        owned, socket_id = trip(
-            "admission", consumers._admit, user_id=person.pk, conversation_id=conversation_id,
-            hub=HUB,
+        # The socket's row and its catch-up (the conversation's latest exchange).
+        owned, socket_id, _ = trip(
+            "admission", consumers._open, user_id=person.pk, conversation_id=conversation_id,
+            hub=HUB, sweep=True,
         )  # fmt: skip
         assert owned and socket_id is not None
-        trip("catch-up", _swept_latest_exchange, conversation_id=conversation_id, sweep=True)
         frame = SendFrame(content="Say hello", client_id=uuid.uuid4().hex, max_tokens=1024)
         resolved, start = trip(
             "send", starting._begin_send, user_id=person.pk, session_key=session_key,

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from chat import frames, limits, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
-from chat.hub import get_hub
+from chat.hub import get_hub, swept_latest_exchange
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,18 @@ def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int |
     ):
         return False, None
     return True, limits.socket_open(user_id=user_id, hub=hub, conversation_id=conversation_id)
+
+
+def _open(
+    *, user_id: int, conversation_id: int, hub: str, sweep: bool
+) -> tuple[bool, int | None, tuple[Any, Any]]:
+    """A socket's one trip to the database thread before it streams: its admission (`_admit`)
+    and, if it is admitted, the conversation's latest exchange to bring it up to date with
+    (`hub.swept_latest_exchange`, read after the admission's transaction ended)."""
+    owned, socket_id = _admit(user_id=user_id, conversation_id=conversation_id, hub=hub)
+    if socket_id is None:
+        return owned, None, (None, None)
+    return True, socket_id, swept_latest_exchange(conversation_id=conversation_id, sweep=sweep)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -149,14 +161,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         hub = get_hub()
         await hub.start()
-        owned, self.socket_id = await database_sync_to_async(_admit)(
-            user_id=user.pk, conversation_id=conversation_id, hub=hub.channel
-        )
+        # Joined first, so no frame of the conversation sent while the trip reads its latest
+        # exchange is missed (chat/hub.py, `subscribe`): one trip admits the socket and reads.
+        hub.join(self, conversation_id)
+        admitted = False
+        try:
+            owned, self.socket_id, exchange = await database_sync_to_async(_open)(
+                user_id=user.pk,
+                conversation_id=conversation_id,
+                hub=hub.channel,
+                sweep=hub.needs_sweep(conversation_id),
+            )
+            admitted = self.socket_id is not None
+        finally:
+            if not admitted:
+                await hub.unsubscribe(self, conversation_id)
         if not owned:
             await self._refuse(CLOSE_NOT_FOUND)
             return
         await self.accept()
-        if self.socket_id is None:
+        if not admitted:
             await self._send_error(
                 "rate_limited",
                 f"Too many open chat tabs (at most {settings.SOCKETS_PER_PERSON}). "
@@ -169,7 +193,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_key = getattr(session, "session_key", None)
         self.conversation_id = conversation_id
         hub.track(self)
-        await hub.subscribe(self, conversation_id)
+        await hub.catch_up(self, conversation_id, exchange)
 
     async def disconnect(self, code: int) -> None:
         self._done = True

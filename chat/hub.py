@@ -130,31 +130,54 @@ class Hub:
 
         The socket joins before anything is read, so no frame sent meanwhile is missed (the
         page drops what it already has by offset), and what it is sent last is never older
-        than what it was sent before.
+        than what it was sent before. (The consumer does the three steps itself, to read the
+        exchange in the trip that admits the socket.)
         """
         await self.start()
+        self.join(socket, conversation_id)
+        try:
+            exchange = await database_sync_to_async(swept_latest_exchange)(
+                conversation_id=conversation_id, sweep=self.needs_sweep(conversation_id)
+            )
+        except BaseException:
+            self._release(socket)
+            raise
+        await self.catch_up(socket, conversation_id, exchange)
+
+    def join(self, socket: Subscriber, conversation_id: int) -> None:
+        """Add a socket; the conversation's frames are held for it until `catch_up` (or
+        `unsubscribe`)."""
         self._catching_up[socket] = []
         self.sockets.setdefault(conversation_id, set()).add(socket)
-        try:
-            await self._catch_up(socket, conversation_id)
-        finally:
-            # Frames that arrived meanwhile follow the snapshot (the page drops the overlap).
-            for text in self._catching_up.pop(socket, []):
-                socket.push(text)
 
-    async def _catch_up(self, socket: Subscriber, conversation_id: int) -> None:
-        asked, message = await database_sync_to_async(_swept_latest_exchange)(
-            conversation_id=conversation_id, sweep=conversation_id not in self.replies
-        )
-        reply = self.replies.get(conversation_id)
-        if reply is not None:
-            socket.push(reply.snapshot_frame())
-        else:
-            await self._snapshot_from_database(socket, conversation_id, message)
-        # The page may have been rendered before the latest message was saved (a reload right
-        # after a send): it places the person's message before the reply, by id.
-        if asked is not None:
-            socket.push(user_message_frame(asked))
+    def needs_sweep(self, conversation_id: int) -> bool:
+        """Whether reading the conversation's latest exchange should end a reply whose process
+        died (`swept_latest_exchange`): not if its reply runs here."""
+        return conversation_id not in self.replies
+
+    async def catch_up(
+        self, socket: Subscriber, conversation_id: int, exchange: tuple[Any, Any]
+    ) -> None:
+        """Send a joined socket the latest exchange, read since it joined, then the frames held
+        for it meanwhile (the page drops the overlap)."""
+        asked, message = exchange
+        try:
+            reply = self.replies.get(conversation_id)
+            if reply is not None:
+                socket.push(reply.snapshot_frame())
+            else:
+                await self._snapshot_from_database(socket, conversation_id, message)
+            # The page may have been rendered before the latest message was saved (a reload
+            # right after a send): it places the person's message before the reply, by id.
+            if asked is not None:
+                socket.push(user_message_frame(asked))
+        finally:
+            self._release(socket)
+
+    def _release(self, socket: Subscriber) -> None:
+        """Send a joined socket the frames held for it; later ones go straight to it."""
+        for text in self._catching_up.pop(socket, []):
+            socket.push(text)
 
     async def _snapshot_from_database(
         self, socket: Subscriber, conversation_id: int, message: Any
@@ -197,7 +220,7 @@ class Hub:
                 if settled():
                     return
                 # With `sweep`, a reply whose worker died is ended here, once it is stale.
-                _, message = await database_sync_to_async(_swept_latest_exchange)(
+                _, message = await database_sync_to_async(swept_latest_exchange)(
                     conversation_id=conversation_id, sweep=True
                 )
                 if message is None or settled():
@@ -549,7 +572,7 @@ class Hub:
             self._checkpointer = None
 
 
-def _swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, Any]:
+def swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, Any]:
     """The latest exchange, in one trip to the database thread; with `sweep`, a reply whose
     process died is ended first (here at the latest, when someone looks). Only the latest reply
     can be streaming (one per conversation, and none starts after it while it streams), so the

@@ -395,19 +395,18 @@ async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
     frames = await until_end(tab)
     assert frames[-1]["type"] == "message_stop"
 
-    # The socket's own catch-up, from its connect, may still be under way.
-    sent = [trip for trip in trips if trip != "_swept_latest_exchange"]
-    assert sent[0] == "_begin_send", trips
+    # (The socket's catch-up was read in its connect's one trip, before it was accepted.)
+    assert trips[0] == "_begin_send", trips
     # (Channels' test communicator swaps close_old_connections for `no_op`.)
     assert not {"close_old_connections", "no_op"} & set(trips), trips
     await tab.disconnect()
 
 
-async def test_a_socket_makes_three_trips_to_the_database_thread_from_open_to_close(
+async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_close(
     alice: Any, conversation: Conversation, monkeypatch: Any
 ) -> None:
-    """Its row and the person's check, its catch-up, its row's removal: channels' own
-    disconnect handler would add a fourth, closing old connections that the third closed."""
+    """Its row, the person's check and its catch-up in one; its row's removal: channels' own
+    disconnect handler would add a third, closing old connections that the second closed."""
     from asgiref.sync import SyncToAsync
 
     trips: list[str] = []
@@ -419,10 +418,6 @@ async def test_a_socket_makes_three_trips_to_the_database_thread_from_open_to_cl
 
     monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
     tab = await connect(alice, conversation)
-    for _ in range(500):  # an empty conversation's catch-up sends nothing: wait for its trip
-        if "_swept_latest_exchange" in trips:
-            break
-        await asyncio.sleep(0.01)
     await tab.disconnect()
     made = [trip for trip in trips if trip != "signed_in_session"]
-    assert made == ["_admit", "_swept_latest_exchange", "socket_close"], trips
+    assert made == ["_open", "socket_close"], trips
