@@ -8,11 +8,20 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 
 from billing.services import coins_adjust
 from chat import runner
 from chat.models import Conversation, Message
-from tests.chat.helpers import ClientView, connect, receive, send, until_end
+from tests.chat.helpers import (
+    ClientView,
+    connect,
+    receive,
+    router,
+    send,
+    signed_in_session,
+    until_end,
+)
 from tests.fakes.anthropic import error_response, text_reply
 from tests.fakes.sse_server import Chunk, Script, SSEServer
 
@@ -113,6 +122,39 @@ async def test_deltas_read_apart_are_not_held_back(
     assert "".join(d["text"] for d in deltas) == "".join(words)
     # A busy test machine may read two at once now and then; a window of 40 ms gives ~10.
     assert len(deltas) >= 16
+    await tab.disconnect()
+
+
+async def test_a_socket_refused_another_persons_conversation_is_sent_none_of_its_reply(
+    alice: Any,
+    bob: Any,
+    conversation: Conversation,
+    anthropic_server: SSEServer,
+    monkeypatch: Any,
+) -> None:
+    """A socket joins the hub before the trip that admits it (frames sent meanwhile are held
+    for it): one that is refused must lose what was held, not be sent it."""
+    from chat import consumers
+
+    admit = consumers._open
+
+    def slow_admit(**kwargs: Any) -> Any:
+        time.sleep(0.2)  # the reply streams on meanwhile: its frames are held for the socket
+        return admit(**kwargs)
+
+    monkeypatch.setattr(consumers, "_open", slow_admit)
+    anthropic_server.enqueue(text_reply([f"secret{i} " for i in range(60)], delay=0.01))
+    tab = await connect(alice, conversation)
+    await send(tab, type="send", content="Tell me a secret")
+    assert (await receive(tab))["type"] == "user_message"
+    intruder = WebsocketCommunicator(router, f"/ws/chat/{conversation.pk}/")
+    intruder.scope["user"] = bob
+    intruder.scope["session"] = await database_sync_to_async(signed_in_session)(bob)
+    connected, _ = await intruder.connect()
+    assert connected  # accepted, then closed with the app's code
+    assert await intruder.receive_output(timeout=3) == {"type": "websocket.close", "code": 4404}
+    assert await intruder.receive_nothing(timeout=0.3)
+    assert "secret39" in "".join(f.get("text", "") for f in await until_end(tab))
     await tab.disconnect()
 
 
