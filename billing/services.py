@@ -52,7 +52,8 @@ _DEBIT = (
 # A reply's hold and its settle, when the balance covers them, in one statement each that finds
 # the account, locks it and changes it: the person's row is read first only when it does not
 # (then the hold is lowered, or the charge capped, to what the balance allows). A settle also
-# changes nothing if the reply was settled before (its release is in the ledger).
+# changes nothing if the reply was settled before (its release is in the ledger); one racing
+# another settle of the same reply fails on the ledger's unique reference, its transaction undone.
 _HOLD_ALL = (
     f"UPDATE {_TABLE} SET balance = balance - %s, updated_at = %s "
     "WHERE user_id = %s AND balance >= %s RETURNING id, balance"

@@ -52,7 +52,13 @@ def _open(
     owned, socket_id = _admit(user_id=user_id, conversation_id=conversation_id, hub=hub)
     if socket_id is None:
         return owned, None, (None, None)
-    return True, socket_id, swept_latest_exchange(conversation_id=conversation_id, sweep=sweep)
+    try:
+        exchange = swept_latest_exchange(conversation_id=conversation_id, sweep=sweep)
+    except BaseException:
+        # The socket is not opened after all: its row must not count against the person.
+        limits.socket_close(socket_id=socket_id)
+        raise
+    return True, socket_id, exchange
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

@@ -573,8 +573,8 @@ class Hub:
 
 
 def swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, Any]:
-    """The latest exchange, in one trip to the database thread; with `sweep`, a reply whose
-    process died is ended first (here at the latest, when someone looks). Only the latest reply
+    """The latest exchange (in the database thread); with `sweep`, a reply whose process died
+    is ended first (here at the latest, when someone looks). Only the latest reply
     can be streaming (one per conversation, and none starts after it while it streams), so the
     sweep is looked for only when it is."""
     asked, reply = selectors.latest_exchange(conversation_id=conversation_id)

@@ -92,3 +92,19 @@ async def test_sockets_of_a_worker_that_died_stop_counting(
     await database_sync_to_async(limits.sockets_renew)(hub="hub.alive!")
     assert not await OpenSocket.objects.filter(hub="hub.dead!").aexists()
     await tab.disconnect()
+
+
+def test_a_socket_whose_catch_up_cannot_be_read_leaves_no_row_counting_against_its_person(
+    alice: Any, conversation: Conversation, monkeypatch: Any
+) -> None:
+    from chat import consumers
+
+    def unreadable(**_: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(consumers, "swept_latest_exchange", unreadable)
+    with pytest.raises(RuntimeError):
+        consumers._open(
+            user_id=alice.pk, conversation_id=conversation.pk, hub="hub.x!1", sweep=True
+        )
+    assert not OpenSocket.objects.filter(user_id=alice.pk).exists()
