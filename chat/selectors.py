@@ -21,7 +21,6 @@ _HISTORY = (
     f"SELECT role, content FROM {_MESSAGES} "
     "WHERE conversation_id = %s AND id < %s AND content <> '' ORDER BY id"
 )
-_SENT = f"SELECT id FROM {_MESSAGES} WHERE conversation_id = %s AND role = %s AND client_id = %s"
 _OWNS = f"SELECT 1 FROM {Conversation._meta.db_table} WHERE id = %s AND owner_id = %s"
 _OWNER_HUB = f"SELECT hub FROM {_MESSAGES} WHERE conversation_id = %s AND status = %s"
 # What a socket is sent when it opens (hub.subscribe): the latest reply, the message it answers
@@ -62,11 +61,6 @@ def conversation_to_reply_in(
     """`conversation_for_owner` with only what a reply needs loaded (its model), locked until
     the transaction ends if `lock`."""
     return _OWNED.first([conversation_id, owner_id], lock=lock)
-
-
-def sent_before(*, conversation_id: int, client_id: str) -> bool:
-    """Whether the person's message with this `client_id` is already saved (a resent send)."""
-    return sql.one(_SENT, [conversation_id, Message.Role.USER, client_id]) is not None
 
 
 def conversations_for_owner(*, owner_id: int) -> QuerySet[Conversation]:
