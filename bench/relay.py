@@ -43,11 +43,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine (every core, every process) has been busy."""
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine (every core, every process) has been busy, and of them
+    those its hypervisor ran something else on (steal: this machine's cores are virtual)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     idle = fields[3] + fields[4]  # idle and iowait
-    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, fields[7] / tick
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -178,6 +180,7 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     # and everything else; the server's figures mean little once the machine is saturated.
     load_cpu = cpu_at(samples, window[1], LOAD) - cpu_at(samples, window[0], LOAD)
     busy = cpu_at(samples, window[1], MACHINE) - cpu_at(samples, window[0], MACHINE)
+    stolen = cpu_at(samples, window[1], STEAL) - cpu_at(samples, window[0], STEAL)
     streaming = sorted(
         latency
         for w in watches
@@ -232,6 +235,8 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         "steady_server_cpu_percent": steady_cpu / window_seconds * 100,
         "steady_load_cpu_percent": load_cpu / window_seconds * 100,
         "steady_machine_cpu_percent": busy / window_seconds * 100,
+        # Of the machine's: time its cores were taken by the hypervisor for other machines.
+        "steady_steal_cpu_percent": stolen / window_seconds * 100,
         "cores": os.cpu_count(),
         # Every event a client did not get (failed clients' included), gap and unended reply.
         "lost": missing + gaps + unended,
@@ -244,13 +249,14 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
 
 
 # What each sample holds after its time: CPU seconds of the server processes, of the load
-# generator (this process and the provider's), and of the whole machine.
-SERVER, LOAD, MACHINE = 1, 2, 3
-Sample = tuple[float, float, float, float]
+# generator (this process and the provider's), of the whole machine, and of the machine's
+# stolen by its hypervisor.
+SERVER, LOAD, MACHINE, STEAL = 1, 2, 3, 4
+Sample = tuple[float, float, float, float, float]
 
 
 async def cpu_samples(site: Site, done: asyncio.Event, provider_pid: int) -> list[Sample]:
-    """CPU seconds every 50 ms until `done` (see SERVER, LOAD, MACHINE)."""
+    """CPU seconds every 50 ms until `done` (see SERVER, LOAD, MACHINE, STEAL)."""
     samples = []
     load_pids = (os.getpid(), provider_pid)
     while True:
@@ -259,7 +265,7 @@ async def cpu_samples(site: Site, done: asyncio.Event, provider_pid: int) -> lis
                 time.monotonic(),
                 sum(cpu_seconds(pid) for pid in site.pids),
                 sum(cpu_seconds(pid) for pid in load_pids),
-                machine_busy_seconds(),
+                *machine_seconds(),
             )
         )
         if done.is_set():
@@ -318,7 +324,7 @@ HEADER = (
     f"{'replies':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99 st':>7} {'p99 up':>7} "
     f"{'p99 dn':>7} {'events/s':>9} "
     f"{'frames/s':>9} {'us CPU/ev':>9} {'steady':>7} {'st s':>5} {'ms/reply':>8} {'CPU %':>6} "
-    f"{'lost':>5} {'st load %':>9} {'st mach %':>9}"
+    f"{'lost':>5} {'st load %':>9} {'st mach %':>9} {'st steal %':>10}"
 )
 
 
@@ -330,7 +336,8 @@ def row(r: dict[str, Any]) -> str:
         f"{r['steady_cpu_us_per_event']:>7.0f} {r['steady_seconds']:>5.1f} "
         f"{r['cpu_ms_per_reply']:>8.1f} "
         f"{r['server_cpu_percent']:>6.0f} {r['lost']:>5} "
-        f"{r['steady_load_cpu_percent']:>9.0f} {r['steady_machine_cpu_percent']:>9.0f}"
+        f"{r['steady_load_cpu_percent']:>9.0f} {r['steady_machine_cpu_percent']:>9.0f} "
+        f"{r['steady_steal_cpu_percent']:>10.0f}"
     )
 
 

@@ -4,8 +4,9 @@ One table per worker count and cadence, a row per server, app, start (a burst: e
 starts within one second; churn: N always in flight) and N. "st" columns are the steady window
 (burst: every reply streaming; churn: N in flight); "x floor" is the site's steady CPU per
 event over the floor's at the same server, worker count, cadence, start and N; "load" is the
-load generator's CPU (the clients and the fake provider) and "machine" the whole machine's, in
-the steady window, in percent of one core.
+load generator's CPU (the clients and the fake provider), "machine" the whole machine's and
+"steal" what of the machine's the hypervisor gave to other machines, in the steady window, in
+percent of one core.
 
 python -m bench.table artifacts/bench-relay.jsonl
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 COLUMNS = (
     "server | app | start | replies | p50 ms | p99 ms | st p99 ms | start p99 ms | µs CPU/ev "
-    "| st µs/ev | st x floor | ms/reply | server CPU | load CPU | machine CPU | lost"
+    "| st µs/ev | st x floor | ms/reply | server CPU | load CPU | machine CPU | steal | lost"
 )
 
 
@@ -35,7 +36,7 @@ def _key(r: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _percent(r: dict[str, Any], name: str) -> str:
-    # Runs from before the load and machine columns have none.
+    # Runs from before the load, machine and steal columns have none.
     return f"{r[name]:.0f}%" if name in r else ""
 
 
@@ -60,6 +61,7 @@ def _row(r: dict[str, Any], floors: dict[tuple[Any, ...], dict[str, Any]]) -> st
         _percent(r, "steady_server_cpu_percent"),
         _percent(r, "steady_load_cpu_percent"),
         _percent(r, "steady_machine_cpu_percent"),
+        _percent(r, "steady_steal_cpu_percent"),
         str(r["lost"]),
     ]
     return "| " + " | ".join(cells) + " |"
