@@ -51,26 +51,27 @@ test-services: $(STAMP)
 # every reply starting within one second (a burst), and with churn (N always in flight,
 # starting and ending as they go, as on a busy site). 270 and 720 are 1.8 x 150 and 400; the
 # floor runs on two workers too (no database, no layer), to show what this machine allows there.
+# Each sweep runs on the floor and then on the site, so the two are measured minutes apart, not
+# a quarter of an hour: this machine's speed moves by half within minutes, and "x floor"
+# compares the two.
 BENCH_OUT ?= artifacts/bench-relay.jsonl
 RELAY := $(BIN)/python -m bench.relay --seconds 8 --out $(BENCH_OUT)
 SLOW := --rate 17 --tokens-per-event 3
+# pair LEVELS "OPTIONS" "SITE OPTIONS": the sweep on the floor, then on the site.
+PAIR := pair() { $(RELAY) $$2 --app floor --sweep $$1 && $(RELAY) $$2 --app site $$3 --sweep $$1; }
 bench: $(STAMP)
 	mkdir -p artifacts && rm -f $(BENCH_OUT)
 	$(BIN)/python -m bench.machine
-	for server in daphne uvicorn; do \
-		for app in floor site; do \
-			$(RELAY) --server $$server --app $$app --sweep 50,100,150,200 || exit 1; \
-			$(RELAY) --server $$server --app $$app --sweep 100,200,400,600 $(SLOW) || exit 1; \
-			$(RELAY) --server $$server --app $$app --churn 3 --sweep 150,200 || exit 1; \
-			$(RELAY) --server $$server --app $$app --churn 3 --sweep 400,600 $(SLOW) || exit 1; \
-		done; \
-		for app in "floor" "site --services"; do \
-			two="--server $$server --app $$app --workers 2"; \
-			$(RELAY) $$two --sweep 100,150,200,270 || exit 1; \
-			$(RELAY) $$two --sweep 200,400,720 $(SLOW) || exit 1; \
-			$(RELAY) $$two --churn 3 --sweep 270 || exit 1; \
-			$(RELAY) $$two --churn 3 --sweep 400,720 $(SLOW) || exit 1; \
-		done; \
+	$(PAIR); for server in daphne uvicorn; do \
+		one="--server $$server"; two="--server $$server --workers 2"; \
+		pair 50,100,150,200 "$$one" "" || exit 1; \
+		pair 100,200,400,600 "$$one $(SLOW)" "" || exit 1; \
+		pair 150,200 "$$one --churn 3" "" || exit 1; \
+		pair 400,600 "$$one --churn 3 $(SLOW)" "" || exit 1; \
+		pair 100,150,200,270 "$$two" --services || exit 1; \
+		pair 200,400,720 "$$two $(SLOW)" --services || exit 1; \
+		pair 270 "$$two --churn 3" --services || exit 1; \
+		pair 400,720 "$$two --churn 3 $(SLOW)" --services || exit 1; \
 		$(BIN)/python -m bench.ttft --server $$server || exit 1; \
 		$(BIN)/python -m bench.memory --server $$server || exit 1; \
 		$(BIN)/python -m bench.reply_cost --server $$server || exit 1; \
