@@ -444,7 +444,7 @@ class Hub:
         # the loop's shutdown waits for it forever.
         while not task.cancelling():
             try:
-                message = await self.layer.receive(channel)
+                message = await _receive(self.layer, channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -617,6 +617,32 @@ def get_hub() -> Hub:
     if hub is None:
         hub = _hubs[loop] = Hub()
     return hub
+
+
+# How often a hub's receive is cancelled again, once its listener is, until it ends.
+RECEIVE_RECANCEL_EVERY = 0.05
+
+
+async def _receive(layer: Any, channel: str) -> dict[str, Any]:
+    """The layer's next message for `channel`, received in a task of its own so that a
+    cancellation it swallows does not keep the listener alive.
+
+    It can swallow one outright: redis-py writes each command inside `asyncio.wait_for`, which
+    on Python 3.11 returns normally when the cancel lands as the write completes, and
+    channels-redis then blocks in BZPOPMIN again, five seconds at a time, for ever (a worker's
+    shutdown, or a test's loop closing, waited on it). Here the listener stops waiting at once
+    and cancels the receive again until it has ended (it swallows the cancel only in that
+    instant of a write)."""
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    try:
+        return await asyncio.shield(receiving)
+    except asyncio.CancelledError:
+        while not receiving.done():
+            receiving.cancel()
+            await asyncio.wait({receiving}, timeout=RECEIVE_RECANCEL_EVERY)
+        if not receiving.cancelled():
+            receiving.exception()  # retrieved (a message or an error): the listener is ending
+        raise
 
 
 def _caused_by_cancel(exc: BaseException) -> bool:

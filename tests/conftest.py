@@ -172,17 +172,20 @@ def _built_in_catalogue() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_channel_layer() -> Iterator[None]:
-    """Each test's event loop starts with an empty in-memory layer (its queues bind to a loop).
+    """Each test's event loop gets a channel layer of its own.
 
-    Redis needs no reset: a stale channel there only collects messages until they expire.
+    A worker has one loop for its life, but the tests run each in a new one, and a layer keeps
+    loop-bound state across them: the in-memory layer's queues, and channels-redis's receive
+    locks and buffers (a receive cancelled when a test's loop closed can leave its channel's
+    lock held in a loop that is gone, and the next test's hub then cannot receive, or its
+    loop waits on it at close). Dropping the cached instance makes the next
+    `get_channel_layer()` build a new one; Redis pools close with their loop.
     """
-    from channels.layers import InMemoryChannelLayer, get_channel_layer
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     yield
-    layer = get_channel_layer()
-    if isinstance(layer, InMemoryChannelLayer):
-        layer.channels = {}
-        layer.groups = {}
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

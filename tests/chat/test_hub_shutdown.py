@@ -1,5 +1,6 @@
 """A worker's hub stops when its loop stops, even when the channel layer's client turns the
-cancellation into an error of its own (redis-py does; so does asyncio.timeout on Python 3.11)."""
+cancellation into an error of its own (redis-py does; so does asyncio.timeout on Python 3.11),
+or swallows it outright (asyncio.wait_for on Python 3.11, around each of redis-py's writes)."""
 
 from __future__ import annotations
 
@@ -87,4 +88,38 @@ async def test_the_receive_loop_ends_on_a_cancellation_turned_into_an_error_whil
     await hub.start()
     await asyncio.wait_for(layer.sending.wait(), 2)
     await asyncio.wait_for(hub.close(), 2)  # before the fix: received again, never closed
+    assert layer.receives == 1
+
+
+class CancelEatingLayer(_Layer):
+    """Receives like channels-redis when redis-py's write swallowed the cancel: Python 3.11's
+    `asyncio.wait_for` returns normally when the cancel lands as its inner call completes, and
+    the receive blocks again (BZPOPMIN, five seconds at a time, for ever)."""
+
+    def __init__(self) -> None:
+        self.receives = 0
+        self.eaten = 0
+        self.ended = asyncio.Event()
+
+    async def receive(self, channel: str) -> Any:
+        self.receives += 1
+        try:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.eaten += 1  # returned from, as wait_for does: the cancel is gone
+            await asyncio.sleep(3600)  # blocks again; a later cancel ends it
+        finally:
+            self.ended.set()
+
+
+async def test_the_receive_loop_ends_when_the_layer_swallows_the_cancellation() -> None:
+    hub = Hub()
+    layer = CancelEatingLayer()
+    hub.layer = layer
+    await hub.start()
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(hub.close(), 2)  # before the fix: waited in the receive for ever
+    assert layer.eaten == 1
+    assert layer.ended.is_set()  # the receive itself ended too, not left behind
     assert layer.receives == 1
