@@ -35,7 +35,7 @@ from tests.e2e.servers import manage, site_env  # noqa: E402
 WARM_UP = 30
 HUB = "hub.bench-reply-db!0"
 UNUSED = "http://127.0.0.1:9"  # no provider is called
-TRIPS = ("handshake", "admission", "send", "settle", "close")
+TRIPS = ("admission", "send", "settle", "close")
 
 
 def measure(replies: int) -> dict[str, float]:
@@ -51,7 +51,7 @@ def measure(replies: int) -> dict[str, float]:
     from chat import replies as starting
     from chat.frames import SendFrame
     from chat.models import Conversation
-    from chatsite import ws_auth
+    from chatsite.ws_auth import session_store
     from providers.events import Usage
     from tests.chat.helpers import signed_in_session
 
@@ -77,14 +77,13 @@ def measure(replies: int) -> dict[str, float]:
             spent[name] += time.process_time() - started
 
     def reply(conversation_id: int) -> None:
-        user, _ = trip("handshake", ws_auth._load, session_key=session_key)
-        assert user.pk == person.pk
-        # The socket's row and its catch-up (the conversation's latest exchange).
-        owned, socket_id, _ = trip(
-            "admission", consumers._open, user_id=person.pk, conversation_id=conversation_id,
-            hub=HUB, sweep=True,
+        # The socket's session and person, its row and its catch-up (the latest exchange).
+        opening = trip(
+            "admission", consumers._open, session=session_store(session_key),
+            conversation_id=conversation_id, hub=HUB, sweep=True,
         )  # fmt: skip
-        assert owned and socket_id is not None
+        assert opening.user_id == person.pk and opening.socket_id is not None
+        socket_id = opening.socket_id
         frame = SendFrame(content="Say hello", client_id=uuid.uuid4().hex, max_tokens=1024)
         resolved, start = trip(
             "send", starting._begin_send, user_id=person.pk, session_key=session_key,

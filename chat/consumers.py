@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 from channels.consumer import get_handler_name
@@ -12,11 +13,13 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 
 from chat import frames, limits, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub, swept_latest_exchange
+from chatsite.accounts import session_user
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +46,34 @@ def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int |
     return True, limits.socket_open(user_id=user_id, hub=hub, conversation_id=conversation_id)
 
 
-def _open(
-    *, user_id: int, conversation_id: int, hub: str, sweep: bool
-) -> tuple[bool, int | None, tuple[Any, Any]]:
-    """A socket's one trip to the database thread before it streams: its admission (`_admit`)
-    and, if it is admitted, the conversation's latest exchange to bring it up to date with
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """What a socket's trip before it streams found."""
+
+    user_id: int | None = None  # None: the session signs nobody in
+    owned: bool = False  # the person owns the conversation
+    socket_id: int | None = None  # None: not admitted (signed out, not theirs, too many open)
+    exchange: tuple[Any, Any] = (None, None)  # the latest exchange, to catch the socket up
+
+
+def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) -> _Opening:
+    """A socket's one trip to the database thread before it streams: who its session signs in
+    (`session_user`: the session and the person), its admission (`_admit`) and, if it is
+    admitted, the conversation's latest exchange to bring it up to date with
     (`hub.swept_latest_exchange`, read after the admission's transaction ended)."""
-    owned, socket_id = _admit(user_id=user_id, conversation_id=conversation_id, hub=hub)
+    user = session_user(session)
+    if user is None:
+        return _Opening()
+    owned, socket_id = _admit(user_id=user.pk, conversation_id=conversation_id, hub=hub)
     if socket_id is None:
-        return owned, None, (None, None)
+        return _Opening(user_id=user.pk, owned=owned)
     try:
         exchange = swept_latest_exchange(conversation_id=conversation_id, sweep=sweep)
     except BaseException:
         # The socket is not opened after all: its row must not count against the person.
         limits.socket_close(socket_id=socket_id)
         raise
-    return True, socket_id, exchange
+    return _Opening(user_id=user.pk, owned=True, socket_id=socket_id, exchange=exchange)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -160,33 +175,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Refusals accept first, then close with the app's code: a socket closed before it is
         # accepted reaches the browser as a failed handshake (1006), and the page could not
         # tell "log in again" (4401) from "gone" (4404) from a network error.
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        session = self.scope.get("session")
+        if session is None:
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         hub = get_hub()
         await hub.start()
         # Joined first, so no frame of the conversation sent while the trip reads its latest
-        # exchange is missed (chat/hub.py, `subscribe`): one trip admits the socket and reads.
+        # exchange is missed (chat/hub.py, `subscribe`): one trip reads the session and its
+        # person, admits the socket and reads the exchange.
         hub.join(self, conversation_id)
-        admitted = False
+        opening = _Opening()
         try:
-            owned, self.socket_id, exchange = await database_sync_to_async(_open)(
-                user_id=user.pk,
+            opening = await database_sync_to_async(_open)(
+                session=session,
                 conversation_id=conversation_id,
                 hub=hub.channel,
                 sweep=hub.needs_sweep(conversation_id),
             )
-            admitted = self.socket_id is not None
+            self.socket_id = opening.socket_id  # its row goes with it (`disconnect`)
         finally:
-            if not admitted:
+            if opening.socket_id is None:
                 await hub.unsubscribe(self, conversation_id)
-        if not owned:
+        if opening.user_id is None:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        if not opening.owned:
             await self._refuse(CLOSE_NOT_FOUND)
             return
         await self.accept()
-        if not admitted:
+        if opening.socket_id is None:
             await self._send_error(
                 "rate_limited",
                 f"Too many open chat tabs (at most {settings.SOCKETS_PER_PERSON}). "
@@ -194,12 +213,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
-        self.user_id = user.pk
-        session = self.scope.get("session")
-        self.session_key = getattr(session, "session_key", None)
+        self.user_id = opening.user_id
+        self.session_key = session.session_key
         self.conversation_id = conversation_id
         hub.track(self)
-        await hub.catch_up(self, conversation_id, exchange)
+        await hub.catch_up(self, conversation_id, opening.exchange)
 
     async def disconnect(self, code: int) -> None:
         self._done = True

@@ -14,13 +14,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chatsite.origins import SameSiteOrigins  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
-from chatsite.ws_auth import SessionAuthMiddleware  # noqa: E402
+from chatsite.ws_auth import SessionCookieMiddleware  # noqa: E402
 from providers import clients  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameSiteOrigins(SessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": SameSiteOrigins(SessionCookieMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

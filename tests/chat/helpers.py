@@ -33,10 +33,9 @@ def signed_in_session(user: Any) -> Any:
 async def connect(
     user: Any, conversation: Conversation, session: Any = None
 ) -> WebsocketCommunicator:
-    """A connected socket for `user` on `conversation` (user and session injected, as
-    AuthMiddlewareStack would)."""
+    """A connected socket for `user` on `conversation` (a session that signs them in injected,
+    as chatsite.ws_auth's middleware names the cookie's)."""
     communicator = WebsocketCommunicator(router, f"/ws/chat/{conversation.pk}/")
-    communicator.scope["user"] = user
     communicator.scope["session"] = session or await database_sync_to_async(signed_in_session)(user)
     connected, code = await communicator.connect()
     assert connected, f"refused with {code}"

@@ -91,3 +91,28 @@ async def test_a_session_from_before_a_secret_key_rotation_still_opens_and_sends
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-rotated-secret-key-for-this-test-0123456789-abcdefghij"
     await _streams_a_demo_reply(conversation.pk, cookie)
+
+
+async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_close(
+    alice: Any, monkeypatch: Any
+) -> None:
+    """Through the whole stack, from the cookie: its session and person, its row and its
+    catch-up in one; its row's removal in the other. Channels' session and auth middleware
+    would add two before the consumer runs, its disconnect handler one more (closing old
+    connections that the second closed)."""
+    from asgiref.sync import SyncToAsync
+
+    conversation = await Conversation.objects.acreate(owner=alice, model="demo")
+    cookie = await database_sync_to_async(_session_cookie)(alice)
+    trips: list[str] = []
+    thread_handler = SyncToAsync.thread_handler
+
+    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(self.func, "__name__", repr(self.func)))
+        return thread_handler(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
+    tab = _socket(conversation.pk, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    assert (await tab.connect())[0]
+    await tab.disconnect()
+    assert trips == ["_open", "socket_close"], trips

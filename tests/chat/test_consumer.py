@@ -148,7 +148,6 @@ async def test_a_socket_refused_another_persons_conversation_is_sent_none_of_its
     await send(tab, type="send", content="Tell me a secret")
     assert (await receive(tab))["type"] == "user_message"
     intruder = WebsocketCommunicator(router, f"/ws/chat/{conversation.pk}/")
-    intruder.scope["user"] = bob
     intruder.scope["session"] = await database_sync_to_async(signed_in_session)(bob)
     connected, _ = await intruder.connect()
     assert connected  # accepted, then closed with the app's code
@@ -442,24 +441,3 @@ async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
     # (Channels' test communicator swaps close_old_connections for `no_op`.)
     assert not {"close_old_connections", "no_op"} & set(trips), trips
     await tab.disconnect()
-
-
-async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_close(
-    alice: Any, conversation: Conversation, monkeypatch: Any
-) -> None:
-    """Its row, the person's check and its catch-up in one; its row's removal: channels' own
-    disconnect handler would add a third, closing old connections that the second closed."""
-    from asgiref.sync import SyncToAsync
-
-    trips: list[str] = []
-    thread_handler = SyncToAsync.thread_handler
-
-    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(self.func, "__name__", repr(self.func)))
-        return thread_handler(self, loop, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
-    tab = await connect(alice, conversation)
-    await tab.disconnect()
-    made = [trip for trip in trips if trip != "signed_in_session"]
-    assert made == ["_open", "socket_close"], trips

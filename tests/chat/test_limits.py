@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.models import LedgerEntry
 from chat import limits, runner
 from chat.models import Conversation, Message, OpenSocket
-from tests.chat.helpers import connect, receive, send, until_end
+from tests.chat.helpers import connect, receive, send, signed_in_session, until_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,6 +105,9 @@ def test_a_socket_whose_catch_up_cannot_be_read_leaves_no_row_counting_against_i
     monkeypatch.setattr(consumers, "swept_latest_exchange", unreadable)
     with pytest.raises(RuntimeError):
         consumers._open(
-            user_id=alice.pk, conversation_id=conversation.pk, hub="hub.x!1", sweep=True
+            session=signed_in_session(alice),
+            conversation_id=conversation.pk,
+            hub="hub.x!1",
+            sweep=True,
         )
     assert not OpenSocket.objects.filter(user_id=alice.pk).exists()
