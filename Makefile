@@ -45,7 +45,7 @@ test-services: $(STAMP)
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/pytest
 
-# Benchmarks print their figures (docs/benchmarks.md); they are not tests. About 55 minutes;
+# Benchmarks print their figures (docs/benchmarks.md); they are not tests. About 75 minutes;
 # PostgreSQL and Redis must run for the scaled-out ones. The relay figures also go to
 # $(BENCH_OUT), which bench.plot draws as docs/relay-latency.svg. Each relay level runs twice:
 # every reply starting within one second (a burst), and with churn (N always in flight,
