@@ -177,8 +177,8 @@ def _fresh_channel_layer() -> Iterator[None]:
     A worker has one loop for its life, but the tests run each in a new one, and a layer keeps
     loop-bound state across them: the in-memory layer's queues, and channels-redis's receive
     locks and buffers (a receive cancelled when a test's loop closed can leave its channel's
-    lock held in a loop that is gone, and the next test's hub then cannot receive, or its
-    loop waits on it at close). Dropping the cached instance makes the next
+    lock bound to a loop that is gone, and the next test's hub then cannot receive: "bound to
+    a different event loop", retried every second). Dropping the cached instance makes the next
     `get_channel_layer()` build a new one; Redis pools close with their loop.
     """
     from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
