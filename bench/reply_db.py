@@ -5,7 +5,8 @@ reply after another, with no server, network or provider around it.
 (the server, the SDK, the websocket) moves its total by more than a change here does from run to
 run. This runs the same functions the server runs, in the same order, each trip closing the
 connection as `database_sync_to_async` does (back to the pool on PostgreSQL), and prints the
-CPU of each trip per reply.
+CPU of each trip per reply. On PostgreSQL it also prints the CPU PostgreSQL's own processes
+spent per reply: the database shares the machine's cores with the server and its clients.
 
     python -m bench.reply_db [--replies 500] [--services]
 
@@ -38,13 +39,28 @@ UNUSED = "http://127.0.0.1:9"  # no provider is called
 TRIPS = ("admission", "send", "settle", "close")
 
 
-def measure(replies: int) -> dict[str, float]:
-    """CPU milliseconds per reply of each trip (run inside a process with the site's settings)."""
+def database_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (its backends, and the rest)."""
+    from bench.relay import cpu_seconds
+
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(proc.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # a process that ended meanwhile
+    return total
+
+
+def measure(replies: int) -> tuple[dict[str, float], float | None]:
+    """CPU milliseconds per reply of each trip (run inside a process with the site's settings),
+    and on PostgreSQL its own processes' CPU milliseconds per reply (None on SQLite)."""
     import django
 
     django.setup()
     from django.contrib.auth import get_user_model
-    from django.db import close_old_connections
+    from django.db import close_old_connections, connection
 
     from billing import services as billing
     from chat import consumers, limits, services
@@ -105,9 +121,12 @@ def measure(replies: int) -> dict[str, float]:
         reply(conversation_id)
     for name in spent:
         spent[name] = 0.0
+    postgres = connection.vendor == "postgresql"
+    database_before = database_cpu_seconds() if postgres else 0.0
     for conversation_id in conversations[WARM_UP:]:
         reply(conversation_id)
-    return {name: seconds / replies * 1000 for name, seconds in spent.items()}
+    database = (database_cpu_seconds() - database_before) / replies * 1000 if postgres else None
+    return {name: seconds / replies * 1000 for name, seconds in spent.items()}, database
 
 
 def main() -> None:
@@ -119,12 +138,13 @@ def main() -> None:
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # the child process, with the site's settings in its environment
-        per_trip = measure(args.replies)
+        per_trip, database = measure(args.replies)
         parts = ", ".join(f"{name} {ms:.2f}" for name, ms in per_trip.items())
         where = "PostgreSQL" if os.environ["DATABASE_URL"].startswith("postgres") else "SQLite"
         print(
             f"{where}: a reply's database trips, ms of CPU per reply ({args.replies} replies): "
             f"{parts}; in all {sum(per_trip.values()):.2f}"
+            + ("" if database is None else f"; PostgreSQL's own processes {database:.2f}")
         )
         return
     tmp = Path(tempfile.mkdtemp())

@@ -135,6 +135,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
             "timeout": 10,
         },
     )
+    # The statements every reply runs (chatsite/sql.py, bound on the server) are prepared on a
+    # connection once they have run this many times on it. The ORM's cursors bind on the
+    # client and never prepare. Not without this pool: PgBouncer before 1.21, in transaction
+    # mode, would hand a statement prepared on one server connection to another.
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

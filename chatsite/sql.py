@@ -6,7 +6,7 @@ of them before the provider was called, in the database thread that shares the G
 event loop relaying every stream (docs/benchmarks.md, "Where a reply's CPU goes";
 `python -m bench.db_writes --show` lists a reply's statements). Those few statements are
 written out here; everything else stays in the ORM. The SQL runs unchanged on SQLite and
-PostgreSQL (Django's cursor takes `%s` placeholders on both).
+PostgreSQL (the cursors take `%s` placeholders on both).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
@@ -38,9 +39,18 @@ def cursor() -> Any:
     """Django's cursor on this thread's connection, made once per connection and reused by every
     statement here: making one cost about 30 µs of CPU on PostgreSQL (12 on SQLite), as much as
     a short statement's own work through Django and psycopg (docs/benchmarks.md, ninth
-    measurement). It is the cursor `connection.cursor()` makes (a debug cursor while queries are
-    logged), with Django's error wrapping and execute wrappers; a new connection (after a trip
-    to the database thread handed the last one back to the pool) gets a new one."""
+    measurement). It is wrapped as `connection.cursor()` wraps its cursors (a debug cursor while
+    queries are logged), with Django's error wrapping and execute wrappers; a new connection
+    (after a trip to the database thread handed the last one back to the pool) gets a new one.
+
+    On PostgreSQL it binds parameters on the server, unlike the ORM's cursors: psycopg sends the
+    statement and its values apart instead of quoting each value into the text, and a statement
+    run often on a connection is prepared there once (settings.py: with the site's own pool),
+    so PostgreSQL neither parses nor plans it again. That took a tenth off a reply's
+    statements' CPU in this process and two fifths off PostgreSQL's own (`bench.reply_db`,
+    docs/benchmarks.md, twelfth measurement). The statements here are plain SELECT, INSERT,
+    UPDATE and DELETE with values only where a column's type tells PostgreSQL theirs, which
+    server binding needs."""
     db = connections[DEFAULT_DB_ALIAS]
     db.close_if_health_check_failed()
     # Connects if needed; like `cursor()`, refuses to run in an event loop's thread.
@@ -48,9 +58,28 @@ def cursor() -> Any:
     key = (db, db.connection, db.queries_logged)
     made = getattr(_made, "cursor", None)
     if made is None or _made.key != key:
-        made = _made.cursor = db.cursor()
+        made = _made.cursor = _new_cursor(db)
         _made.key = key
     return made
+
+
+class _Logged(CursorDebugWrapper):
+    """A debug cursor (queries are being logged) binding on the server: logs each statement with
+    its values in it, as for the ORM's cursors (Django would log its `$1` placeholders)."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql if params is None else self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
+
+
+def _new_cursor(db: Any) -> Any:
+    if db.vendor != "postgresql":
+        return db.cursor()
+    from django.db.backends.postgresql import base
+
+    db.validate_thread_sharing()
+    made = base.ServerBindingCursor(db.connection)  # type: ignore[attr-defined]
+    return _Logged(made, db) if db.queries_logged else db.make_cursor(made)
 
 
 def one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:

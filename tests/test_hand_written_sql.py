@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
@@ -215,6 +216,26 @@ def test_statements_share_one_cursor_and_a_debug_one_while_queries_are_logged(
         assert sql.every(query, [alice.pk]) == [(1,)]
     assert [q["sql"] for q in captured.captured_queries] == [query % alice.pk]
     assert type(sql.cursor()) is type(reused)  # and, queries no longer logged, a plain one
+
+
+def test_statements_bind_on_the_server_and_are_prepared_once_run_often_on_postgresql(
+    alice: Any,
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL binds and prepares statements on the server")
+    query = "SELECT username FROM auth_user WHERE id = %s"
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    for _ in range(threshold):
+        assert sql.one(query, [alice.pk]) == (alice.username,)
+    prepared = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s"
+    assert sql.every(prepared, ["%FROM auth_user%"]) == []
+    assert sql.one(query, [alice.pk]) == (alice.username,)
+    # The value went apart from the text, which is prepared under its placeholder.
+    assert sql.every(prepared, ["%FROM auth_user%"]) == [(query.replace("%s", "$1"),)]
+    # The ORM's own cursors still bind on the client and prepare nothing.
+    for _ in range(threshold + 1):
+        assert list(Conversation.objects.filter(owner=alice)) == []
+    assert sql.every(prepared, ["%chat_conversation%"]) == []
 
 
 @pytest.mark.django_db(transaction=True)
