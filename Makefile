@@ -54,7 +54,9 @@ test-services: $(STAMP)
 # Each sweep runs on the floor and then on the site, so the two are measured minutes apart, not
 # a quarter of an hour: this machine's speed moves by half within minutes, and "x floor"
 # compares the two.
+# `make bench BENCH_SERVERS=uvicorn` runs one server's half (about 40 minutes).
 BENCH_OUT ?= artifacts/bench-relay.jsonl
+BENCH_SERVERS ?= daphne uvicorn
 RELAY := $(BIN)/python -m bench.relay --seconds 8 --out $(BENCH_OUT)
 SLOW := --rate 17 --tokens-per-event 3
 # pair LEVELS "OPTIONS" "SITE OPTIONS": the sweep on the floor, then on the site.
@@ -62,7 +64,7 @@ PAIR := pair() { $(RELAY) $$2 --app floor --sweep $$1 && $(RELAY) $$2 --app site
 bench: $(STAMP)
 	mkdir -p artifacts && rm -f $(BENCH_OUT)
 	$(BIN)/python -m bench.machine
-	$(PAIR); for server in daphne uvicorn; do \
+	$(PAIR); for server in $(BENCH_SERVERS); do \
 		one="--server $$server"; two="--server $$server --workers 2"; \
 		pair 50,100,150,200 "$$one" "" || exit 1; \
 		pair 100,200,400,600 "$$one $(SLOW)" "" || exit 1; \
