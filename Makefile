@@ -54,7 +54,7 @@ test-services: $(STAMP)
 # Each sweep runs on the floor and then on the site, so the two are measured minutes apart, not
 # a quarter of an hour: this machine's speed moves by half within minutes, and "x floor"
 # compares the two.
-# `make bench BENCH_SERVERS=uvicorn` runs one server's half (about 40 minutes).
+# `make bench BENCH_SERVERS=uvicorn` runs one server's half (about 35 minutes).
 BENCH_OUT ?= artifacts/bench-relay.jsonl
 BENCH_SERVERS ?= daphne uvicorn
 RELAY := $(BIN)/python -m bench.relay --seconds 8 --out $(BENCH_OUT)
