@@ -75,10 +75,16 @@ class _Logged(CursorDebugWrapper):
 def _new_cursor(db: Any) -> Any:
     if db.vendor != "postgresql":
         return db.cursor()
-    from django.db.backends.postgresql import base
+    from django.db.backends.postgresql import base as postgresql
 
+    # Names defined only under psycopg 3, which the stubs do not know.
+    base: Any = postgresql
     db.validate_thread_sharing()
-    made = base.ServerBindingCursor(db.connection)  # type: ignore[attr-defined]
+    made = base.ServerBindingCursor(db.connection)
+    # As Django's `create_cursor` does: times read in the connection's time zone.
+    loader = db.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, base.Format.TEXT)
+    if db.timezone != loader.timezone:
+        base.register_tzloader(db.timezone, made)
     return _Logged(made, db) if db.queries_logged else db.make_cursor(made)
 
 
