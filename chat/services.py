@@ -1,4 +1,4 @@
-"""Writes. Each is one short sync transaction; async callers bridge with database_sync_to_async."""
+"""Writes. Each is one short sync transaction; async callers bridge with database_thread.call."""
 
 from __future__ import annotations
 

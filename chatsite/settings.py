@@ -122,7 +122,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = None
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=8)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE > 0:
-    # Every trip to the database thread (database_sync_to_async) ends by closing its connection
+    # Every trip to the database thread (chatsite/database_thread.py) ends by closing its connection
     # (CONN_MAX_AGE=0, as Django advises under ASGI); with psycopg's pool the close hands the
     # connection back instead of ending a PostgreSQL session, so a trip costs no new connection.
     # 0 turns the pool off (behind an external pooler such as PgBouncer).

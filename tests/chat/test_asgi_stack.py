@@ -94,25 +94,16 @@ async def test_a_session_from_before_a_secret_key_rotation_still_opens_and_sends
 
 
 async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_close(
-    alice: Any, monkeypatch: Any
+    alice: Any, database_trips: list[str]
 ) -> None:
     """Through the whole stack, from the cookie: its session and person, its row and its
     catch-up in one; its row's removal in the other. Channels' session and auth middleware
     would add two before the consumer runs, its disconnect handler one more (closing old
     connections that the second closed)."""
-    from asgiref.sync import SyncToAsync
-
     conversation = await Conversation.objects.acreate(owner=alice, model="demo")
     cookie = await database_sync_to_async(_session_cookie)(alice)
-    trips: list[str] = []
-    thread_handler = SyncToAsync.thread_handler
-
-    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(self.func, "__name__", repr(self.func)))
-        return thread_handler(self, loop, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
+    database_trips.clear()
     tab = _socket(conversation.pk, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
     assert (await tab.connect())[0]
     await tab.disconnect()
-    assert trips == ["_open", "socket_close"], trips
+    assert database_trips == ["_open", "socket_close"], database_trips

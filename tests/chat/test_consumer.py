@@ -412,32 +412,23 @@ async def test_a_retired_model_is_refused_naming_its_successor(
 
 
 async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
-    alice: Any, conversation: Conversation, anthropic_server: SSEServer, monkeypatch: Any
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer, database_trips: list[str]
 ) -> None:
     """Under load every trip waits for the database thread and for a turn of the busy event
     loop (bench/ttft.py), so a send makes one before the provider is called; nothing runs in
     that thread before each frame (channels' dispatch would close old connections there)."""
-    from asgiref.sync import SyncToAsync
-
     from providers import model_sync
 
     await model_sync.areload()
-    trips: list[str] = []
-    thread_handler = SyncToAsync.thread_handler
-
-    def counted(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(self.func, "__name__", repr(self.func)))
-        return thread_handler(self, loop, *args, **kwargs)
-
     anthropic_server.enqueue(text_reply(["Hello", "!"]))
     tab = await connect(alice, conversation)
-    monkeypatch.setattr(SyncToAsync, "thread_handler", counted)
+    database_trips.clear()
     await send(tab, type="send", content="Say hello", client_id="c-1")
     frames = await until_end(tab)
     assert frames[-1]["type"] == "message_stop"
 
     # (The socket's catch-up was read in its connect's one trip, before it was accepted.)
-    assert trips[0] == "_begin_send", trips
+    assert database_trips[0] == "_begin_send", database_trips
     # (Channels' test communicator swaps close_old_connections for `no_op`.)
-    assert not {"close_old_connections", "no_op"} & set(trips), trips
+    assert not {"close_old_connections", "no_op"} & set(database_trips), database_trips
     await tab.disconnect()
