@@ -36,7 +36,6 @@ UNUSED = "http://127.0.0.1:9"  # no provider is called
 def measure(trips: int, rounds: int) -> dict[str, list[float]]:
     """µs of CPU per trip of each bridge, one figure per round (run inside a process with the
     site's settings)."""
-    import asyncio
 
     import django
     import uvloop

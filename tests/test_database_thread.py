@@ -82,6 +82,9 @@ class _Closes:
         get_user_model().objects.exists()
         self.original, self.close_at = connection.close, connection.close_at
         connection.close = self._close  # type: ignore[method-assign]
+        # Kept from call to call (as on SQLite) until a test sets its age: on PostgreSQL the
+        # site's connections are closed after every trip (CONN_MAX_AGE 0, back to the pool).
+        connection.close_at = None
 
     def _close(self) -> None:
         self.count += 1
