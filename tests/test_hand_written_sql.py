@@ -14,10 +14,14 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from billing import services as billing
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
-from chat import selectors
+from chat import limits, selectors, services
 from chat.models import Conversation, Message, OpenSocket
 from chatsite import sql
 
@@ -283,3 +287,55 @@ def test_no_model_written_by_hand_has_save_signals() -> None:
     for where, insert in inserts.items():
         assert not pre_save.has_listeners(insert.model), where
         assert not post_save.has_listeners(insert.model), where
+
+
+def _prepared_in_full(insert: sql.Insert[Any], values: dict[str, Any], now: Any) -> list[Any]:
+    """Every value through its field's `get_db_prep_save`, as the ORM's insert prepares it."""
+    params = []
+    for field in insert.fields:
+        if field.attname in values:
+            value = values[field.attname]
+        elif field.attname in insert._stamped:
+            value = now
+        else:
+            value = field.get_default()
+        params.append(field.get_db_prep_save(value, connection))
+    return params
+
+
+def _outcome(prepare: Any) -> Any:
+    """The values prepared, each with its type (PostgreSQL's integer types compare equal to
+    int), or the kind of error preparing them raised."""
+    try:
+        return [(type(value), value) for value in prepare()]
+    except Exception as exc:
+        return type(exc)
+
+
+_INSERTS = [limits._NEW_SOCKET, services._NEW_MESSAGE, billing._NEW_ENTRY, billing._NEW_USAGE]
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(max_size=20),
+    st.sampled_from([*Message.Role, *Message.Status, *LedgerEntry.Kind]),
+    st.decimals(allow_nan=False, allow_infinity=False, places=8, max_value=10**6),
+    st.datetimes(timezones=st.just(dt.UTC)),
+    st.floats(allow_nan=False),
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_an_insert_prepares_each_value_as_its_field_would(data: Any) -> None:
+    """Insert leaves out Django's preparing steps where they return the value as it is (text,
+    whole numbers, booleans and keys): what it sends must be what they would have, of the same
+    type, on this database; a value they refuse is refused as they refuse it."""
+    insert = data.draw(st.sampled_from(_INSERTS))
+    names = sorted(insert._settable)
+    values = data.draw(st.dictionaries(st.sampled_from(names), _ANY_VALUE, max_size=len(names)))
+    now = timezone.now()
+
+    assert _outcome(lambda: insert._params(values, now)) == _outcome(
+        lambda: _prepared_in_full(insert, values, now)
+    )
