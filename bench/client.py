@@ -54,6 +54,7 @@ class Watch:
     ended: bool = False
     added_ttft_ms: float | None = None
     have: int = 0  # characters of the reply's text received
+    by_snapshot: int = 0  # events that arrived inside a snapshot, not as deltas
 
     def feed(self, text: str, now: float, sent_at: float | None) -> bool:
         """One frame from the server, received at `now`: True once the reply has ended."""
@@ -75,11 +76,14 @@ class Watch:
                 if received and sent_at is not None:
                     provider_ttfb = float(emitted) - float(received)
                     self.added_ttft_ms = (now - sent_at - provider_ttfb) * 1000
-        elif kind == "message_snapshot" and frame.get("status") == "streaming":
+        elif kind == "message_snapshot":
             # A watcher that joins a reply on another worker gets its text so far as a
-            # snapshot: the events in it arrive now, with it.
+            # snapshot: the events in it arrive now, with it. So does one whose worker asked
+            # to follow the reply only after it ended (a saturated machine delays the request
+            # by seconds): the whole text, in the ended reply's snapshot.
             for stamp in _stamps(frame["content"][self.have :]):
                 self.events += 1
+                self.by_snapshot += 1
                 self.latencies.append((now - float(stamp.partition("@")[0])) * 1000)
                 self.arrivals.append(now)
             self.have = max(self.have, len(frame["content"]))

@@ -241,6 +241,8 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
         # Every event a client did not get (failed clients' included), gap and unended reply.
         "lost": missing + gaps + unended,
         "missing_events": missing,
+        # Received, but inside a snapshot (a watcher that joined late), not as deltas.
+        "snapshot_events": sum(w.by_snapshot for w in watches),
         "gaps": gaps,
         "unended": unended,
         "ttft_p50_ms": percentile(ttft, 0.5),
