@@ -3,13 +3,13 @@ database calls.
 
 Channels' `database_sync_to_async` runs each call in asgiref's one shared thread (its
 `single_thread_executor`), closing old connections before and after, as Django does around a
-request. On its way there and back asgiref spends about 110 µs of CPU per call on this
-machine (thread-sensitivity lookups, two futures chained across the threads, its context
-restoring) against 55 for the hop itself, in the event loop's thread or holding the GIL it
-shares: a reply makes three such trips and a socket two (docs/benchmarks.md, thirteenth
-measurement). `call` makes the same trip, to the same thread, with the same closing of old
-connections and the caller's context variables, and hands the result back with one
-`call_soon_threadsafe`.
+request. On the way it spends CPU on asgiref's per-call machinery (thread-sensitivity lookups,
+two futures chained across the threads, its context restoring), in the event loop's thread or
+holding the GIL that every stream shares: a reply makes two trips and its socket two.
+`call` makes the same trip, to the same thread, with the same closing of old connections and
+the caller's context variables, and hands the result back with one `call_soon_threadsafe`:
+about 70 µs less CPU per trip (`bench.db_bridge`, around one SELECT: 284 against 213 µs on
+SQLite, 469 against 387 on PostgreSQL; docs/benchmarks.md, thirteenth measurement).
 
 Where asgiref would pick another thread (the code runs under `async_to_sync`, whose sync
 thread may hold the connection's transaction, or in a request's thread-sensitive context),
