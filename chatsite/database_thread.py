@@ -92,6 +92,10 @@ def _hand_back(
 def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if done.cancelled():
         return
+    if isinstance(error, StopIteration):  # a future refuses it (the caller would wait forever)
+        wrapped = RuntimeError("a database call raised StopIteration")
+        wrapped.__cause__ = error
+        error = wrapped
     if error is not None:
         done.set_exception(error)
     else:

@@ -47,6 +47,18 @@ async def test_an_error_of_the_call_is_raised_to_the_caller() -> None:
         await database_thread.call(fail)
 
 
+async def test_a_stop_iteration_of_the_call_is_raised_as_a_runtime_error() -> None:
+    """A future cannot carry StopIteration (it would leave the caller waiting for ever); as
+    a coroutine's, it comes out as a RuntimeError caused by it."""
+
+    def exhausted() -> int:
+        return next(iter([]))
+
+    with pytest.raises(RuntimeError) as raised:
+        await asyncio.wait_for(database_thread.call(exhausted), timeout=10)
+    assert isinstance(raised.value.__cause__, StopIteration)
+
+
 async def test_the_call_sees_the_callers_context_variables() -> None:
     _ASKED_BY.set("the consumer")
     assert await database_thread.call(_ASKED_BY.get) == "the consumer"
