@@ -78,9 +78,9 @@ class Watch:
                     self.added_ttft_ms = (now - sent_at - provider_ttfb) * 1000
         elif kind == "message_snapshot":
             # A watcher that joins a reply on another worker gets its text so far as a
-            # snapshot: the events in it arrive now, with it. So does one whose worker asked
-            # to follow the reply only after it ended (a saturated machine delays the request
-            # by seconds): the whole text, in the ended reply's snapshot.
+            # snapshot: the events in it arrive now, with it. So does one whose worker's request
+            # to follow the reply arrives while it is being settled (a saturated machine delays
+            # the request by seconds): the whole text, in a snapshot marked complete.
             for stamp in _stamps(frame["content"][self.have :]):
                 self.events += 1
                 self.by_snapshot += 1
