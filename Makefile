@@ -82,8 +82,6 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.db_writes
 	$(BIN)/python -m bench.reply_db
 	$(BIN)/python -m bench.reply_db --services
-	$(BIN)/python -m bench.db_bridge
-	$(BIN)/python -m bench.db_bridge --services
 	$(BIN)/python -m bench.ledger
 	$(BIN)/python -m bench.plot $(BENCH_OUT) docs/relay-latency.svg
 	$(BIN)/python -m bench.machine

@@ -49,6 +49,8 @@ _DEBIT = (
     f"UPDATE {_TABLE} SET balance = balance + %s, updated_at = %s "
     "WHERE id = %s AND balance >= %s RETURNING balance"
 )
+# The ledger's statements are SQL for their meaning (chatsite/sql.py): each changes the balance
+# only where it covers the change and reads the new one in the same statement.
 # A reply's hold and its settle, when the balance covers them, in one statement each that finds
 # the account, locks it and changes it: the person's row is read first only when it does not
 # (then the hold is lowered, or the charge capped, to what the balance allows). A settle also
@@ -66,22 +68,13 @@ _SETTLE_ALL = (
 )
 
 
-# Read before and after every reply: hand-written SQL (chatsite/sql.py says why).
-_ACCOUNT = sql.Rows(CoinAccount, ["id", "user_id", "balance"], "user_id = %s")
-_ENTRY = f"SELECT id FROM {LedgerEntry._meta.db_table} WHERE reference = %s"
-# Written by every reply: its ledger entries and its LlmUsage row (LedgerEntry.save() only
-# refuses changes, which an insert never is).
-_NEW_ENTRY = sql.Insert(LedgerEntry)
-_NEW_USAGE = sql.Insert(LlmUsage)
-
-
 def _locked_account(user_id: int) -> CoinAccount:
     """The person's account, locked until the transaction ends (made on first use)."""
-    account = _ACCOUNT.first([user_id], lock=True)
+    accounts = CoinAccount.objects.select_for_update().only("id", "user_id", "balance")
+    account = accounts.filter(user_id=user_id).first()
     if account is None:
         CoinAccount.objects.get_or_create(user_id=user_id)
-        account = _ACCOUNT.first([user_id], lock=True)
-    assert account is not None
+        account = accounts.get(user_id=user_id)
     return account
 
 
@@ -116,7 +109,7 @@ def _move(
             balance=balance,
         )
     account.balance = balance_after
-    entry_id = _NEW_ENTRY.row(
+    return LedgerEntry.objects.create(
         account_id=account.pk,
         kind=kind,
         amount=amount,
@@ -127,7 +120,6 @@ def _move(
         message_id=message_id,
         created_by_id=created_by_id,
     )
-    return LedgerEntry.objects.get(pk=entry_id)
 
 
 def balance_of(*, user_id: int) -> int:
@@ -224,7 +216,7 @@ def reply_hold(
         debited = _add(account, -amount)
         assert debited is not None  # the account is locked: what was affordable still is
         account_id, balance = account.pk, debited
-    _NEW_ENTRY.row(
+    LedgerEntry.objects.create(
         account_id=account_id,
         kind=LedgerEntry.Kind.HOLD,
         amount=-amount,
@@ -282,7 +274,7 @@ def reply_settle(
         account_id, balance = settled[0], int(settled[1])
     else:
         account = _locked_account(user_id)
-        if sql.one(_ENTRY, [release]) is not None:
+        if LedgerEntry.objects.filter(reference=release).exists():
             # Settled before: report what was charged then, change nothing.
             capture = LedgerEntry.objects.filter(reference=f"{reference}:capture").first()
             charged = -capture.amount if capture is not None else 0
@@ -313,7 +305,9 @@ def reply_settle(
                 "reason": f"Reply from {model.id}"[:200],
             }
         )
-    _NEW_ENTRY.rows(*({"account_id": account_id, **ids, **entry} for entry in entries))
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(account_id=account_id, **ids, **entry) for entry in entries
+    )
     return Settlement(coins_charged=charge, balance=balance, cost_usd=usd)
 
 
@@ -335,7 +329,7 @@ def usage_record(*, usage: Usage | None = None, **fields: Any) -> int:
             "cache_creation_input_tokens": usage.cache_creation_input_tokens,
             "cache_read_input_tokens": usage.cache_read_input_tokens,
         }
-    return _NEW_USAGE.row(**fields)
+    return LlmUsage.objects.create(**fields).pk
 
 
 def reconcile() -> list[tuple[int, int, int]]:

@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, assert_never
 
-from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -18,7 +18,6 @@ from django.db import transaction
 from chat import frames, limits, replies, selectors
 from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub, swept_latest_exchange
-from chatsite import database_thread
 from chatsite.accounts import session_user
 
 logger = logging.getLogger(__name__)
@@ -156,10 +155,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch first runs `close_old_connections` in the database thread, a
-        # round trip through that thread and the event loop before every frame (under load,
-        # several ms before a send even starts). Every database call here goes through
-        # `database_thread.call`, which already runs it before and after the call.
-        handler = getattr(self, get_handler_name(message), None)
+        # round trip before every frame (under load, several ms before a send even starts).
+        # Every database call here goes through `database_sync_to_async`, which already
+        # closes old connections before and after the call. This socket has no channel layer,
+        # so its messages are only the server's `websocket.*` ones.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
@@ -167,7 +167,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # Channels' own also runs `aclose_old_connections` in the database thread, one more
         # round trip for every socket that closes; `disconnect` makes its trip through
-        # `database_thread.call`, which closes old connections itself.
+        # `database_sync_to_async`, which closes old connections itself.
         await self.disconnect(message["code"])
         raise StopConsumer()
 
@@ -188,8 +188,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         hub.join(self, conversation_id)
         opening = _Opening()
         try:
-            opening = await database_thread.call(
-                _open,
+            opening = await database_sync_to_async(_open)(
                 session=session,
                 conversation_id=conversation_id,
                 hub=hub.channel,
@@ -226,7 +225,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._outbox.clear()
         get_hub().untrack(self)
         if self.socket_id is not None:
-            await database_thread.call(limits.socket_close, socket_id=self.socket_id)
+            await database_sync_to_async(limits.socket_close)(socket_id=self.socket_id)
             self.socket_id = None
         if self.conversation_id is not None:
             await get_hub().unsubscribe(self, self.conversation_id)

@@ -24,13 +24,13 @@ import weakref
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import frames, limits, selectors, services
 from chat.models import Message
-from chatsite import database_thread
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,7 @@ class Hub:
         await self.start()
         self.join(socket, conversation_id)
         try:
-            exchange = await database_thread.call(
-                swept_latest_exchange,
+            exchange = await database_sync_to_async(swept_latest_exchange)(
                 conversation_id=conversation_id,
                 sweep=self.needs_sweep(conversation_id),
             )
@@ -187,8 +186,8 @@ class Hub:
         if message is not None and message.status == "streaming":
             # Not running here (any more): a local reply unregisters only after its final
             # save, so reading again now sees its ending if it ended while we read.
-            _, message = await database_thread.call(
-                selectors.latest_exchange, conversation_id=conversation_id
+            _, message = await database_sync_to_async(selectors.latest_exchange)(
+                conversation_id=conversation_id
             )
         if message is None:
             return
@@ -222,8 +221,8 @@ class Hub:
                 if settled():
                     return
                 # With `sweep`, a reply whose worker died is ended here, once it is stale.
-                _, message = await database_thread.call(
-                    swept_latest_exchange, conversation_id=conversation_id, sweep=True
+                _, message = await database_sync_to_async(swept_latest_exchange)(
+                    conversation_id=conversation_id, sweep=True
                 )
                 if message is None or settled():
                     return
@@ -404,8 +403,8 @@ class Hub:
         """Send one frame to every socket watching the conversation, on every worker."""
         await self.start()
         self.deliver(conversation_id, text)
-        hubs = await database_thread.call(
-            limits.hubs_showing, conversation_id=conversation_id, besides=self.channel
+        hubs = await database_sync_to_async(limits.hubs_showing)(
+            conversation_id=conversation_id, besides=self.channel
         )
         message = {
             "type": "relay.announce",
@@ -422,7 +421,7 @@ class Hub:
         if reply is not None:
             reply.stop()
             return
-        owner = await database_thread.call(selectors.reply_hub, conversation_id=conversation_id)
+        owner = await database_sync_to_async(selectors.reply_hub)(conversation_id=conversation_id)
         if owner and owner != self.channel:
             await self._send(owner, {"type": "relay.stop", "conversation": conversation_id})
 
@@ -519,8 +518,8 @@ class Hub:
         self._deliver_all(conversation_id, entry["frames"])
 
     async def _send_saved_end(self, conversation_id: int, hub: str) -> None:
-        _, message = await database_thread.call(
-            selectors.latest_exchange, conversation_id=conversation_id
+        _, message = await database_sync_to_async(selectors.latest_exchange)(
+            conversation_id=conversation_id
         )
         if message is None:
             return
@@ -542,14 +541,14 @@ class Hub:
         while True:
             await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
             try:
-                swept = await database_thread.call(services.replies_sweep_stale)
+                swept = await database_sync_to_async(services.replies_sweep_stale)()
             except Exception:
                 logger.exception("sweep of stale replies failed")
                 continue
             if swept:
                 logger.warning("ended %d interrupted repl(ies): %s", len(swept), swept)
             try:
-                await database_thread.call(self._renew_leases)
+                await database_sync_to_async(self._renew_leases)()
             except Exception:
                 logger.exception("could not renew this worker's socket leases")
 
@@ -567,7 +566,7 @@ class Hub:
                 rows = [row for r in self.replies.values() if (row := r.checkpoint_row(now))]
                 if rows:
                     try:
-                        await database_thread.call(services.reply_checkpoint, rows=rows)
+                        await database_sync_to_async(services.reply_checkpoint)(rows=rows)
                     except Exception:
                         logger.exception("checkpoint of %d replies failed", len(rows))
         finally:

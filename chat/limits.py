@@ -19,22 +19,14 @@ from chatsite import sql
 # REPLY_SWEEP_INTERVAL seconds).
 SOCKET_LEASE = 120.0
 
+# One atomic count per person and minute, shared by every worker: SQL for its meaning
+# (chatsite/sql.py).
 _UPSERT = (
     f"INSERT INTO {RateWindow._meta.db_table} (user_id, action, minute, count) "
     "VALUES (%s, %s, %s, 1) "
     "ON CONFLICT (user_id, action, minute) "
     f"DO UPDATE SET count = {RateWindow._meta.db_table}.count + 1 "
     "RETURNING count"
-)
-
-
-# Every socket's open and close (chatsite/sql.py says why these are written out).
-_NEW_SOCKET = sql.Insert(OpenSocket)
-_LIVE = f"SELECT COUNT(*) FROM {OpenSocket._meta.db_table} WHERE user_id = %s AND seen_at >= %s"
-_CLOSE = f"DELETE FROM {OpenSocket._meta.db_table} WHERE id = %s"
-_ELSEWHERE = (
-    f"SELECT DISTINCT hub FROM {OpenSocket._meta.db_table} "
-    "WHERE conversation_id = %s AND hub <> %s AND seen_at >= %s"
 )
 
 
@@ -63,26 +55,35 @@ def socket_open(*, user_id: int, hub: str, conversation_id: int) -> int | None:
     """Record a socket open on `hub` showing the conversation; None (and nothing recorded) if
     the person has too many."""
     now = timezone.now()
-    opened = _NEW_SOCKET.row(user_id=user_id, hub=hub, conversation_id=conversation_id, seen_at=now)
-    counted = sql.one(_LIVE, [user_id, _lease_start(now)])
-    if counted is not None and counted[0] > settings.SOCKETS_PER_PERSON:
-        sql.run(_CLOSE, [opened])
+    opened = OpenSocket.objects.create(
+        user_id=user_id, hub=hub, conversation_id=conversation_id, seen_at=now
+    )
+    live = OpenSocket.objects.filter(user_id=user_id, seen_at__gte=_lease_start(now)).count()
+    if live > settings.SOCKETS_PER_PERSON:
+        opened.delete()
         return None
-    return opened
+    return opened.pk
 
 
 def socket_close(*, socket_id: int) -> None:
-    sql.run(_CLOSE, [socket_id])
+    OpenSocket.objects.filter(pk=socket_id).delete()
 
 
 def hubs_showing(*, conversation_id: int, besides: str) -> list[str]:
     """The other hubs (worker processes) with a socket open on the conversation."""
-    rows = sql.every(_ELSEWHERE, [conversation_id, besides, _lease_start(timezone.now())])
-    return [hub for (hub,) in rows]
+    rows = (
+        OpenSocket.objects.filter(
+            conversation_id=conversation_id, seen_at__gte=_lease_start(timezone.now())
+        )
+        .exclude(hub=besides)
+        .values_list("hub", flat=True)
+        .distinct()
+    )
+    return list(rows)
 
 
-def _lease_start(now: dt.datetime) -> object:
-    return sql.moment(now - dt.timedelta(seconds=SOCKET_LEASE))
+def _lease_start(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(seconds=SOCKET_LEASE)
 
 
 def sockets_renew(*, hub: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from channels.db import database_sync_to_async
 from django.db import transaction
 
 from billing import services as billing
@@ -19,7 +20,6 @@ from chat.hub import get_hub, user_message_frame
 from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
 from chat.runner import Reply
-from chatsite import database_thread
 from chatsite.accounts import still_signed_in
 from providers import model_sync
 from providers import services as key_services
@@ -182,8 +182,7 @@ async def send_reply(
     await model_sync.areload()
     hub = get_hub()
     await hub.start()
-    resolved, start = await database_thread.call(
-        _begin_send,
+    resolved, start = await database_sync_to_async(_begin_send)(
         user_id=user_id,
         session_key=session_key,
         conversation_id=conversation_id,
@@ -212,8 +211,7 @@ async def retry_reply(
     await model_sync.areload()
     hub = get_hub()
     await hub.start()
-    resolved, start = await database_thread.call(
-        _begin_retry,
+    resolved, start = await database_sync_to_async(_begin_retry)(
         user_id=user_id,
         session_key=session_key,
         conversation_id=conversation_id,

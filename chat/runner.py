@@ -13,6 +13,7 @@ import math
 import random
 from typing import Any, assert_never
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from billing import services as billing
@@ -20,7 +21,6 @@ from chat import frames, retry, services, titles
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
-from chatsite import database_thread
 from providers.base import ChatRequest
 from providers.errors import ProviderError, ProviderFailure
 from providers.events import (
@@ -300,8 +300,7 @@ class Reply:
     async def _record_failed_attempt(self, error: ProviderError) -> None:
         """Every attempt leaves an LlmUsage row; a failed one before any output costs nothing."""
         try:
-            await database_thread.call(
-                billing.usage_record,
+            await database_sync_to_async(billing.usage_record)(
                 user_id=self.owner_id,
                 conversation_id=self.conversation_id,
                 message_id=self.message_id,
@@ -413,8 +412,7 @@ class Reply:
         )
         settlement: billing.Settlement | None = None
         try:
-            settlement = await database_thread.call(
-                services.reply_settle,
+            settlement = await database_sync_to_async(services.reply_settle)(
                 attempt=attempt,
                 status=status,
                 content=content,

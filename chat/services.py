@@ -1,4 +1,4 @@
-"""Writes. Each is one short sync transaction; async callers bridge with database_thread.call."""
+"""Writes. Each is one short sync transaction; async callers bridge with database_sync_to_async."""
 
 from __future__ import annotations
 
@@ -17,32 +17,9 @@ from billing import services as billing
 from billing.services import Hold, Settlement
 from chat import limits, selectors
 from chat.models import Conversation, Message
-from chatsite import sql
 from providers.base import ChatMessage
 from providers.catalogue import ModelInfo, find_model
 from providers.events import Usage
-
-# What saving the conversation did (chatsite/sql.py: this runs before every reply).
-_TOUCH = (
-    f"UPDATE {Conversation._meta.db_table} SET model = %s, model_note = %s, updated_at = %s "
-    "WHERE id = %s"
-)
-
-
-# A reply's ending, written once per reply (chatsite/sql.py).
-_FINISH = (
-    f"UPDATE {Message._meta.db_table} SET status = %s, content = %s, thinking = %s, "
-    "thinking_signature = %s, stop_reason = %s, error_code = %s, error_message = %s, "
-    "input_tokens = %s, output_tokens = %s, heartbeat_at = NULL, updated_at = %s "
-    "WHERE id = %s AND status = %s"
-)
-
-# Replies whose process died (replies_sweep_stale), everywhere or in one conversation.
-_STALE = f"SELECT id FROM {Message._meta.db_table} WHERE status = %s AND heartbeat_at < %s"
-_STALE_IN = f"{_STALE} AND conversation_id = %s"
-
-# A reply's two new rows, the person's message and the placeholder (chatsite/sql.py).
-_NEW_MESSAGE = sql.Insert(Message)
 
 
 class ConversationNotFound(Exception):
@@ -105,7 +82,9 @@ def _hold(
     if conversation.model != model.id:
         # A model the person picked replaces any note about a model the site replaced.
         conversation.model, conversation.model_note = model.id, ""
-    sql.run(_TOUCH, [conversation.model, conversation.model_note, sql.now(), conversation.pk])
+    Conversation.objects.filter(pk=conversation.pk).update(
+        model=conversation.model, model_note=conversation.model_note, updated_at=timezone.now()
+    )
     history = selectors.provider_history(conversation_id=conversation.pk, before_id=assistant.pk)
     reference = f"reply:{assistant.pk}:{uuid.uuid4().hex[:12]}"
     hold = None
@@ -153,18 +132,25 @@ def reply_begin(
     """
     try:
         with transaction.atomic(savepoint=False):
-            # A resent send (the same client_id) is a unique constraint: nothing new is written.
-            user_message = _NEW_MESSAGE.create_if_new(
+            # A resent send (the same client_id) writes nothing new. The conversation's row
+            # lock orders sends, so none can slip in between this read and the insert (the
+            # unique constraint on client_id stays as the last guard).
+            if (
+                client_id
+                and conversation.messages.filter(
+                    role=Message.Role.USER, client_id=client_id
+                ).exists()
+            ):
+                return _sent_before(conversation, client_id)
+            user_message = Message.objects.create(
                 conversation_id=conversation.pk,
                 role=Message.Role.USER,
                 content=content,
                 client_id=client_id or "",
             )
-            if user_message is None:
-                return _sent_before(conversation, client_id or "")
             # A reply still streaming makes the placeholder's insert fail (a constraint):
             # ReplyInProgress below, and the transaction with the person's message undone.
-            assistant = _NEW_MESSAGE.create(
+            assistant = Message.objects.create(
                 conversation_id=conversation.pk,
                 role=Message.Role.ASSISTANT,
                 status=Message.Status.STREAMING,
@@ -244,23 +230,25 @@ def reply_begin_retry(
 def reply_checkpoint(*, rows: Sequence[tuple[int, str, str]]) -> None:
     """Save partial text of many streaming replies in one batch, and touch their heartbeat.
 
-    One prepared UPDATE run for every row (`executemany`: one round trip with psycopg's
-    pipeline): the ORM's `bulk_update` builds a CASE per column and row, which cost about
-    0.4 ms of CPU per reply and tick, taken from the event loop by the GIL.
+    One UPDATE run for every row (`executemany`: one round trip with psycopg's pipeline), not
+    `bulk_update`, whose CASE per column and row grows with the replies and runs every tick
+    (docs/benchmarks.md, "Checkpoints"). Only rows still streaming: a late checkpoint must
+    never overwrite a finished reply.
     """
     if not rows:
         return
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     table = connection.ops.quote_name(Message._meta.db_table)
-    # Only rows still streaming: a late checkpoint must never overwrite a finished reply.
     update = (
         f"UPDATE {table} SET content = %s, thinking = %s, heartbeat_at = %s, updated_at = %s "
         "WHERE id = %s AND status = %s"
     )
     streaming = Message.Status.STREAMING.value
-    sql.cursor().executemany(
-        update, [(content, thinking, now, now, pk, streaming) for pk, content, thinking in rows]
-    )
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            update,
+            [(content, thinking, now, now, pk, streaming) for pk, content, thinking in rows],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,25 +353,20 @@ def reply_finish(
     usage: Usage | None = None,
 ) -> bool:
     """Write a streaming reply's ending; False if it had already ended."""
-    return bool(
-        sql.run(
-            _FINISH,
-            [
-                status,
-                content,
-                thinking,
-                thinking_signature,
-                stop_reason,
-                error_code,
-                error_message,
-                usage.input_tokens if usage else None,
-                usage.output_tokens if usage else None,
-                sql.now(),
-                message_id,
-                Message.Status.STREAMING,
-            ],
-        )
+    ended = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        status=status,
+        content=content,
+        thinking=thinking,
+        thinking_signature=thinking_signature,
+        stop_reason=stop_reason,
+        error_code=error_code,
+        error_message=error_message,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        heartbeat_at=None,
+        updated_at=timezone.now(),
     )
+    return bool(ended)
 
 
 INTERRUPTED_MESSAGE = (
@@ -398,14 +381,9 @@ def replies_sweep_stale(*, conversation_id: int | None = None) -> list[int]:
     length: the provider's count died with the process), never for the input.
     """
     cutoff = timezone.now() - dt.timedelta(seconds=settings.REPLY_STALE_AFTER)
-    # Run whenever a socket opens, and nearly always finds nothing: asked in SQL first.
-    query, params = _STALE, [Message.Status.STREAMING.value, sql.moment(cutoff)]
+    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
     if conversation_id is not None:
-        query, params = _STALE_IN, [*params, conversation_id]
-    found = sql.every(query, params)
-    if not found:
-        return []
-    stale = Message.objects.filter(pk__in=[pk for (pk,) in found])
+        stale = stale.filter(conversation_id=conversation_id)
     swept = []
     for message in stale.select_related("conversation"):
         with transaction.atomic():

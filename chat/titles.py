@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.db import transaction
 
 from billing import services as billing
@@ -22,7 +23,6 @@ from chat import frames
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Conversation
-from chatsite import database_thread
 from providers.base import ChatMessage, ChatRequest, Completion
 from providers.catalogue import ModelInfo
 from providers.errors import ProviderError
@@ -166,8 +166,7 @@ async def name_conversation(
     """Name the conversation from its first exchange; the new title, or None (default kept)."""
     request = title_request(resolved.model, question, answer)
     try:
-        begun = await database_thread.call(
-            _title_begin,
+        begun = await database_sync_to_async(_title_begin)(
             owner_id=owner_id,
             conversation_id=conversation_id,
             resolved=resolved,
@@ -191,8 +190,7 @@ async def name_conversation(
     if error_code:
         logger.info("no title for conversation %s: %s", conversation_id, error_code)
     title = clean_title(completion.text)
-    saved = await database_thread.call(
-        _title_settle,
+    saved = await database_sync_to_async(_title_settle)(
         owner_id=owner_id,
         conversation_id=conversation_id,
         resolved=resolved,

@@ -1,7 +1,7 @@
 """Which threads keep their database connection.
 
-Websocket and reply work reaches the database through `chatsite.database_thread.call`, which
-runs every call in asgiref's one shared thread: with a persistent connection
+Websocket and reply work reaches the database through Channels' `database_sync_to_async`,
+which runs every call in asgiref's one shared thread: with a persistent connection
 (`CONN_MAX_AGE=None`, the SQLite default in settings) that thread keeps one connection instead
 of opening one per call. Each HTTP request, though, runs in a thread of its own that ends with
 the request (Django's `ThreadSensitiveContext`), so its connection could never be reused; this

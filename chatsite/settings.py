@@ -46,8 +46,6 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
     # Only behind a proxy that always sets this header itself (and strips a client's).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
-# Django's database sessions, read in hand-written SQL (read before every send).
-SESSION_ENGINE = "chatsite.sessions"
 # Error reports mask anything shaped like a provider key (chatsite/error_reports.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "chatsite.error_reports.KeyScrubbingFilter"
 X_FRAME_OPTIONS = "DENY"
@@ -122,10 +120,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = None
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=8)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE > 0:
-    # Every trip to the database thread (chatsite/database_thread.py) ends by closing its connection
-    # (CONN_MAX_AGE=0, as Django advises under ASGI); with psycopg's pool the close hands the
-    # connection back instead of ending a PostgreSQL session, so a trip costs no new connection.
-    # 0 turns the pool off (behind an external pooler such as PgBouncer).
+    # Every trip to the database thread (`database_sync_to_async`) ends by closing its
+    # connection (CONN_MAX_AGE=0, as Django advises under ASGI); with psycopg's pool the close
+    # hands the connection back instead of ending a PostgreSQL session, so a trip costs no new
+    # connection. 0 turns the pool off (behind an external pooler such as PgBouncer).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "pool",
         {
@@ -135,11 +133,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
             "timeout": 10,
         },
     )
-    # The statements every reply runs (chatsite/sql.py, bound on the server) are prepared on a
-    # connection once they have run this many times on it. The ORM's cursors bind on the
-    # client and never prepare. Not without this pool: PgBouncer before 1.21, in transaction
-    # mode, would hand a statement prepared on one server connection to another.
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -9,6 +9,7 @@ costs 2.5 times more again, re-accumulating the whole message on every event.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import warnings
 from collections.abc import AsyncIterator
@@ -17,7 +18,6 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic._data import DEPRECATED_MODELS
 from django.conf import settings
 
 from providers import clients, sse
@@ -63,16 +63,17 @@ _noted_deprecations: set[str] = set()
 
 
 def _note_deprecation(model_id: str) -> None:
-    if model_id in _noted_deprecations or model_id not in DEPRECATED_MODELS:
+    if model_id in _noted_deprecations:
+        return
+    model = find_model(model_id)
+    if model is None or model.lifecycle(dt.date.today()) != "deprecated":
         return
     _noted_deprecations.add(model_id)
-    model = find_model(model_id)
-    successor = model.successor if model else None
     logger.warning(
         "model %s is deprecated: end of life %s; successor %s",
         model_id,
-        DEPRECATED_MODELS[model_id],
-        successor or "none listed",
+        model.retires_on or "not announced",
+        model.successor or "none listed",
     )
 
 

@@ -10,11 +10,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from chatsite import database_thread
 from providers import catalogue, registry
 from providers.base import Listed, ModelLister
 from providers.errors import ProviderError
@@ -57,7 +57,7 @@ def reload(*, force: bool = False) -> None:
 async def areload() -> None:
     """`reload` from async code: a database round trip only when the figures are stale."""
     if stale():
-        await database_thread.call(reload)
+        await database_sync_to_async(reload)()
 
 
 def forget() -> None:

@@ -6,16 +6,11 @@ import datetime as dt
 
 from django.utils import timezone
 
-from chatsite import sql
 from providers import keys
 from providers.base import Credentials
 from providers.models import ProviderKey
 
 MAX_KEY_LENGTH = 500
-
-_CIPHERTEXT = (
-    f"SELECT ciphertext FROM {ProviderKey._meta.db_table} WHERE user_id = %s AND provider = %s"
-)
 
 
 def provider_key_save(*, user_id: int, provider: str, key: str, verified: bool) -> ProviderKey:
@@ -47,11 +42,14 @@ def own_providers(*, user_id: int) -> set[str]:
 
 def own_credentials(*, user_id: int, provider: str, base_url: str | None) -> Credentials | None:
     """The person's own key for `provider`, decrypted (raises KeyDecryptionError if it can't)."""
-    # Read before every reply: hand-written SQL (chatsite/sql.py says why).
-    row = sql.one(_CIPHERTEXT, [user_id, provider])
-    if row is None:
+    ciphertext = (
+        ProviderKey.objects.filter(user_id=user_id, provider=provider)
+        .values_list("ciphertext", flat=True)
+        .first()
+    )
+    if ciphertext is None:
         return None
-    key = keys.decrypt(user_id=user_id, provider=provider, ciphertext=row[0])
+    key = keys.decrypt(user_id=user_id, provider=provider, ciphertext=ciphertext)
     return Credentials(api_key=key, base_url=base_url, byok=True)
 
 

@@ -144,29 +144,18 @@ def all_providers(
 
 @pytest.fixture
 def database_trips(monkeypatch: Any) -> list[str]:
-    """The names of the functions run in the database thread from now on, in order: through
-    `chatsite.database_thread.call` or asgiref's own `sync_to_async`."""
+    """The names of the functions run in the database thread from now on, in order (every trip
+    goes through asgiref's `SyncToAsync`, which Channels' `database_sync_to_async` extends)."""
     from asgiref.sync import SyncToAsync
 
-    from chatsite import database_thread
-
     trips: list[str] = []
-
-    def name(function: Any) -> str:
-        function = getattr(function, "func", function)  # a partial's function
-        return str(getattr(function, "__name__", repr(function)))
-
-    run, thread_handler = database_thread._run, SyncToAsync.thread_handler
-
-    def counted_run(loop: Any, done: Any, context: Any, job: Any) -> None:
-        trips.append(name(job))
-        run(loop, done, context, job)
+    thread_handler = SyncToAsync.thread_handler
 
     def counted_handler(self: Any, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(name(self.func))
+        function = getattr(self.func, "func", self.func)  # a partial's function
+        trips.append(str(getattr(function, "__name__", repr(function))))
         return thread_handler(self, loop, *args, **kwargs)
 
-    monkeypatch.setattr(database_thread, "_run", counted_run)
     monkeypatch.setattr(SyncToAsync, "thread_handler", counted_handler)
     return trips
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import logging
 from typing import Any
 
 import pytest
-from anthropic._data import DEPRECATED_MODELS
 
 from providers.anthropic import AnthropicAdapter, _noted_deprecations
 from providers.base import ChatMessage, ChatRequest, Credentials
@@ -279,20 +280,19 @@ async def test_closing_the_iterator_closes_the_upstream_stream(anthropic_server:
     assert not recorded.completed
 
 
-def _a_deprecated_model() -> tuple[str, str]:
-    """A model the installed SDK warns about, and the successor the log should name (one of
-    the catalogue's if the SDK's table lists any: the table changes with SDK releases)."""
-    listed = sorted(DEPRECATED_MODELS, key=lambda model_id: find_model(model_id) is None)
-    if not listed:
-        pytest.skip("the installed anthropic SDK announces no deprecated model")
-    model = find_model(listed[0])
-    return listed[0], (model.successor if model and model.successor else "none listed")
-
-
 async def test_deprecated_model_streams_and_its_end_of_life_is_logged_once(
-    anthropic_server: SSEServer, caplog: pytest.LogCaptureFixture
+    anthropic_server: SSEServer, caplog: pytest.LogCaptureFixture, monkeypatch: Any
 ) -> None:
-    model_id, successor = _a_deprecated_model()
+    """The catalogue's end of life (which tests/providers/test_catalogue.py holds to the
+    SDK's) is logged once per process; the model still streams until that day."""
+    model_id, successor = "claude-opus-4-5", "claude-opus-5-5"
+    retires_on = dt.date.today() + dt.timedelta(days=30)
+    model = find_model(model_id)
+    assert model is not None
+    deprecated = dataclasses.replace(model, retires_on=retires_on, successor=successor)
+    monkeypatch.setattr(
+        "providers.anthropic.find_model", lambda wanted: deprecated if wanted == model_id else None
+    )
     anthropic_server.enqueue(text_reply(["again"], model=model_id))
     anthropic_server.enqueue(text_reply(["still here"], model=model_id))
     request = ChatRequest(model=model_id, messages=REQUEST.messages, max_tokens=5)
@@ -303,6 +303,5 @@ async def test_deprecated_model_streams_and_its_end_of_life_is_logged_once(
     assert isinstance(events[-1], MessageStop)
     notes = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
     assert notes == [
-        f"model {model_id} is deprecated: end of life {DEPRECATED_MODELS[model_id]}; "
-        f"successor {successor}"
+        f"model {model_id} is deprecated: end of life {retires_on}; successor {successor}"
     ]

@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+import warnings
 
-from anthropic._data import DEPRECATED_MODELS
+import anthropic
 
 from providers.catalogue import CATALOGUE, find_model
 
+# Nothing listens here: the SDK warns before it sends, then fails to connect.
+_NOWHERE = "http://127.0.0.1:9"
 
-def _sdk_date(text: str) -> dt.date:
-    """The SDK's 'January 22nd, 2027' as a date."""
-    return dt.datetime.strptime(re.sub(r"(\d+)(st|nd|rd|th)", r"\1", text), "%B %d, %Y").date()
+
+def _sdk_end_of_life(model_id: str) -> dt.date | None:
+    """The end of life the installed SDK announces for `model_id` in its public warning
+    ("The model '...' is deprecated and will reach end-of-life on January 22nd, 2027.")."""
+    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=_NOWHERE, max_retries=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.suppress(anthropic.APIError):
+            client.messages.create(
+                model=model_id, max_tokens=1, messages=[{"role": "user", "content": "x"}]
+            )
+    client.close()
+    for warning in caught:
+        found = re.search(r"end-of-life on (.+?)\.", str(warning.message))
+        if issubclass(warning.category, DeprecationWarning) and found:
+            day = re.sub(r"(\d+)(st|nd|rd|th)", r"\1", found.group(1))
+            return dt.datetime.strptime(day, "%B %d, %Y").date()
+    return None
 
 
 def test_every_end_of_life_the_sdk_announces_for_a_catalogue_model_is_in_the_catalogue() -> None:
-    announced = {model_id: _sdk_date(day) for model_id, day in DEPRECATED_MODELS.items()}
-    listed = {
-        model_id: model.retires_on
-        for model_id in announced
-        if (model := find_model(model_id)) is not None
-    }
-    assert listed == {model_id: announced[model_id] for model_id in listed}
+    claude = [model for model in CATALOGUE if model.provider == "anthropic"]
+    announced = {model.id: day for model in claude if (day := _sdk_end_of_life(model.id))}
+    assert announced, "the SDK announces no end of life for any catalogue model"
+    assert {m.id: m.retires_on for m in claude if m.id in announced} == announced
 
 
 def test_every_model_with_an_end_of_life_names_a_successor_in_the_catalogue() -> None:
