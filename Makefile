@@ -12,7 +12,7 @@ WS_MAX_MESSAGE ?= 262144
 # `make run` is the development server: DEBUG on unless the environment says otherwise.
 export DEBUG ?= true
 
-.PHONY: install run test test-services lint check-deploy bench clean
+.PHONY: install run manage test test-services lint check-deploy bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# Written once, never overwritten: development mode and a secret of this checkout's own, so
+# `manage.py` commands (createsuperuser, list_models, grant_coins) work as the README writes them.
+.env:
+	$(PYTHON) -c 'import secrets; print("# Written by make run for development; .env.example lists every setting.\nDEBUG=true\nSECRET_KEY=" + secrets.token_urlsafe(50))' > .env
+
+run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) \
 		--websocket-max-message-size $(WS_MAX_MESSAGE) \
 		chatsite.asgi:application
+
+# Any manage.py command with the project's settings: make manage ARGS="createsuperuser"
+manage: $(STAMP) .env
+	$(BIN)/python manage.py $(ARGS)
 
 # Django's deployment checklist on production settings (DEBUG off, HTTPS, throwaway secrets).
 check-deploy: $(STAMP)

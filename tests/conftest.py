@@ -1,9 +1,12 @@
-"""The shared cast (alice, bob), the network guard and the fake provider server."""
+"""The shared cast (alice, bob) and the fake provider server.
+
+The network guard is pytest-socket's (`--allow-hosts` in pyproject.toml: a test that connects
+past loopback fails), the hang guard pytest-timeout's (`timeout` there: a test that runs too
+long ends the run with every thread's stack)."""
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,62 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from providers import model_sync
-from tests import hang_watch, loop_watch
 from tests.fakes.sse_server import SSEServer
-
-# --- network guard: a test that reaches past loopback fails ------------------------------------
-
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-
-
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-def _check_address(address: Any) -> None:
-    if isinstance(address, str | bytes):  # unix sockets
-        return
-    host = address[0]
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        if host in ("localhost",):
-            return
-        raise NetworkBlocked(f"tests may not reach {host!r}") from None
-    if not ip.is_loopback:
-        raise NetworkBlocked(f"tests may not reach {host}")
-
-
-def _guarded_connect(self: socket.socket, address: Any) -> None:
-    _check_address(address)
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
-    _check_address(address)
-    return _real_connect_ex(self, address)
-
-
-_real_getaddrinfo = socket.getaddrinfo
-
-
-def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-    if host not in (None, "localhost", b"localhost"):
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        try:
-            is_loopback = ipaddress.ip_address(name).is_loopback
-        except ValueError:
-            is_loopback = False
-        if not is_loopback:
-            raise NetworkBlocked(f"tests may not look up {name!r}")
-    return _real_getaddrinfo(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _guarded_getaddrinfo
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
-
 
 # --- people --------------------------------------------------------------------------------------
 
@@ -196,14 +144,15 @@ def _fresh_channel_layer() -> Iterator[None]:
     loop-bound state across them: the in-memory layer's queues, and channels-redis's receive
     locks and buffers (a receive cancelled when a test's loop closed can leave its channel's
     lock bound to a loop that is gone, and the next test's hub then cannot receive: "bound to
-    a different event loop", retried every second). Dropping the cached instance makes the next
-    `get_channel_layer()` build a new one; Redis pools close with their loop.
+    a different event loop", retried every second). Each test gets a new instance; Redis pools
+    close with their loop.
     """
     from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
-    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    # `set` swaps a layer in for tests (Channels' own words); a fresh one each time.
+    channel_layers.set(DEFAULT_CHANNEL_LAYER, channel_layers.make_backend(DEFAULT_CHANNEL_LAYER))
     yield
-    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    channel_layers.set(DEFAULT_CHANNEL_LAYER, channel_layers.make_backend(DEFAULT_CHANNEL_LAYER))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -213,16 +162,9 @@ def _close_connections_of_the_async_orm_thread(
     """The async ORM runs in asgiref's one sync thread, whose connection outlives the tests;
     close it before the test database is dropped (PostgreSQL refuses while it is open)."""
     yield
-    from asgiref.sync import SyncToAsync
+    from asgiref.sync import sync_to_async
     from django.db import connections
 
     with django_db_blocker.unblock():
-        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # A loop that cannot shut down names its pending tasks in the log (tests/loop_watch.py);
-    # a test that hangs ends the run with its name (tests/hang_watch.py).
-    loop_watch.install()
-    hang_watch.install()
-    config.pluginmanager.register(hang_watch)
+        # Outside any event loop, a thread-sensitive call runs in asgiref's one sync thread.
+        asyncio.run(sync_to_async(connections.close_all)())

@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.optimisation
 def test_the_asgi_application_freezes_what_start_up_loaded() -> None:
     code = "import gc, chatsite.asgi; print(gc.get_freeze_count(), len(gc.get_objects()))"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}

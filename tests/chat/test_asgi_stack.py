@@ -93,6 +93,7 @@ async def test_a_session_from_before_a_secret_key_rotation_still_opens_and_sends
     await _streams_a_demo_reply(conversation.pk, cookie)
 
 
+@pytest.mark.optimisation
 async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_close(
     alice: Any, database_trips: list[str]
 ) -> None:

@@ -411,6 +411,7 @@ async def test_a_retired_model_is_refused_naming_its_successor(
     await tab.disconnect()
 
 
+@pytest.mark.optimisation
 async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
     alice: Any, conversation: Conversation, anthropic_server: SSEServer, database_trips: list[str]
 ) -> None:

@@ -27,6 +27,7 @@ def _own_key(n: int, server: SSEServer | None = None) -> Credentials:
     )
 
 
+@pytest.mark.optimisation
 async def test_every_key_shares_one_connection_pool_per_sdk() -> None:
     first = anthropic_adapter._client(_own_key(1))
     second = anthropic_adapter._client(_own_key(2))
@@ -42,6 +43,7 @@ async def test_every_key_shares_one_connection_pool_per_sdk() -> None:
     assert openai._client is openrouter._client is not first._client
 
 
+@pytest.mark.optimisation
 async def test_new_keys_make_no_tls_context(
     anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,6 +70,7 @@ async def test_new_keys_make_no_tls_context(
     assert keys == [f"Bearer sk-ant-api03-person-{n:04d}" for n in range(3)]
 
 
+@pytest.mark.optimisation
 async def test_only_the_most_recently_used_clients_are_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
