@@ -16,20 +16,14 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 
 from chat import frames, limits, replies, selectors
-from chat.frames import FrameError, RetryFrame, SendFrame, StopFrame
+from chat.frames import Close, FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub, swept_latest_exchange
 from chatsite.accounts import session_user
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_NOT_FOUND = 4404
-CLOSE_TOO_MANY_SOCKETS = 4429
-# The page reconnects at once and is sent a fresh snapshot (its own code for a gap, too).
-CLOSE_RESYNC = 4000
-
 # Characters of frames a socket may have waiting before it counts as too slow: what was waiting
-# is dropped and it is closed with CLOSE_RESYNC once it takes frames again.
+# is dropped and it is closed with Close.RESYNC once it takes frames again.
 SOCKET_BACKLOG_LIMIT = 4_000_000
 
 
@@ -117,7 +111,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Queued after the frames before it (a refusal's reason arrives before its close)."""
         message: dict[str, Any] = {"type": "websocket.close"}
         if code is not None and code is not True:
-            message["code"] = code
+            message["code"] = int(code)  # a plain int for the server (daphne refuses others)
         if reason:
             message["reason"] = reason
         self._queue(message, 0)
@@ -134,7 +128,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.info("a socket fell %d characters behind: closing it to resync", self._backlog)
             self._outbox.clear()
             self._backlog = 0
-            self._outbox.append({"type": "websocket.close", "code": CLOSE_RESYNC})
+            self._outbox.append({"type": "websocket.close", "code": int(Close.RESYNC)})
             self._done = True
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write(self._outbox))
@@ -177,7 +171,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # tell "log in again" (4401) from "gone" (4404) from a network error.
         session = self.scope.get("session")
         if session is None:
-            await self._refuse(CLOSE_UNAUTHENTICATED)
+            await self._refuse(Close.SIGNED_OUT)
             return
         conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
         hub = get_hub()
@@ -199,10 +193,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if opening.socket_id is None:
                 await hub.unsubscribe(self, conversation_id)
         if opening.user_id is None:
-            await self._refuse(CLOSE_UNAUTHENTICATED)
+            await self._refuse(Close.SIGNED_OUT)
             return
         if not opening.owned:
-            await self._refuse(CLOSE_NOT_FOUND)
+            await self._refuse(Close.NOT_FOUND)
             return
         await self.accept()
         if opening.socket_id is None:
@@ -211,7 +205,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 f"Too many open chat tabs (at most {settings.SOCKETS_PER_PERSON}). "
                 "Close some, then reload this one.",
             )
-            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            await self.close(code=Close.TOO_MANY_SOCKETS)
             return
         self.user_id = opening.user_id
         self.session_key = session.session_key
@@ -236,14 +230,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             frame = frames.parse_client_frame(text_data, bytes_data)
         except FrameError as exc:
-            await self._send_error("invalid_request", str(exc))
+            await self._send_error("invalid_request", str(exc), client_id=exc.client_id)
             return
         try:
             await self._handle(frame)
         except replies.Refused as refused:
-            await self.send(text_data=refused.frame())
+            client_id = frame.client_id if isinstance(frame, SendFrame) else None
+            await self.send(text_data=refused.frame(client_id=client_id))
             if refused.signed_out:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
+                await self.close(code=Close.SIGNED_OUT)
 
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None
@@ -274,5 +269,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.close(code=code)
 
-    async def _send_error(self, code: str, message: str) -> None:
-        await self.send(text_data=frames.error_frame(code=code, message=message, retryable=False))
+    async def _send_error(self, code: str, message: str, *, client_id: str | None = None) -> None:
+        await self.send(
+            text_data=frames.error(code=code, message=message, retryable=False, client_id=client_id)
+        )

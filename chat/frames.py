@@ -1,7 +1,10 @@
-"""The websocket contract (DESIGN section 4): client frames parsed strictly, server frames built."""
+"""The websocket contract (docs/protocol.md): client frames parsed strictly, every server frame
+built here, the close codes and the statuses that offer Retry defined here (the page gets them
+from `client_contract`)."""
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
@@ -16,8 +19,36 @@ _MAX_FRAME_CHARS_SLACK = 4096
 MAX_TOKENS_CEILING = 1_000_000
 
 
+class Close(enum.IntEnum):
+    """Why the server closes a socket (websocket close codes), as the page acts on them."""
+
+    # The page reconnects at once and is sent a fresh snapshot (a gap, a socket too slow).
+    RESYNC = 4000
+    # Signed out (or the account can no longer sign in): the page goes to the log-in page.
+    SIGNED_OUT = 4401
+    NOT_FOUND = 4404
+    TOO_MANY_SOCKETS = 4429
+
+
+# A reply that ended so can be tried again (`retry`); the page offers Retry on it.
+RETRY_STATUSES = ("error", "stopped", "interrupted")
+
+
+def client_contract() -> dict[str, Any]:
+    """What the page's script needs of the contract (rendered with `json_script`)."""
+    return {
+        "close": {code.name.lower(): code.value for code in Close},
+        "retry_statuses": list(RETRY_STATUSES),
+    }
+
+
 class FrameError(ValueError):
-    """A frame the server refuses; the text names the problem for the person."""
+    """A frame the server refuses; the text names the problem for the person. `client_id` is
+    the refused send's own, when it had a valid one (the page gives its text back)."""
+
+    def __init__(self, message: str, *, client_id: str | None = None) -> None:
+        super().__init__(message)
+        self.client_id = client_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,16 +161,34 @@ def parse_client_frame(text: str | None, binary: bytes | None) -> ClientFrame:
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
         raise FrameError("Unknown frame type; expected send, stop or retry.")
+    if kind == "send":
+        try:
+            return _send_frame(data)
+        except FrameError as exc:
+            # Refused for its content or another field: the page matches it by its client_id.
+            raise FrameError(str(exc), client_id=_valid_client_id(data)) from None
+    _no_unknown_fields(data, kind)
+    if kind == "stop":
+        return StopFrame()
+    message_id = _optional_int(data, "message_id", 1, 2**63 - 1)
+    if message_id is None:
+        raise FrameError("'message_id' is required.")
+    return RetryFrame(message_id=message_id)
+
+
+def _no_unknown_fields(data: dict[str, Any], kind: str) -> None:
     unknown = set(data) - _FIELDS[kind]
     if unknown:
         raise FrameError(f"Unknown field(s) for '{kind}': {', '.join(sorted(unknown))[:100]}.")
-    if kind == "stop":
-        return StopFrame()
-    if kind == "retry":
-        message_id = _optional_int(data, "message_id", 1, 2**63 - 1)
-        if message_id is None:
-            raise FrameError("'message_id' is required.")
-        return RetryFrame(message_id=message_id)
+
+
+def _valid_client_id(data: dict[str, Any]) -> str | None:
+    value = data.get("client_id")
+    return value if isinstance(value, str) and _CLIENT_ID.fullmatch(value) else None
+
+
+def _send_frame(data: dict[str, Any]) -> SendFrame:
+    _no_unknown_fields(data, "send")
     content = data.get("content")
     if not isinstance(content, str) or not content.strip():
         raise FrameError("'content' must be non-empty text.")
@@ -171,21 +220,126 @@ def dump(frame: dict[str, Any]) -> str:
         return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
-def error_frame(
+def error(
     *,
     code: str,
     message: str,
     retryable: bool,
     message_id: int | None = None,
+    client_id: str | None = None,
     partial_content: str | None = None,
     retry_after: float | None = None,
 ) -> str:
+    """`error`: a reply's ending (`message_id`) or a refusal (of the send `client_id`, if any)."""
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     frame["retryable"] = retryable
     if retry_after is not None:
         frame["retry_after"] = retry_after
     if message_id is not None:
         frame["message_id"] = message_id
+    if client_id is not None:
+        frame["client_id"] = client_id
     if partial_content:
         frame["partial_content"] = partial_content
     return dump(frame)
+
+
+# --- server frames ------------------------------------------------------------------------------
+
+
+def user_message(*, message_id: int, content: str, client_id: str) -> str:
+    """`user_message`: a person's message, to every tab (the sender's matches its client_id)."""
+    return dump(
+        {
+            "type": "user_message",
+            "message_id": message_id,
+            "content": content,
+            "client_id": client_id or None,
+        }
+    )
+
+
+def message_start(
+    *, message_id: int, conversation_id: int, model: str, provider: str, byok: bool
+) -> str:
+    return dump(
+        {
+            "type": "message_start",
+            "message_id": message_id,
+            "conversation_id": conversation_id,
+            "model": model,
+            "provider": provider,
+            "byok": byok,
+        }
+    )
+
+
+def deltas(
+    message_id: int, thinking: tuple[int, str] | None, text: tuple[int, str] | None
+) -> list[str]:
+    """`thinking_delta` then `text_delta`, for what was taken of each (offset, text)."""
+    out = []
+    for kind, taken in (("thinking_delta", thinking), ("text_delta", text)):
+        if taken is not None:
+            offset, piece = taken
+            out.append(
+                dump({"type": kind, "message_id": message_id, "text": piece, "offset": offset})
+            )
+    return out
+
+
+def message_snapshot(*, message_id: int, content: str, thinking: str, status: str) -> str:
+    return dump(
+        {
+            "type": "message_snapshot",
+            "message_id": message_id,
+            "content": content,
+            "thinking": thinking,
+            "status": status,
+        }
+    )
+
+
+def message_stop(
+    *,
+    message_id: int,
+    stop_reason: str,
+    input_tokens: int,
+    output_tokens: int,
+    provider: str,
+    byok: bool,
+    coins_charged: int,
+    balance: int | None,
+) -> str:
+    return dump(
+        {
+            "type": "message_stop",
+            "message_id": message_id,
+            "stop_reason": stop_reason,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            "provider": provider,
+            "byok": byok,
+            "coins_charged": coins_charged,
+            "balance": balance,
+        }
+    )
+
+
+def retrying(
+    *, message_id: int, attempt: int, max_attempts: int, wait: float, code: str, message: str
+) -> str:
+    return dump(
+        {
+            "type": "retrying",
+            "message_id": message_id,
+            "attempt": attempt,
+            "max_attempts": max_attempts,
+            "wait": round(wait, 2),
+            "code": code,
+            "message": message,
+        }
+    )
+
+
+def conversation_title(*, conversation_id: int, title: str) -> str:
+    return dump({"type": "conversation_title", "conversation_id": conversation_id, "title": title})

@@ -586,25 +586,17 @@ def swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, An
 
 
 def user_message_frame(message: Any) -> str:
-    return frames.dump(
-        {
-            "type": "user_message",
-            "message_id": message.pk,
-            "content": message.content,
-            "client_id": message.client_id or None,
-        }
+    return frames.user_message(
+        message_id=message.pk, content=message.content, client_id=message.client_id
     )
 
 
 def snapshot_from_row(message: Any) -> str:
-    return frames.dump(
-        {
-            "type": "message_snapshot",
-            "message_id": message.pk,
-            "content": message.content,
-            "thinking": message.thinking,
-            "status": message.status,
-        }
+    return frames.message_snapshot(
+        message_id=message.pk,
+        content=message.content,
+        thinking=message.thinking,
+        status=message.status,
     )
 
 

@@ -21,13 +21,13 @@ from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
 from chat.runner import Reply
 from chatsite.accounts import still_signed_in
-from providers import model_sync
+from providers import model_sync, registry
 from providers import services as key_services
 from providers.catalogue import find_model, get_model
 from providers.errors import ProviderError
 from providers.keys import KeyDecryptionError
 from providers.limits import clamp_max_tokens
-from providers.registry import Resolved, base_url, resolve
+from providers.resolution import Resolved, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +52,34 @@ class Refused(Exception):
         # The socket's session no longer signs the person in: the consumer closes it.
         self.signed_out = signed_out
 
-    def frame(self) -> str:
-        return frames.error_frame(
+    def frame(self, *, client_id: str | None = None) -> str:
+        """The `error` frame for the requester (`client_id`: the refused send's)."""
+        return frames.error(
             code=self.code,
             message=self.message,
             retryable=self.retryable,
             retry_after=self.retry_after,
+            client_id=client_id,
         )
 
 
-_SIGNED_OUT = Refused("auth", "You have been signed out. Sign in again.", signed_out=True)
-_IN_PROGRESS = Refused(
-    "invalid_request",
-    "A reply is still being written in this conversation. Wait for it, or stop it first.",
-)
-_NO_CONVERSATION = Refused("not_found", "This conversation does not exist.")
+# Refusals are made fresh each time: an exception instance raised again keeps every earlier
+# traceback (and the frames it holds) alive.
+
+
+def _signed_out() -> Refused:
+    return Refused("auth", "You have been signed out. Sign in again.", signed_out=True)
+
+
+def _in_progress() -> Refused:
+    return Refused(
+        "invalid_request",
+        "A reply is still being written in this conversation. Wait for it, or stop it first.",
+    )
+
+
+def _no_conversation() -> Refused:
+    return Refused("not_found", "This conversation does not exist.")
 
 
 def _no_coins(exc: billing.InsufficientCoins) -> Refused:
@@ -77,7 +90,7 @@ def _check_paid_action(*, user_id: int, session_key: str | None) -> None:
     """Before a send or retry: is the person still signed in (not logged out, same password,
     account active), and within the per-minute limit? Counts the action."""
     if not still_signed_in(user_id=user_id, session_key=session_key):
-        raise _SIGNED_OUT
+        raise _signed_out()
     wait = limits.paid_action_wait(user_id=user_id)
     if wait is not None:
         raise Refused(
@@ -93,7 +106,7 @@ def _resolve(model_id: str, user_id: int) -> Resolved:
     try:
         model = get_model(model_id)
         own = key_services.own_credentials(
-            user_id=user_id, provider=model.provider, base_url=base_url(model.provider)
+            user_id=user_id, provider=model.provider, base_url=registry.base_url(model.provider)
         )
         return resolve(model_id, own=own)
     except ProviderError as exc:
@@ -138,9 +151,9 @@ def _begin_send(
                 hub=hub,
             )
     except services.ConversationNotFound:
-        raise _NO_CONVERSATION from None
+        raise _no_conversation() from None
     except services.ReplyInProgress:
-        raise _IN_PROGRESS from None
+        raise _in_progress() from None
     except billing.InsufficientCoins as exc:
         raise _no_coins(exc) from None
     return resolved, start
@@ -165,11 +178,11 @@ def _begin_retry(
                 hub=hub,
             )
     except services.ConversationNotFound:
-        raise _NO_CONVERSATION from None
+        raise _no_conversation() from None
     except services.MessageNotFound:
         raise Refused("not_found", "There is no reply to retry here.") from None
     except services.ReplyInProgress:
-        raise _IN_PROGRESS from None
+        raise _in_progress() from None
     except billing.InsufficientCoins as exc:
         raise _no_coins(exc) from None
     return resolved, start

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import random
-from typing import Any, assert_never
+from typing import assert_never
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -34,7 +34,7 @@ from providers.events import (
     Usage,
     UsageUpdate,
 )
-from providers.registry import Resolved
+from providers.resolution import Resolved
 
 logger = logging.getLogger(__name__)
 
@@ -146,14 +146,11 @@ class Reply:
     # --- what others read ----------------------------------------------------------------------
 
     def snapshot_frame(self) -> str:
-        return frames.dump(
-            {
-                "type": "message_snapshot",
-                "message_id": self.message_id,
-                "content": self.text.value(),
-                "thinking": self.thinking.value(),
-                "status": self.status,
-            }
+        return frames.message_snapshot(
+            message_id=self.message_id,
+            content=self.text.value(),
+            thinking=self.thinking.value(),
+            status=self.status,
         )
 
     def add_remote_watcher(self, hub: str) -> None:
@@ -165,7 +162,7 @@ class Reply:
 
     def take_remote_frames(self) -> list[str]:
         """The deltas streamed since the last take, for the other workers' hubs."""
-        return self._delta_frames(self.thinking.take_remote(), self.text.take_remote())
+        return frames.deltas(self.message_id, self.thinking.take_remote(), self.text.take_remote())
 
     def peek(self) -> tuple[str, str]:
         return self.text.peek(), self.thinking.peek()
@@ -178,15 +175,12 @@ class Reply:
         return (self.message_id, self.text.value(), self.thinking.value())
 
     def start_frame(self) -> str:
-        return frames.dump(
-            {
-                "type": "message_start",
-                "message_id": self.message_id,
-                "conversation_id": self.conversation_id,
-                "model": self.resolved.model.id,
-                "provider": self.resolved.model.provider,
-                "byok": self.resolved.credentials.byok,
-            }
+        return frames.message_start(
+            message_id=self.message_id,
+            conversation_id=self.conversation_id,
+            model=self.resolved.model.id,
+            provider=self.resolved.model.provider,
+            byok=self.resolved.credentials.byok,
         )
 
     # --- control -------------------------------------------------------------------------------
@@ -285,16 +279,13 @@ class Reply:
                 self.signatures.clear()
 
     def _retrying_frame(self, error: ProviderError, wait: float) -> str:
-        return frames.dump(
-            {
-                "type": "retrying",
-                "message_id": self.message_id,
-                "attempt": self.attempt + 1,
-                "max_attempts": retry.MAX_ATTEMPTS,
-                "wait": round(wait, 2),
-                "code": error.code,
-                "message": error.message,
-            }
+        return frames.retrying(
+            message_id=self.message_id,
+            attempt=self.attempt + 1,
+            max_attempts=retry.MAX_ATTEMPTS,
+            wait=wait,
+            code=error.code,
+            message=error.message,
         )
 
     async def _record_failed_attempt(self, error: ProviderError) -> None:
@@ -362,25 +353,10 @@ class Reply:
         self._last_local = self._loop.time()
         self._flush_local()
 
-    def _delta_frames(self, taken_thinking: Any, taken_text: Any) -> list[str]:
-        out = []
-        for kind, taken in (("thinking_delta", taken_thinking), ("text_delta", taken_text)):
-            if taken is not None:
-                offset, text = taken
-                out.append(
-                    frames.dump(
-                        {
-                            "type": kind,
-                            "message_id": self.message_id,
-                            "text": text,
-                            "offset": offset,
-                        }
-                    )
-                )
-        return out
-
     def _flush_local(self) -> None:
-        for text in self._delta_frames(self.thinking.take_local(), self.text.take_local()):
+        for text in frames.deltas(
+            self.message_id, self.thinking.take_local(), self.text.take_local()
+        ):
             self.hub.deliver(self.conversation_id, text)
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
@@ -435,7 +411,7 @@ class Reply:
     ) -> str:
         content = self.text.value()
         if error is not None:
-            return frames.error_frame(
+            return frames.error(
                 code=error.code,
                 message=error.message,
                 retryable=error.retryable,
@@ -443,27 +419,22 @@ class Reply:
                 partial_content=content,
             )
         if status == Message.Status.INTERRUPTED:
-            return frames.error_frame(
+            return frames.error(
                 code="interrupted",
                 message="The reply was interrupted. You can retry it.",
                 retryable=True,
                 message_id=self.message_id,
                 partial_content=content,
             )
-        return frames.dump(
-            {
-                "type": "message_stop",
-                "message_id": self.message_id,
-                "stop_reason": "stopped" if status == Message.Status.STOPPED else self.stop_reason,
-                "usage": {
-                    "input_tokens": self.usage.input_tokens,
-                    "output_tokens": self.usage.output_tokens,
-                },
-                "provider": self.resolved.model.provider,
-                "byok": self.resolved.credentials.byok,
-                "coins_charged": settlement.coins_charged if settlement else 0,
-                "balance": settlement.balance if settlement else None,
-            }
+        return frames.message_stop(
+            message_id=self.message_id,
+            stop_reason="stopped" if status == Message.Status.STOPPED else self.stop_reason,
+            input_tokens=self.usage.input_tokens,
+            output_tokens=self.usage.output_tokens,
+            provider=self.resolved.model.provider,
+            byok=self.resolved.credentials.byok,
+            coins_charged=settlement.coins_charged if settlement else 0,
+            balance=settlement.balance if settlement else None,
         )
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from billing import services as billing
 from billing.services import Hold, Settlement
 from chat import limits, selectors
+from chat.frames import RETRY_STATUSES
 from chat.models import Conversation, Message
 from providers.base import ChatMessage
 from providers.catalogue import ModelInfo, find_model
@@ -195,13 +196,12 @@ def reply_begin_retry(
     """Start a new attempt at the conversation's last reply, if it ended without completing,
     run by `hub`. In the caller's transaction, with `conversation` locked by
     `conversation_lock`, as `reply_begin`."""
-    retryable = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
     try:
         with transaction.atomic(savepoint=False):
             last = conversation.messages.order_by("-id").first()
             if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
                 raise MessageNotFound()
-            if last.status not in retryable:
+            if last.status not in RETRY_STATUSES:
                 if last.status == Message.Status.STREAMING:
                     raise ReplyInProgress()
                 raise MessageNotFound()

@@ -12,14 +12,10 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from chat.frames import Close
 from chat.hub import revoke_sockets
 
 logger = logging.getLogger(__name__)
-
-# The page goes to the log-in page on this code, and reconnects at once on 4000 (a stale
-# session is then refused at the handshake).
-CLOSE_SIGNED_OUT = 4401
-CLOSE_RECONNECT = 4000
 
 
 def _revoke(user_id: int, session_key: str | None, code: int) -> None:
@@ -35,7 +31,7 @@ def close_sockets_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any)
     if user is None or request is None:
         return
     session_key = getattr(getattr(request, "session", None), "session_key", None)
-    _revoke(user.pk, session_key, CLOSE_SIGNED_OUT)
+    _revoke(user.pk, session_key, int(Close.SIGNED_OUT))
 
 
 @receiver(post_save, sender=get_user_model())
@@ -46,6 +42,7 @@ def close_sockets_on_password_change(sender: Any, instance: Any, **kwargs: Any) 
         getattr(instance, "_password", None) is None and instance.is_active
     ):
         return
-    code = CLOSE_RECONNECT if instance.is_active else CLOSE_SIGNED_OUT
+    # Still active: the page reconnects at once, and a stale session is refused there.
+    code = int(Close.RESYNC if instance.is_active else Close.SIGNED_OUT)
     user_id = instance.pk
     transaction.on_commit(lambda: _revoke(user_id, None, code))

@@ -27,7 +27,7 @@ from providers.base import ChatMessage, ChatRequest, Completion
 from providers.catalogue import ModelInfo
 from providers.errors import ProviderError
 from providers.events import Usage
-from providers.registry import Resolved
+from providers.resolution import Resolved
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +202,7 @@ async def name_conversation(
     )
     if not saved:
         return None
-    frame = {"type": "conversation_title", "conversation_id": conversation_id, "title": title}
-    await hub.announce(conversation_id, frames.dump(frame))
+    await hub.announce(
+        conversation_id, frames.conversation_title(conversation_id=conversation_id, title=title)
+    )
     return title

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import selectors, services
+from chat import frames, selectors, services
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
-from providers import model_sync
+from providers import model_sync, registry
 from providers.catalogue import find_model
 from providers.errors import ProviderError
-from providers.registry import describe, listed_models, unavailable_reason
+from providers.resolution import describe, listed_models, unavailable_reason
 from providers.services import own_providers
 
 
@@ -62,6 +64,14 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "streaming": streaming,
             "models": _model_choices(_user_id(request)),
             "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
+            "retry_statuses": frames.RETRY_STATUSES,
+            # What the page's script needs of the contract, and the providers' names.
+            "chat_config": json.dumps(
+                {
+                    **frames.client_contract(),
+                    "providers": {p.name: p.label for p in registry.PROVIDERS.values()},
+                }
+            ),
         },
     )
 

@@ -15,7 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from chatsite.origins import SameSiteOrigins  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.ws_auth import SessionCookieMiddleware  # noqa: E402
-from providers import clients  # noqa: E402
+from providers import clients, registry  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -24,8 +24,11 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Made now, not in the first reply: loading the CA bundle blocks the event loop for ~20 ms.
+# Made now, not in the first reply: loading the CA bundle, and importing the provider SDKs,
+# would block the event loop.
 clients.tls()
+for name in registry.PROVIDERS:
+    registry.adapter(name)
 
 # Everything imported by now lives as long as the process: about 265,000 objects (the provider
 # SDKs' types are most of them). Every full garbage collection would walk them all, 120-170 ms

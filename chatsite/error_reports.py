@@ -1,20 +1,19 @@
 """Django's error reports (the DEBUG page, the admins' mail) never show a provider key.
 
-`sensitive_post_parameters` masks the key form's field; this filter also masks anything that
-looks like a provider key in every frame's local variables, wherever a crash happens (an SDK
-client, a header dict, a service's arguments).
+`sensitive_post_parameters` masks the key form's field; this filter also masks anything shaped
+like a registered provider's key (providers/registry.py) in every frame's local variables,
+wherever a crash happens (an SDK client, a header dict, a service's arguments).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.views.debug import SafeExceptionReporterFilter
 
-# Anthropic (sk-ant-...), OpenAI (sk-proj-..., sk-...), OpenRouter (sk-or-v1-...).
-PROVIDER_KEY = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
-MASK = "sk-********"
+from providers import registry
+
+MASK = "********"
 
 
 class KeyScrubbingFilter(SafeExceptionReporterFilter):
@@ -28,7 +27,7 @@ class KeyScrubbingFilter(SafeExceptionReporterFilter):
             return parameters
         scrubbed = parameters.copy()
         for name in scrubbed:
-            scrubbed[name] = PROVIDER_KEY.sub(MASK, str(scrubbed[name]))
+            scrubbed[name] = registry.key_shapes().sub(MASK, str(scrubbed[name]))
         return scrubbed
 
     def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
@@ -41,6 +40,6 @@ def _scrub(value: Any) -> Any:
         shown = repr(value)
     except Exception:
         return value
-    if PROVIDER_KEY.search(shown) is None:
+    if registry.key_shapes().search(shown) is None:
         return value
-    return PROVIDER_KEY.sub(MASK, shown)
+    return registry.key_shapes().sub(MASK, shown)

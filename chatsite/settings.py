@@ -10,11 +10,17 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# Plain data (each provider's name and endpoint): the settings below are read for each one.
+from providers import registry as provider_registry
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The process environment wins over the file. ENV_FILE names another file; empty, none is read
+# (the tests read none: a developer's keys must never reach them).
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).exists():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -201,14 +207,19 @@ LOGGING = {
 }
 
 # --- Providers -------------------------------------------------------------------------------
-ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
-OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
-OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
-ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
-OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
-OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="https://openrouter.ai/api/v1")
+# Each registered provider's key and endpoint (providers/registry.py), shaped like DATABASES:
+# `<NAME>_API_KEY` (unset: the provider serves only people who bring their own key) and
+# `<NAME>_BASE_URL` (unset: the provider's public endpoint).
+PROVIDERS = {
+    name: {
+        "API_KEY": env.str(f"{name.upper()}_API_KEY", default=""),
+        "BASE_URL": env.str(f"{name.upper()}_BASE_URL", default=record.base_url),
+    }
+    for name, record in provider_registry.PROVIDERS.items()
+    if record.needs_key
+}
 DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="") or (
-    "claude-sonnet-5-5" if ANTHROPIC_API_KEY else "demo"
+    "claude-sonnet-5-5" if PROVIDERS["anthropic"]["API_KEY"] else "demo"
 )
 # Longest silence allowed between two bytes of a streaming reply before it ends as `timeout`.
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=10.0)

@@ -2,14 +2,17 @@
 
 import os
 
+# No .env: a developer's keys and settings never reach the tests.
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 # A fixed Fernet key for tests only.
 os.environ.setdefault("BYOK_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMDAwMDAwMDAwMDA=")
 # The test client speaks plain http (tests/chatsite/test_deploy_settings.py checks HTTPS mode).
 os.environ.setdefault("HTTPS", "false")
 # Tests never use real keys or the providers' public endpoints.
-for _name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "DEFAULT_MODEL"):
-    os.environ.pop(_name, None)
+for _name in [*os.environ]:
+    if _name.endswith(("_API_KEY", "_BASE_URL")) or _name == "DEFAULT_MODEL":
+        os.environ.pop(_name)
 
 from chatsite.settings import *  # noqa: E402,F403
 

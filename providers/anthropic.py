@@ -20,7 +20,7 @@ import anthropic
 import httpx2
 from django.conf import settings
 
-from providers import clients, sse
+from providers import clients, registry, sse
 from providers.base import ChatRequest, Completion, Credentials, Listed
 from providers.catalogue import find_model
 from providers.errors import (
@@ -78,7 +78,7 @@ def _note_deprecation(model_id: str) -> None:
 
 
 def _client(credentials: Credentials) -> anthropic.AsyncAnthropic:
-    base_url = credentials.base_url or settings.ANTHROPIC_BASE_URL
+    base_url = credentials.base_url or registry.base_url("anthropic")
     return clients.cached(
         ("anthropic", credentials.api_key, base_url),
         lambda: anthropic.AsyncAnthropic(
@@ -195,7 +195,8 @@ def _assign_usage(usage: Usage, reported: dict[str, Any]) -> None:
 
 
 class AnthropicAdapter:
-    name = "anthropic"
+    def __init__(self, name: str = "anthropic") -> None:
+        self.name = name
 
     async def check_key(self, credentials: Credentials) -> None:
         """A cheap call that only a valid key passes (no tokens: the models list)."""

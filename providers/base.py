@@ -73,3 +73,11 @@ class ModelLister(Protocol):
     async def list_models(self, credentials: Credentials) -> list[Listed]:
         """Every model the provider lists for this key; raise only `ProviderError`s."""
         ...
+
+
+class KeyChecker(Protocol):
+    """An adapter of a provider that takes people's own keys (`Provider.personal_keys`)."""
+
+    async def check_key(self, credentials: Credentials) -> None:
+        """A cheap call that only a valid key passes; raise only `ProviderError`s."""
+        ...

@@ -59,7 +59,8 @@ def _input_tokens(request: ChatRequest) -> int:
 
 
 class DemoAdapter:
-    name = "demo"
+    def __init__(self, name: str = "demo") -> None:
+        self.name = name
 
     async def stream(
         self, request: ChatRequest, credentials: Credentials

@@ -4,14 +4,19 @@ import re
 
 from django import forms
 
-from providers.models import ProviderKey
+from providers import registry
 from providers.services import MAX_KEY_LENGTH
+
+
+def _choices() -> list[tuple[str, str]]:
+    return [(p.name, p.label) for p in registry.with_personal_keys()]
+
 
 _KEY = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 
 
 class ProviderKeyForm(forms.Form):
-    provider = forms.ChoiceField(choices=ProviderKey.Provider.choices, widget=forms.HiddenInput)
+    provider = forms.ChoiceField(choices=_choices, widget=forms.HiddenInput)
     key = forms.CharField(
         max_length=MAX_KEY_LENGTH,
         strip=True,
@@ -26,4 +31,4 @@ class ProviderKeyForm(forms.Form):
 
 
 class ProviderChoiceForm(forms.Form):
-    provider = forms.ChoiceField(choices=ProviderKey.Provider.choices)
+    provider = forms.ChoiceField(choices=_choices)

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -115,26 +116,27 @@ def store(provider: str, listed: Sequence[Listed]) -> SyncResult:
 
 class ListingFailed(Exception):
     def __init__(self, provider: str, error: ProviderError) -> None:
-        name = registry.PROVIDER_NAMES.get(provider, provider)
+        name = registry.label(provider)
         super().__init__(f"{name}: {error.message}")
 
 
 def configured_providers() -> list[str]:
     """Providers whose models endpoint the site can ask (it has their key)."""
     return [
-        name
-        for name in ("anthropic", "openai", "openrouter")
-        if registry.server_credentials(name) is not None  # type: ignore[arg-type]
+        provider.name
+        for provider in registry.with_model_lists()
+        if registry.server_credentials(provider.name) is not None
     ]
 
 
 async def fetch_listed(provider: str) -> list[Listed]:
     """Ask `provider`'s models endpoint with the site's key; ListingFailed if it fails."""
-    credentials = registry.server_credentials(provider)  # type: ignore[arg-type]
-    lister: ModelLister | None = registry.ADAPTERS.get(provider)  # type: ignore[assignment, call-overload]
-    if credentials is None or lister is None:
+    known = provider in registry.PROVIDERS and registry.get(provider).lists_models
+    credentials = registry.server_credentials(provider) if known else None
+    if credentials is None:
         raise ListingFailed(provider, ProviderError("The site has no key for this provider."))
     try:
+        lister = cast(ModelLister, registry.adapter(provider))  # lists_models: it lists
         return await lister.list_models(credentials)
     except ProviderError as exc:
         raise ListingFailed(provider, exc) from None

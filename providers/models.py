@@ -3,19 +3,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from providers import registry
+
 
 class ProviderKey(models.Model):
     """A person's own key for a provider (BYOK), encrypted at rest; only its last 4 are shown."""
 
-    class Provider(models.TextChoices):
-        ANTHROPIC = "anthropic", "Anthropic"
-        OPENAI = "openai", "OpenAI"
-        OPENROUTER = "openrouter", "OpenRouter"
-
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_keys"
     )
-    provider = models.CharField(max_length=20, choices=Provider.choices)
+    # A name from providers/registry.py (not choices: a new provider needs no migration).
+    provider = models.CharField(max_length=20)
     ciphertext = models.TextField()
     last4 = models.CharField(max_length=4)
     # When a test call last accepted the key; None if it could not be checked.
@@ -29,7 +27,7 @@ class ProviderKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_provider_display()} key ••••{self.last4}"
+        return f"{registry.label(self.provider)} key ••••{self.last4}"
 
 
 class ReportedModel(models.Model):

@@ -1,6 +1,7 @@
 """OpenAI and OpenRouter: one adapter on the official SDK's streaming Chat Completions API.
 
-OpenRouter mirrors Chat Completions under its own base URL, with identifying headers, keep-alive
+OpenRouter (`OpenRouterAdapter`) mirrors Chat Completions under its own base URL, with
+identifying headers, a `reasoning` switch, keep-alive
 comment lines, reasoning text in `delta.reasoning`, its cost in the final usage and errors as
 chunks carrying an `error` object. The SDK makes the request (key, headers, errors before the
 stream); the stream's chunks are read from the body (`providers/sse.py`) as plain JSON, not
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 import httpx2
 import openai
 from django.conf import settings
 
-from providers import clients, sse
+from providers import clients, registry, sse
 from providers.base import ChatRequest, Completion, Credentials, Listed
-from providers.catalogue import find_model
+from providers.catalogue import ModelInfo, find_model
 from providers.errors import (
     ProviderError,
     ProviderTimeout,
@@ -41,8 +42,6 @@ from providers.events import (
 
 logger = logging.getLogger(__name__)
 
-OpenAIProvider = Literal["openai", "openrouter"]
-
 _FINISH_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -52,22 +51,8 @@ _FINISH_REASONS: dict[str, StopReason] = {
 }
 
 
-def _default_base_url(provider: OpenAIProvider) -> str:
-    return str(settings.OPENAI_BASE_URL if provider == "openai" else settings.OPENROUTER_BASE_URL)
-
-
-def _headers(provider: OpenAIProvider) -> dict[str, str]:
-    """OpenRouter's app attribution (not authentication): the site's URL and name."""
-    if provider != "openrouter":
-        return {}
-    headers = {"X-OpenRouter-Title": settings.SITE_NAME, "X-Title": settings.SITE_NAME}
-    if settings.SITE_URL:
-        headers["HTTP-Referer"] = settings.SITE_URL
-    return headers
-
-
-def _client(credentials: Credentials, provider: OpenAIProvider) -> openai.AsyncOpenAI:
-    base_url = credentials.base_url or _default_base_url(provider)
+def _client(credentials: Credentials, provider: str, headers: dict[str, str]) -> openai.AsyncOpenAI:
+    base_url = credentials.base_url or registry.base_url(provider)
     return clients.cached(
         (provider, credentials.api_key, base_url),
         lambda: openai.AsyncOpenAI(
@@ -82,7 +67,7 @@ def _client(credentials: Credentials, provider: OpenAIProvider) -> openai.AsyncO
                     timeout=clients.timeout(), verify=clients.tls()
                 ),
             ),
-            default_headers=_headers(provider),
+            default_headers=headers,
         ),
     )
 
@@ -191,13 +176,21 @@ class _StreamState:
 
 
 class OpenAIAdapter:
-    """OpenAI's Chat Completions; with `provider="openrouter"`, OpenRouter's."""
+    """OpenAI's Chat Completions (and, subclassed, any provider that mirrors them)."""
 
-    name: str
+    def __init__(self, name: str = "openai") -> None:
+        self.name = name
 
-    def __init__(self, provider: OpenAIProvider) -> None:
-        self.provider: OpenAIProvider = provider
-        self.name = provider
+    def headers(self) -> dict[str, str]:
+        """Headers sent with every request besides the key."""
+        return {}
+
+    def extra_params(self, request: ChatRequest, model: ModelInfo | None) -> dict[str, Any]:
+        """Parameters this provider takes beyond OpenAI's own."""
+        return {}
+
+    def _client(self, credentials: Credentials) -> openai.AsyncOpenAI:
+        return _client(credentials, self.name, self.headers())
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         model = find_model(request.model)
@@ -207,8 +200,7 @@ class OpenAIAdapter:
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
         params: dict[str, Any] = {"model": request.model, "messages": messages}
         params[model.max_tokens_param if model else "max_tokens"] = request.max_tokens
-        if self.provider == "openrouter" and model is not None and model.thinking == "reasoning":
-            params["extra_body"] = {"reasoning": {"enabled": request.thinking}}
+        params.update(self.extra_params(request, model))
         if not request.thinking and model is not None and model.always_reasons:
             # A reasoning family cannot stop reasoning; a call that needs none asks for little.
             params["reasoning_effort"] = "low"
@@ -216,14 +208,14 @@ class OpenAIAdapter:
 
     async def check_key(self, credentials: Credentials) -> None:
         try:
-            await _client(credentials, self.provider).models.list()
+            await self._client(credentials).models.list()
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
 
     async def list_models(self, credentials: Credentials) -> list[Listed]:
         """The models endpoint. OpenAI gives ids only; OpenRouter adds names and limits."""
         try:
-            page = await _client(credentials, self.provider).models.list()
+            page = await self._client(credentials).models.list()
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
         listed = []
@@ -243,7 +235,7 @@ class OpenAIAdapter:
     async def stream(
         self, request: ChatRequest, credentials: Credentials
     ) -> AsyncIterator[StreamEvent]:
-        client = _client(credentials, self.provider)
+        client = self._client(credentials)
         try:
             async with client.chat.completions.with_streaming_response.create(
                 **self._params(request),
@@ -285,16 +277,36 @@ class OpenAIAdapter:
             raise translate(exc, byok=credentials.byok) from None
         except sse.Unreadable:
             # Not what the API documents: said as a provider error, not a crash.
-            logger.warning("a %s stream chunk could not be read", self.provider, exc_info=True)
+            logger.warning("a %s stream chunk could not be read", self.name, exc_info=True)
             raise error_for(status=None, error_type=None, byok=credentials.byok) from None
 
     async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
         """One short non-streaming reply (conversation titles)."""
         params = self._params(request)
         try:
-            response = await _client(credentials, self.provider).chat.completions.create(**params)
+            response = await self._client(credentials).chat.completions.create(**params)
         except Exception as exc:
             raise translate(exc, byok=credentials.byok) from None
         text = response.choices[0].message.content if response.choices else None
         usage = _usage(response.usage.to_dict()) if response.usage else Usage()
         return Completion(text=text or "", usage=usage)
+
+
+class OpenRouterAdapter(OpenAIAdapter):
+    """OpenRouter: OpenAI's Chat Completions under its own URL, with the site's attribution
+    and a switch for reasoning models' visible thinking."""
+
+    def __init__(self, name: str = "openrouter") -> None:
+        super().__init__(name)
+
+    def headers(self) -> dict[str, str]:
+        """OpenRouter's app attribution (not authentication): the site's URL and name."""
+        headers = {"X-OpenRouter-Title": settings.SITE_NAME, "X-Title": settings.SITE_NAME}
+        if settings.SITE_URL:
+            headers["HTTP-Referer"] = settings.SITE_URL
+        return headers
+
+    def extra_params(self, request: ChatRequest, model: ModelInfo | None) -> dict[str, Any]:
+        if model is not None and model.thinking == "reasoning":
+            return {"extra_body": {"reasoning": {"enabled": request.thinking}}}
+        return {}

@@ -1,126 +1,140 @@
-"""Which adapter and which key serve a model."""
+"""Every provider the site knows: one record each, here and nowhere else.
+
+A record names the provider's adapter (a dotted path, as Django names its backends), its label
+for people, its endpoint, the shape of its keys (error reports mask anything that looks like
+one) and what it supports. Its key and endpoint come from settings.PROVIDERS, which
+chatsite/settings.py fills from `<NAME>_API_KEY` and `<NAME>_BASE_URL` for every record here.
+Adding a provider: docs/adding-a-provider.md.
+
+This module is plain data and imports nothing of Django that touches settings at import time:
+the settings read it.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
+import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
-from providers.anthropic import AnthropicAdapter
-from providers.base import Adapter, Credentials
-from providers.catalogue import ModelInfo, ProviderName, get_model, models
-from providers.demo import DemoAdapter
-from providers.errors import PermissionDenied
-from providers.openai import OpenAIAdapter
-
-ADAPTERS: dict[ProviderName, Adapter] = {
-    "anthropic": AnthropicAdapter(),
-    "openai": OpenAIAdapter("openai"),
-    "openrouter": OpenAIAdapter("openrouter"),
-    "demo": DemoAdapter(),
-}
-
-
-class KeyChecker(Protocol):
-    async def check_key(self, credentials: Credentials) -> None: ...
-
-
-# Providers a person can bring their own key for, and how each key is tested.
-KEY_CHECKERS: dict[str, KeyChecker] = {
-    "anthropic": AnthropicAdapter(),
-    "openai": OpenAIAdapter("openai"),
-    "openrouter": OpenAIAdapter("openrouter"),
-}
-
-PROVIDER_NAMES: dict[str, str] = {
-    "anthropic": "Anthropic",
-    "openai": "OpenAI",
-    "openrouter": "OpenRouter",
-    "demo": "Demo",
-}
+if TYPE_CHECKING:
+    from providers.base import Adapter, Credentials
 
 
 @dataclass(frozen=True, slots=True)
-class Resolved:
-    model: ModelInfo
-    adapter: Adapter
-    credentials: Credentials
+class Provider:
+    name: str
+    label: str
+    # The adapter class, built once with the provider's name (providers/base.py: `Adapter`).
+    adapter: str
+    # Where its API lives; `<NAME>_BASE_URL` overrides it (tests point it at a local fake).
+    base_url: str = ""
+    # A regular expression matching its keys, for error reports to mask.
+    key_pattern: str = ""
+    # False for a local provider that needs no key (the demo model).
+    needs_key: bool = True
+    # People may save their own key for it (/settings/keys/).
+    personal_keys: bool = True
+    # Its models endpoint can be asked for limits and lifecycles (`sync_models`).
+    lists_models: bool = True
 
 
-def base_url(provider: str) -> str | None:
-    """The endpoint for `provider` (tests point these at local fakes)."""
-    return {
-        "anthropic": settings.ANTHROPIC_BASE_URL,
-        "openai": settings.OPENAI_BASE_URL,
-        "openrouter": settings.OPENROUTER_BASE_URL,
-    }.get(provider)
+PROVIDERS: dict[str, Provider] = {
+    provider.name: provider
+    for provider in (
+        Provider(
+            name="anthropic",
+            label="Anthropic",
+            adapter="providers.anthropic.AnthropicAdapter",
+            base_url="https://api.anthropic.com",
+            key_pattern=r"sk-ant-[A-Za-z0-9_\-]{8,}",
+        ),
+        Provider(
+            name="openai",
+            label="OpenAI",
+            adapter="providers.openai.OpenAIAdapter",
+            base_url="https://api.openai.com/v1",
+            key_pattern=r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{8,}",
+        ),
+        Provider(
+            name="openrouter",
+            label="OpenRouter",
+            adapter="providers.openai.OpenRouterAdapter",
+            base_url="https://openrouter.ai/api/v1",
+            key_pattern=r"sk-or-[A-Za-z0-9_\-]{8,}",
+        ),
+        Provider(
+            name="demo",
+            label="Demo",
+            adapter="providers.demo.DemoAdapter",
+            needs_key=False,
+            personal_keys=False,
+            lists_models=False,
+        ),
+    )
+}
 
 
-def server_credentials(provider: ProviderName) -> Credentials | None:
-    """The site's own key for `provider`, or None when the site has none."""
-    if provider == "demo":
+def get(name: str) -> Provider:
+    """The record of `name` (KeyError for a provider the site does not know)."""
+    return PROVIDERS[name]
+
+
+def label(name: str) -> str:
+    """The provider's name for people; an unknown one as it is."""
+    provider = PROVIDERS.get(name)
+    return provider.label if provider else name
+
+
+@functools.cache
+def adapter(name: str) -> Adapter:
+    """The provider's adapter, made on first use and shared."""
+    made: Adapter = import_string(PROVIDERS[name].adapter)(name)
+    return made
+
+
+def configured(name: str) -> dict[str, Any]:
+    """The provider's entry in settings.PROVIDERS (API_KEY, BASE_URL)."""
+    entry: dict[str, Any] = settings.PROVIDERS.get(name, {})
+    return entry
+
+
+def base_url(name: str) -> str | None:
+    """The provider's endpoint: its setting, else the record's."""
+    return configured(name).get("BASE_URL") or PROVIDERS[name].base_url or None
+
+
+def server_credentials(name: str) -> Credentials | None:
+    """The site's own key for the provider, or None when the site has none."""
+    from providers.base import Credentials
+
+    if not PROVIDERS[name].needs_key:
         return Credentials(api_key="")
-    key = {
-        "anthropic": settings.ANTHROPIC_API_KEY,
-        "openai": settings.OPENAI_API_KEY,
-        "openrouter": settings.OPENROUTER_API_KEY,
-    }[provider]
-    return Credentials(api_key=key, base_url=base_url(provider)) if key else None
+    key = configured(name).get("API_KEY") or ""
+    return Credentials(api_key=key, base_url=base_url(name)) if key else None
 
 
-def unavailable_reason(model: ModelInfo, own_providers: frozenset[str] = frozenset()) -> str | None:
-    """Why `model` cannot be used (by someone with keys for `own_providers`); None if it can."""
-    provider = PROVIDER_NAMES[model.provider]
-    if model.provider not in ADAPTERS:
-        return f"{provider} models are not supported on this site yet."
-    if model.provider not in own_providers and server_credentials(model.provider) is None:
-        return f"This site has no {provider} key: add your own on the keys page."
-    return None
+def with_personal_keys() -> list[Provider]:
+    """Providers people can bring their own key for, in the registry's order."""
+    return [p for p in PROVIDERS.values() if p.personal_keys]
 
 
-def resolve(
-    model_id: str, *, own: Credentials | None = None, today: dt.date | None = None
-) -> Resolved:
-    """The adapter and key for a reply from `model_id`: the person's own key (`own`) wins."""
-    model = get_model(model_id, today=today)
-    adapter = ADAPTERS.get(model.provider)
-    credentials = own or server_credentials(model.provider)
-    if adapter is None or credentials is None:
-        reason = unavailable_reason(model)
-        raise PermissionDenied(f"{model.display_name} is not available. {reason}")
-    return Resolved(model=model, adapter=adapter, credentials=credentials)
+def with_model_lists() -> list[Provider]:
+    """Providers whose models endpoint `sync_models` and `list_models --live` can ask."""
+    return [p for p in PROVIDERS.values() if p.lists_models]
 
 
-def listed_models(*, today: dt.date | None = None) -> list[ModelInfo]:
-    """Catalogue entries a person may still pick (retired ones are left out)."""
-    day = today or dt.date.today()
-    return [m for m in models() if m.lifecycle(day) != "retired"]
+def key_variables(providers: list[Provider]) -> str:
+    """The settings that give the site its keys, for messages: "A, B or C"."""
+    names = [f"{p.name.upper()}_API_KEY" for p in providers]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
-def describe(
-    model: ModelInfo, *, own_providers: frozenset[str] = frozenset(), today: dt.date | None = None
-) -> dict[str, object]:
-    """A model as `/api/models/` and `list_models --json` show it, for someone with keys for
-    `own_providers` (none: what the server's keys allow)."""
-    reason = unavailable_reason(model, own_providers)
-    lifecycle = model.lifecycle(today or dt.date.today())
-    return {
-        "id": model.id,
-        "provider": model.provider,
-        "provider_name": PROVIDER_NAMES[model.provider],
-        "display_name": model.display_name,
-        "description": model.description,
-        "context_window": model.context_window,
-        "max_output_tokens": model.max_output_tokens,
-        "input_price_per_mtok": model.input_price,
-        "output_price_per_mtok": model.output_price,
-        "thinking": model.thinking is not None,
-        "lifecycle": lifecycle,
-        "retires_on": model.retires_on.isoformat() if model.retires_on else None,
-        "successor": model.successor,
-        "available": reason is None and lifecycle != "retired",
-        "own_key": model.provider in own_providers,
-        "unavailable_reason": reason,
-    }
+@functools.cache
+def key_shapes() -> re.Pattern[str]:
+    """Anything shaped like one of the registered providers' keys."""
+    patterns = [p.key_pattern for p in PROVIDERS.values() if p.key_pattern]
+    return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))

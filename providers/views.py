@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,19 +13,19 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from providers import keys, services
-from providers.base import Credentials
+from providers import keys, registry, services
+from providers.base import Credentials, KeyChecker
 from providers.errors import AuthError, PermissionDenied, ProviderError
 from providers.forms import ProviderChoiceForm, ProviderKeyForm
 from providers.models import ProviderKey
-from providers.registry import KEY_CHECKERS, PROVIDER_NAMES, base_url
 
 
 def _check(provider: str, key: str) -> ProviderError | None:
     """Test the key with a cheap call; None when the provider accepted it."""
-    credentials = Credentials(api_key=key, base_url=base_url(provider), byok=True)
+    credentials = Credentials(api_key=key, base_url=registry.base_url(provider), byok=True)
     try:
-        async_to_sync(KEY_CHECKERS[provider].check_key)(credentials)
+        checker = cast(KeyChecker, registry.adapter(provider))  # personal_keys: it checks
+        async_to_sync(checker.check_key)(credentials)
     except ProviderError as exc:
         return exc
     return None
@@ -46,12 +48,12 @@ def keys_page(request: HttpRequest) -> HttpResponse:
     saved = {row.provider: row for row in ProviderKey.objects.filter(user_id=user_id)}
     rows = [
         {
-            "provider": p,
-            "name": PROVIDER_NAMES[p],
-            "saved": saved.get(p),
-            "form": ProviderKeyForm(initial={"provider": p}),
+            "provider": p.name,
+            "name": p.label,
+            "saved": saved.get(p.name),
+            "form": ProviderKeyForm(initial={"provider": p.name}),
         }
-        for p in KEY_CHECKERS
+        for p in registry.with_personal_keys()
     ]
     return render(request, "settings/keys.html", {"rows": rows})
 
@@ -71,7 +73,7 @@ def _handle(request: HttpRequest, user_id: int) -> None:
         messages.error(request, "Unknown provider.")
         return
     provider = choice.cleaned_data["provider"]
-    name = PROVIDER_NAMES[provider]
+    name = registry.label(provider)
     if action == "delete":
         if services.provider_key_delete(user_id=user_id, provider=provider):
             messages.success(request, f"Your {name} key was deleted.")
@@ -80,7 +82,7 @@ def _handle(request: HttpRequest, user_id: int) -> None:
 
 
 def _save(request: HttpRequest, user_id: int, provider: str, key: str) -> None:
-    name = PROVIDER_NAMES[provider]
+    name = registry.label(provider)
     problem = _check(provider, key)
     if isinstance(problem, AuthError | PermissionDenied):
         messages.error(
@@ -102,7 +104,9 @@ def _save(request: HttpRequest, user_id: int, provider: str, key: str) -> None:
 
 def _retest(request: HttpRequest, user_id: int, provider: str, name: str) -> None:
     try:
-        own = services.own_credentials(user_id=user_id, provider=provider, base_url=None)
+        own = services.own_credentials(
+            user_id=user_id, provider=provider, base_url=registry.base_url(provider)
+        )
     except keys.KeyDecryptionError:
         messages.error(request, f"Your saved {name} key could not be read. Save it again.")
         return

@@ -7,6 +7,7 @@ long ends the run with every thread's stack)."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,12 +51,21 @@ def _sse_server() -> Iterator[SSEServer]:
     server.stop()
 
 
+def configure_provider(settings: Any, name: str, **entry: str) -> None:
+    """Set one provider's settings.PROVIDERS entry (API_KEY, BASE_URL) for this test only
+    (pytest-django's `settings` restores the whole setting after it)."""
+    providers = copy.deepcopy(settings.PROVIDERS)
+    providers[name].update(entry)
+    settings.PROVIDERS = providers
+
+
 @pytest.fixture
 def anthropic_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
     """The fake Anthropic API, with the site configured to use it through the real SDK."""
     _sse_server.reset()
-    settings.ANTHROPIC_API_KEY = "sk-ant-test-0000000000000000"
-    settings.ANTHROPIC_BASE_URL = _sse_server.url
+    configure_provider(
+        settings, "anthropic", API_KEY="sk-ant-test-0000000000000000", BASE_URL=_sse_server.url
+    )
     yield _sse_server
     _sse_server.reset()
 
@@ -64,8 +74,12 @@ def anthropic_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServe
 def openai_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
     """The fake OpenAI API (Chat Completions under /v1), used through the real SDK."""
     _sse_server.reset()
-    settings.OPENAI_API_KEY = "sk-proj-test-0000000000000000"
-    settings.OPENAI_BASE_URL = f"{_sse_server.url}/v1"
+    configure_provider(
+        settings,
+        "openai",
+        API_KEY="sk-proj-test-0000000000000000",
+        BASE_URL=f"{_sse_server.url}/v1",
+    )
     yield _sse_server
     _sse_server.reset()
 
@@ -74,8 +88,12 @@ def openai_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
 def openrouter_server(_sse_server: SSEServer, settings: Any) -> Iterator[SSEServer]:
     """The fake OpenRouter API (under /api/v1), used through the real OpenAI SDK."""
     _sse_server.reset()
-    settings.OPENROUTER_API_KEY = "sk-or-v1-test-0000000000000000"
-    settings.OPENROUTER_BASE_URL = f"{_sse_server.url}/api/v1"
+    configure_provider(
+        settings,
+        "openrouter",
+        API_KEY="sk-or-v1-test-0000000000000000",
+        BASE_URL=f"{_sse_server.url}/api/v1",
+    )
     settings.SITE_NAME = "Chatsite tests"
     settings.SITE_URL = "https://chat.example.test"
     yield _sse_server

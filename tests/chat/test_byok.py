@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from typing import Any
@@ -15,27 +16,32 @@ from hypothesis import strategies as st
 from billing import services as billing
 from billing.models import LedgerEntry, LlmUsage
 from chat.models import Conversation
+from providers import registry
 from providers.base import Credentials
 from providers.catalogue import CATALOGUE, get_model
 from providers.events import Usage
-from providers.registry import ADAPTERS, resolve
+from providers.resolution import resolve
 from providers.services import provider_key_save
 from tests.chat.helpers import connect, receive, send, until_end
+from tests.conftest import configure_provider
 from tests.fakes.anthropic import error_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OWN = "sk-ant-api03-alice-own-key-7777"
 SITE = "sk-ant-test-0000000000000000"
-SERVED = [m for m in CATALOGUE if m.provider in ADAPTERS and m.retires_on is None]
+SERVED = [m for m in CATALOGUE if m.provider in registry.PROVIDERS and m.retires_on is None]
 
 
 @given(model=st.sampled_from(SERVED), key=st.text(min_size=1, max_size=40), site=st.booleans())
 def test_byok_provider_selection_own_key_wins(model: Any, key: str, site: bool) -> None:
+    from django.conf import settings as django_settings
     from django.test import override_settings
 
     own = Credentials(api_key=key, base_url="http://own.invalid", byok=True)
-    with override_settings(ANTHROPIC_API_KEY=SITE if site else ""):
+    providers = copy.deepcopy(django_settings.PROVIDERS)
+    providers["anthropic"]["API_KEY"] = SITE if site else ""
+    with override_settings(PROVIDERS=providers):
         resolved = resolve(model.id, own=own)
     assert resolved.credentials is own and resolved.credentials.byok
 
@@ -123,7 +129,7 @@ async def test_an_invalid_own_key_says_so_and_costs_nothing(
 async def test_a_model_without_a_site_key_is_available_only_with_an_own_key(
     alice: Any, bob: Any, own_key: str, anthropic_server: SSEServer, settings: Any
 ) -> None:
-    settings.ANTHROPIC_API_KEY = ""
+    configure_provider(settings, "anthropic", API_KEY="")
     anthropic_server.enqueue(text_reply(["ok"]))
     mine = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     theirs = await Conversation.objects.acreate(owner=bob, model="claude-sonnet-5-5")
@@ -153,7 +159,9 @@ async def test_an_own_openai_or_openrouter_key_streams_a_reply_without_a_site_ke
 ) -> None:
     from tests.fakes import openai as fake_openai
 
-    settings.OPENAI_API_KEY = settings.OPENROUTER_API_KEY = ""
+    configure_provider(settings, "openai", API_KEY="")
+
+    configure_provider(settings, "openrouter", API_KEY="")
     own = f"sk-{provider}-alice-own-key-5151"
     await database_sync_to_async(provider_key_save)(
         user_id=alice.pk, provider=provider, key=own, verified=True

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from providers.models import ProviderKey
+from tests.conftest import configure_provider
 from tests.fakes.anthropic import error_response
 from tests.fakes.models_list import ANTHROPIC_MODELS, OPENAI_MODELS
 from tests.fakes.sse_server import SSEServer
@@ -19,9 +20,9 @@ KEY = "sk-ant-api03-personal-key-abcd1234"
 
 @pytest.fixture
 def providers(anthropic_server: SSEServer, settings: Any) -> SSEServer:
-    settings.ANTHROPIC_API_KEY = ""  # the site has no key: only people's own
-    settings.OPENAI_BASE_URL = anthropic_server.url + "/v1"
-    settings.OPENROUTER_BASE_URL = anthropic_server.url + "/api/v1"
+    configure_provider(settings, "anthropic", API_KEY="")  # the site has no key: only people's own
+    configure_provider(settings, "openai", BASE_URL=anthropic_server.url + "/v1")
+    configure_provider(settings, "openrouter", BASE_URL=anthropic_server.url + "/api/v1")
     return anthropic_server
 
 

@@ -15,6 +15,7 @@ from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
 from providers.models import ReportedModel
 from tests.chat.helpers import connect, send, until_end
+from tests.conftest import configure_provider
 from tests.fakes.anthropic import text_reply
 from tests.fakes.sse_server import SSEServer
 
@@ -104,7 +105,7 @@ def test_a_deprecated_model_shows_its_retirement_date_in_the_picker(
 def test_the_picked_model_is_remembered_for_the_conversation(
     client: Client, alice: Any, settings: Any
 ) -> None:
-    settings.ANTHROPIC_API_KEY = "sk-ant-test-0000"
+    configure_provider(settings, "anthropic", API_KEY="sk-ant-test-0000")
     conversation = Conversation.objects.create(
         owner=alice, model="claude-sonnet-5-5", model_note="an old note"
     )
@@ -144,7 +145,7 @@ def test_an_unknown_or_unavailable_pick_is_refused_and_changes_nothing(
 def test_a_retired_pick_is_refused_naming_the_successor(
     client: Client, alice: Any, settings: Any
 ) -> None:
-    settings.ANTHROPIC_API_KEY = "sk-ant-test-0000"
+    configure_provider(settings, "anthropic", API_KEY="sk-ant-test-0000")
     _report(OLD, "retired")
     conversation = Conversation.objects.create(owner=alice, model="demo")
     client.force_login(alice)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from chat import runner
 from chat.models import Conversation, Message
+from providers import registry
 from providers.base import ChatMessage, ChatRequest, Credentials
 from providers.events import MessageStart, MessageStop, TextDelta, UsageUpdate
-from providers.registry import ADAPTERS
 from tests.chat.helpers import ClientView, connect, send, until_end
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes import openai as fake_openai
@@ -59,7 +59,7 @@ async def test_every_adapter_yields_the_same_neutral_events(
     model, prefix = PROVIDERS[provider]
     request = ChatRequest(model=model, messages=[ChatMessage("user", "go")], max_tokens=100)
     credentials = Credentials(api_key="sk-test", base_url=f"{all_providers.url}{prefix}")
-    events = [e async for e in ADAPTERS[provider].stream(request, credentials)]  # type: ignore[index]
+    events = [e async for e in registry.adapter(provider).stream(request, credentials)]
     # Usage updates may come more or less often; everything else is the same for everyone.
     shown = [e for e in events if not isinstance(e, UsageUpdate)]
     assert shown[0] == MessageStart(model=model)

@@ -11,6 +11,7 @@ from billing.models import LlmUsage
 from billing.services import balance_of
 from chat.models import Conversation, Message
 from tests.chat.helpers import connect, send, until_end
+from tests.conftest import configure_provider
 from tests.fakes.anthropic import error_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
@@ -151,7 +152,7 @@ async def test_an_unreachable_provider_is_unavailable(
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    settings.ANTHROPIC_BASE_URL = f"http://127.0.0.1:{port}"
+    configure_provider(settings, "anthropic", BASE_URL=f"http://127.0.0.1:{port}")
     frames, _ = await _reply(alice)
     assert frames[-1]["code"] == "unavailable" and len(waits) == 2
 

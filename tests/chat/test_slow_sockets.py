@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from chat import consumers
+from chat.frames import Close
 from chat.hub import get_hub
 from chat.models import Conversation, Message
 from tests.chat.helpers import ClientView, connect, send, until_end
@@ -88,5 +89,5 @@ async def test_a_tab_too_far_behind_is_closed_to_resync_and_keeps_nothing_waitin
     released.set()
     while (output := await stuck.receive_output(5))["type"] != "websocket.close":
         assert output["type"] == "websocket.send"
-    assert output["code"] == consumers.CLOSE_RESYNC
+    assert output["code"] == Close.RESYNC
     await reading.disconnect()

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from chat.models import Conversation, Message
+from tests.conftest import configure_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +120,7 @@ def test_models_api_lists_what_the_person_can_use_and_why_not(
     assert models["demo"]["available"] is True
     assert models["claude-sonnet-5-5"]["available"] is False
     assert "no Anthropic key" in models["claude-sonnet-5-5"]["unavailable_reason"]
-    settings.ANTHROPIC_API_KEY = "sk-ant-x"
+    configure_provider(settings, "anthropic", API_KEY="sk-ant-x")
     models = {m["id"]: m for m in client.get("/api/models/").json()["models"]}
     sonnet = models["claude-sonnet-5-5"]
     assert sonnet == sonnet | {
@@ -166,7 +167,7 @@ def test_a_low_balance_is_flagged(client: Client, alice: Any) -> None:
 def test_models_api_counts_the_persons_own_keys(client: Client, alice: Any, settings: Any) -> None:
     from providers.services import provider_key_save
 
-    settings.ANTHROPIC_API_KEY = ""
+    configure_provider(settings, "anthropic", API_KEY="")
     provider_key_save(
         user_id=alice.pk, provider="anthropic", key="sk-ant-own-key-0001", verified=True
     )

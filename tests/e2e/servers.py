@@ -32,6 +32,7 @@ def site_env(*, database_url: str, provider_url: str, static_root: Path) -> dict
     """Production-like settings (DEBUG off) pointed at the fake provider."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(
+        ENV_FILE="",  # a developer's .env (keys, settings) never reaches the tests
         DEBUG="false",
         HTTPS="false",  # plain http on loopback: no secure-only cookies, no redirect
         SECRET_KEY="e2e-secret-key-not-for-production-0123456789",

@@ -241,6 +241,22 @@ def test_a_message_typed_while_disconnected_is_sent_when_the_socket_opens(
     assert len([r for r in provider.requests if r.body.get("stream")]) == 1
 
 
+def test_a_refused_send_gives_its_text_back_and_the_reply_streams_on(
+    page: Any, provider: SSEServer
+) -> None:
+    """The server names the refused send by its client_id; the page returns that send's text
+    to the composer and leaves the streaming reply alone."""
+    provider.enqueue(text_reply(LONG, delay=0.01))
+    send(page, "First question")
+    wait_reply(page, "text.includes('word3')")
+    send(page, "Second question, too early")
+    page.wait_for_selector("#composer-error:not([hidden])")
+    assert "still being written" in page.text_content("#composer-error")
+    assert page.input_value("#input") == "Second question, too early"
+    assert page.locator("li.message--user").count() == 1
+    wait_reply(page, "text.includes('word399')")
+
+
 HOSTILE = [
     "Look: <script>window.__pwned = 1</script> ",
     '<img src=x onerror="window.__pwned = 2"> ',

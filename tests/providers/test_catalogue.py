@@ -47,3 +47,9 @@ def test_every_model_with_an_end_of_life_names_a_successor_in_the_catalogue() ->
             successor = find_model(model.successor or "")
             assert successor is not None, model.id
             assert successor.retires_on is None, model.id
+
+
+def test_every_catalogue_model_belongs_to_a_registered_provider() -> None:
+    from providers import registry
+
+    assert {model.provider for model in CATALOGUE} <= set(registry.PROVIDERS)

@@ -34,11 +34,11 @@ async def test_every_key_shares_one_connection_pool_per_sdk() -> None:
     assert first is not second and first.api_key != second.api_key
     assert first._client is second._client
     assert anthropic_adapter._client(_own_key(1)) is first
-    openai = openai_adapter._client(
-        Credentials(api_key="sk-proj-x", base_url=None, byok=True), "openai"
+    openai = openai_adapter.OpenAIAdapter()._client(
+        Credentials(api_key="sk-proj-x", base_url=None, byok=True)
     )
-    openrouter = openai_adapter._client(
-        Credentials(api_key="sk-or-v1-x", base_url=None, byok=True), "openrouter"
+    openrouter = openai_adapter.OpenRouterAdapter()._client(
+        Credentials(api_key="sk-or-v1-x", base_url=None, byok=True)
     )
     assert openai._client is openrouter._client is not first._client
 

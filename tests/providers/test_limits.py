@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from providers import registry
 from providers.base import ChatMessage, ChatRequest, Credentials
 from providers.catalogue import CATALOGUE, ModelInfo
 from providers.events import TextDelta
 from providers.limits import clamp_max_tokens
-from providers.registry import ADAPTERS
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes import openai as fake_openai
 from tests.fakes.sse_server import SSEServer
@@ -44,7 +44,7 @@ async def test_max_tokens_is_respected_on_the_wire_for_every_model(
     """What reaches each provider, under the parameter name that model accepts."""
     sent = clamp_max_tokens(model, requested)
     request = ChatRequest(model=model.id, messages=[ChatMessage("user", "hi")], max_tokens=sent)
-    adapter = ADAPTERS[model.provider]
+    adapter = registry.adapter(model.provider)
     if model.provider == "demo":
         events = [e async for e in adapter.stream(request, Credentials(api_key=""))]
         assert sum(isinstance(e, TextDelta) for e in events) <= sent

@@ -13,6 +13,7 @@ from providers import model_sync
 from providers.catalogue import CATALOGUE, find_model, get_model
 from providers.errors import ModelNotFound
 from providers.models import ReportedModel
+from tests.conftest import configure_provider
 from tests.fakes.anthropic import error_response
 from tests.fakes.models_list import anthropic_models, openai_models
 from tests.fakes.sse_server import SSEServer
@@ -29,7 +30,7 @@ def run(*args: str) -> str:
 
 
 def test_the_table_lists_every_model_with_limits_prices_and_availability(settings: Any) -> None:
-    settings.ANTHROPIC_API_KEY = "sk-ant-test-0000"
+    configure_provider(settings, "anthropic", API_KEY="sk-ant-test-0000")
     lines = run().splitlines()
     assert lines[0].split() == [
         "id", "provider", "name", "context", "max", "output", "$/Mtok", "in", "$/Mtok", "out",
@@ -45,7 +46,7 @@ def test_the_table_lists_every_model_with_limits_prices_and_availability(setting
 
 
 def test_provider_and_available_filters(settings: Any) -> None:
-    settings.ANTHROPIC_API_KEY = ""
+    configure_provider(settings, "anthropic", API_KEY="")
     openai_rows = run("--provider", "openai").splitlines()[2:]
     assert openai_rows and all(r.split()[1] == "openai" for r in openai_rows)
     available = run("--available").splitlines()[2:]
@@ -119,7 +120,9 @@ def test_a_failing_live_call_is_a_clear_error_with_a_non_zero_exit(
 
 
 def test_live_without_any_key_says_so(settings: Any) -> None:
-    settings.ANTHROPIC_API_KEY = settings.OPENAI_API_KEY = settings.OPENROUTER_API_KEY = ""
+    configure_provider(settings, "anthropic", API_KEY="")
+    configure_provider(settings, "openai", API_KEY="")
+    configure_provider(settings, "openrouter", API_KEY="")
     with pytest.raises(CommandError, match="needs a server key"):
         run("--live")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from providers import registry
 from providers.base import ChatMessage, ChatRequest, Credentials
 from providers.errors import (
     AuthError,
@@ -29,7 +30,7 @@ from providers.events import (
     ToolUse,
     UsageUpdate,
 )
-from providers.openai import OpenAIAdapter
+from providers.openai import OpenAIAdapter, OpenRouterAdapter
 from tests.fakes.openai import completion, error_response, text_reply
 from tests.fakes.sse_server import Chunk, SSEServer
 
@@ -57,7 +58,7 @@ def _creds(server: SSEServer, prefix: str, byok: bool = False) -> Credentials:
 async def openai_events(
     server: SSEServer, request: ChatRequest | None = None, byok: bool = False
 ) -> list[StreamEvent]:
-    adapter = OpenAIAdapter("openai")
+    adapter = OpenAIAdapter()
     creds = _creds(server, "/v1", byok)
     return [e async for e in adapter.stream(request or _request(), creds)]
 
@@ -65,7 +66,7 @@ async def openai_events(
 async def openrouter_events(
     server: SSEServer, request: ChatRequest | None = None
 ) -> list[StreamEvent]:
-    adapter = OpenAIAdapter("openrouter")
+    adapter = OpenRouterAdapter()
     creds = _creds(server, "/api/v1")
     return [e async for e in adapter.stream(request or _request(OR_MODEL), creds)]
 
@@ -178,7 +179,7 @@ async def test_an_error_chunk_mid_stream_raises_after_the_text_so_far(
     seen: list[StreamEvent] = []
 
     async def consume() -> None:
-        adapter = OpenAIAdapter("openai")
+        adapter = OpenAIAdapter()
         async for event in adapter.stream(_request(), _creds(openai_server, "/v1")):
             seen.append(event)
 
@@ -231,7 +232,7 @@ async def test_rate_limit_honours_retry_after(openai_server: SSEServer) -> None:
 
 async def test_closing_the_stream_hangs_up_on_the_provider(openai_server: SSEServer) -> None:
     openai_server.enqueue(text_reply(["a"] * 50, delay=0.05))
-    adapter = OpenAIAdapter("openai")
+    adapter = OpenAIAdapter()
 
     async def consume() -> None:
         async for _ in adapter.stream(_request(), _creds(openai_server, "/v1")):
@@ -265,7 +266,7 @@ async def test_an_unreadable_chunk_mid_stream_is_a_provider_error_after_the_text
     openai_server.enqueue(script)
     seen: list[str] = []
     with pytest.raises(ProviderFailure):
-        async for event in OpenAIAdapter("openai").stream(_request(), _creds(openai_server, "/v1")):
+        async for event in OpenAIAdapter().stream(_request(), _creds(openai_server, "/v1")):
             if isinstance(event, TextDelta):
                 seen.append(event.text)
     assert seen == ["kept"]
@@ -273,7 +274,7 @@ async def test_an_unreadable_chunk_mid_stream_is_a_provider_error_after_the_text
 
 async def test_complete_makes_one_non_streaming_call(openai_server: SSEServer) -> None:
     openai_server.enqueue(completion("Bedtime story ideas"))
-    result = await OpenAIAdapter("openai").complete(_request(), _creds(openai_server, "/v1"))
+    result = await OpenAIAdapter().complete(_request(), _creds(openai_server, "/v1"))
     assert result.text == "Bedtime story ideas"
     assert (result.usage.input_tokens, result.usage.output_tokens) == (30, 5)
     assert "stream" not in openai_server.requests[0].body
@@ -296,7 +297,7 @@ async def test_a_title_call_asks_for_as_little_reasoning_as_the_model_allows(
     info = find_model(model)
     assert info is not None
     all_providers.enqueue(completion("A title", model=model))
-    adapter = OpenAIAdapter("openrouter" if prefix == "/api/v1" else "openai")
+    adapter = registry.adapter("openrouter" if prefix == "/api/v1" else "openai")
     request = title_request(info, "Question?", "Answer.")
     await adapter.complete(request, _creds(all_providers, prefix))
     body = all_providers.requests[0].body

@@ -16,7 +16,12 @@
   const composerError = document.getElementById("composer-error");
   const picker = document.getElementById("model");
 
-  const PROVIDERS = { anthropic: "Anthropic", openai: "OpenAI", openrouter: "OpenRouter", demo: "Demo" };
+  // The contract's close codes, the statuses that offer Retry and the providers' names, from the
+  // server (chat/frames.py, providers/registry.py).
+  const CONFIG = JSON.parse(root.dataset.config);
+  const CLOSE = CONFIG.close;
+  const RETRY_STATUSES = CONFIG.retry_statuses;
+  const PROVIDERS = CONFIG.providers;
 
   // Offsets in the contract count Unicode code points, not UTF-16 units.
   const cpLength = (s) => { let n = 0; for (const _ of s) n++; return n; };
@@ -88,7 +93,7 @@
     r.el.setAttribute("aria-busy", streaming ? "true" : "false");
     r.el.querySelector(".message-note").hidden = status !== "stopped";
     const retry = r.el.querySelector(".retry");
-    retry.hidden = !["error", "stopped", "interrupted"].includes(status) ||
+    retry.hidden = !RETRY_STATUSES.includes(status) ||
       r.el !== list.lastElementChild;
     if (!["error", "interrupted"].includes(status)) r.el.querySelector(".message-error").hidden = true;
     updateIndicator();
@@ -113,7 +118,7 @@
   }
 
   function resync() {
-    if (socket) socket.close(4000, "resync");
+    if (socket) socket.close(CLOSE.resync, "resync");
   }
 
   function addUserMessage(content, messageId) {
@@ -202,14 +207,13 @@
     },
     error(f) {
       if (f.message_id === undefined) {
-        // Refused before any reply began (frames are answered in order, so it is the oldest
-        // unconfirmed send): give its text back so nothing typed is lost.
-        const oldest = pending.keys().next();
-        if (!oldest.done) {
-          const p = pending.get(oldest.value);
-          pending.delete(oldest.value);
-          p.el.remove();
-          if (!input.value) input.value = p.frame.content;
+        // Refused before any reply began. A refused send names itself: its text goes back into
+        // the composer, so nothing typed is lost.
+        const refused = f.client_id && pending.get(f.client_id);
+        if (refused) {
+          pending.delete(f.client_id);
+          refused.el.remove();
+          if (!input.value) input.value = refused.frame.content;
         }
         showComposerError(f.message);
         return;
@@ -242,9 +246,9 @@
     });
     socket.addEventListener("close", (event) => {
       socket = null;
-      if (event.code === 4401) { window.location.assign("/accounts/login/"); return; }
-      if (event.code === 4404) { connection.textContent = "This conversation is gone."; connection.hidden = false; return; }
-      if (event.code === 4429) {
+      if (event.code === CLOSE.signed_out) { window.location.assign("/accounts/login/"); return; }
+      if (event.code === CLOSE.not_found) { connection.textContent = "This conversation is gone."; connection.hidden = false; return; }
+      if (event.code === CLOSE.too_many_sockets) {
         connection.textContent = "Too many open chat tabs. Close some; this one tries again in 30 s.";
         connection.hidden = false;
         window.setTimeout(connect, 30000);
@@ -252,11 +256,11 @@
       }
       const delay = Math.min(10000, 500 * 2 ** attempts) * (0.75 + Math.random() / 2);
       attempts += 1;
-      if (event.code !== 4000) {
+      if (event.code !== CLOSE.resync) {
         connection.textContent = "Connection lost. Reconnecting…";
         connection.hidden = false;
       }
-      window.setTimeout(connect, event.code === 4000 ? 0 : delay);
+      window.setTimeout(connect, event.code === CLOSE.resync ? 0 : delay);
     });
   }
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import model_sync
+from providers import model_sync, registry
 from providers.base import Listed
 from providers.catalogue import models
-from providers.registry import PROVIDER_NAMES, describe
+from providers.resolution import describe
 
 _COLUMNS = (
     "id",
@@ -48,7 +48,9 @@ class Command(BaseCommand):
     help = "List the model catalogue: limits, prices, lifecycle and availability with server keys."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--provider", choices=sorted(PROVIDER_NAMES), help="one provider only")
+        parser.add_argument(
+            "--provider", choices=sorted(registry.PROVIDERS), help="one provider only"
+        )
         parser.add_argument(
             "--available", action="store_true", help="only models usable with the server's keys"
         )
@@ -84,19 +86,22 @@ class Command(BaseCommand):
         self._table(rows)
         for provider, ids in missing.items():
             if ids:
-                name = PROVIDER_NAMES[provider]
+                name = registry.label(provider)
                 self.stdout.write(f"\n{name} lists {len(ids)} model(s) not in the catalogue:")
                 for model_id in ids:
                     self.stdout.write(f"  {model_id}")
 
     def _sync_live(self, only: str | None) -> dict[str, model_sync.SyncResult]:
-        if only == "demo":
-            raise CommandError("The demo model is local: it has no models endpoint to ask.")
+        if only is not None and not registry.get(only).lists_models:
+            raise CommandError(
+                f"{registry.label(only)} has no models endpoint to ask (its models are local)."
+            )
         providers = [p for p in model_sync.configured_providers() if only in (None, p)]
         if not providers:
+            asked = [registry.get(only)] if only else registry.with_model_lists()
             raise CommandError(
-                "--live needs a server key for the provider(s) to ask: set ANTHROPIC_API_KEY, "
-                "OPENAI_API_KEY or OPENROUTER_API_KEY."
+                "--live needs a server key for the provider(s) to ask: set "
+                f"{registry.key_variables(asked)}."
             )
         listed: dict[str, list[Listed]] = {}
         for provider in providers:

@@ -5,8 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers import model_sync
-from providers.registry import PROVIDER_NAMES
+from providers import model_sync, registry
 
 
 class Command(BaseCommand):
@@ -17,19 +16,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--provider", choices=["anthropic", "openai", "openrouter"], help="one provider only"
+            "--provider",
+            choices=[p.name for p in registry.with_model_lists()],
+            help="one provider only",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         only = options["provider"]
         providers = [p for p in model_sync.configured_providers() if only in (None, p)]
         if not providers:
-            raise CommandError(
-                "No provider to ask: set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENROUTER_API_KEY."
-            )
+            asked = [registry.get(only)] if only else registry.with_model_lists()
+            raise CommandError(f"No provider to ask: set {registry.key_variables(asked)}.")
         failures = []
         for provider in providers:
-            name = PROVIDER_NAMES[provider]
+            name = registry.label(provider)
             try:
                 listed = asyncio.run(model_sync.fetch_listed(provider))
             except model_sync.ListingFailed as exc:
