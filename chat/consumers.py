@@ -17,7 +17,8 @@ from django.db import transaction
 
 from chat import frames, limits, replies, selectors
 from chat.frames import Close, FrameError, RetryFrame, SendFrame, StopFrame
-from chat.hub import get_hub, swept_latest_exchange
+from chat.hub import get_hub
+from chat.maintenance import swept_latest_exchange
 from chatsite.accounts import session_user
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) 
     """A socket's one trip to the database thread before it streams: who its session signs in
     (`session_user`: the session and the person), its admission (`_admit`) and, if it is
     admitted, the conversation's latest exchange to bring it up to date with
-    (`hub.swept_latest_exchange`, read after the admission's transaction ended)."""
+    (`maintenance.swept_latest_exchange`, read after the admission's transaction ended)."""
     user = session_user(session)
     if user is None:
         return _Opening()
@@ -177,7 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         hub = get_hub()
         await hub.start()
         # Joined first, so no frame of the conversation sent while the trip reads its latest
-        # exchange is missed (chat/hub.py, `subscribe`): one trip reads the session and its
+        # exchange is missed (`Hub.join`): one trip reads the session and its
         # person, admits the socket and reads the exchange.
         hub.join(self, conversation_id)
         opening = _Opening()
@@ -191,7 +192,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.socket_id = opening.socket_id  # its row goes with it (`disconnect`)
         finally:
             if opening.socket_id is None:
-                await hub.unsubscribe(self, conversation_id)
+                await hub.leave(self, conversation_id)
         if opening.user_id is None:
             await self._refuse(Close.SIGNED_OUT)
             return
@@ -222,7 +223,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(limits.socket_close)(socket_id=self.socket_id)
             self.socket_id = None
         if self.conversation_id is not None:
-            await get_hub().unsubscribe(self, self.conversation_id)
+            await get_hub().leave(self, self.conversation_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.conversation_id is None or self.user_id is None:

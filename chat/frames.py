@@ -343,3 +343,18 @@ def retrying(
 
 def conversation_title(*, conversation_id: int, title: str) -> str:
     return dump({"type": "conversation_title", "conversation_id": conversation_id, "title": title})
+
+
+def snapshot_of(message: Any) -> str:
+    """`message_snapshot` of a saved reply (a `Message` row)."""
+    return message_snapshot(
+        message_id=message.pk,
+        content=message.content,
+        thinking=message.thinking,
+        status=message.status,
+    )
+
+
+def user_message_of(message: Any) -> str:
+    """`user_message` of a saved person's message (a `Message` row)."""
+    return user_message(message_id=message.pk, content=message.content, client_id=message.client_id)

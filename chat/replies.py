@@ -16,7 +16,7 @@ from django.db import transaction
 from billing import services as billing
 from chat import frames, limits, services
 from chat.frames import SendFrame
-from chat.hub import get_hub, user_message_frame
+from chat.hub import get_hub
 from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
 from chat.runner import Reply
@@ -203,7 +203,7 @@ async def send_reply(
         hub=hub.channel,
     )
     assert start.user_message is not None
-    user_frame = user_message_frame(start.user_message)
+    user_frame = frames.user_message_of(start.user_message)
     if start.duplicate:
         return [user_frame]
     reply = Reply(

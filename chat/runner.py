@@ -13,14 +13,13 @@ import math
 import random
 from typing import assert_never
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
-from billing import services as billing
-from chat import frames, retry, services, titles
+from chat import frames, retry, services, settlement, titles
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
+from chat.reply_text import ReplyText
 from providers.base import ChatRequest
 from providers.errors import ProviderError, ProviderFailure
 from providers.events import (
@@ -43,55 +42,6 @@ HEARTBEAT_INTERVAL = 10.0
 
 _running: set[asyncio.Task[None]] = set()
 _rng = random.Random()
-
-
-class _Stream:
-    """One growing text (answer or thinking) and what each audience has not yet been sent."""
-
-    __slots__ = ("length", "local", "local_from", "parts", "remote", "remote_from")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.length = 0  # in code points, as the contract's offsets are
-        self.local: list[str] = []
-        self.local_from = 0
-        self.remote: list[str] = []
-        self.remote_from = 0
-
-    def add(self, text: str, remote: bool) -> None:
-        # A pending buffer that starts empty starts at the current end of the text.
-        if not self.local:
-            self.local_from = self.length
-        self.local.append(text)
-        if remote:
-            if not self.remote:
-                self.remote_from = self.length
-            self.remote.append(text)
-        self.parts.append(text)
-        self.length += len(text)
-
-    def value(self) -> str:
-        if len(self.parts) > 1:
-            self.parts[:] = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
-
-    def peek(self) -> str:
-        """The text so far, safe to call from another thread (never mutates)."""
-        return "".join(list(self.parts))
-
-    def take_local(self) -> tuple[int, str] | None:
-        if not self.local:
-            return None
-        taken = (self.local_from, "".join(self.local))
-        self.local.clear()
-        return taken
-
-    def take_remote(self) -> tuple[int, str] | None:
-        if not self.remote:
-            return None
-        taken = (self.remote_from, "".join(self.remote))
-        self.remote.clear()
-        return taken
 
 
 class Reply:
@@ -118,8 +68,8 @@ class Reply:
         self.previous = (start.previous_content, start.previous_thinking)
         self.attempt = attempt
         self.status: str = Message.Status.STREAMING
-        self.text = _Stream()
-        self.thinking = _Stream()
+        self.text = ReplyText()
+        self.thinking = ReplyText()
         self.usage = Usage()
         # Thinking blocks' signatures: saved with the message, never sent to a browser.
         self.signatures: list[str] = []
@@ -128,7 +78,7 @@ class Reply:
         # The other workers' hubs with tabs on the conversation when the reply began.
         self.other_hubs = start.other_hubs
         self.stop_requested = False
-        self._loop = asyncio.get_running_loop()
+        self.loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
         # Frames for this process's sockets are queued synchronously, so they keep their order
         # with no lock. (Text for other workers is taken and sent by the hub, for all its
@@ -137,11 +87,11 @@ class Reply:
         self._local_timer: asyncio.Handle | None = None
         self._last_local = -math.inf
         self._dirty = False
-        self._last_checkpoint = self._loop.time()
+        self._last_checkpoint = self.loop.time()
         # Whether the provider sent its final usage, and the attempt's timings.
-        self._final = False
-        self._started_at = self._loop.time()
-        self._first_delta_at: float | None = None
+        self.final_usage = False
+        self.started_at = self.loop.time()
+        self.first_delta_at: float | None = None
 
     # --- what others read ----------------------------------------------------------------------
 
@@ -187,7 +137,7 @@ class Reply:
 
     async def launch(self, start_frames: list[str]) -> None:
         await self.hub.register(self, start_frames)
-        _track(self._loop.create_task(self._run()))
+        _track(self.loop.create_task(self._run()))
         if not self.other_hubs:
             return  # the common case: no other worker has a tab on the conversation
         # After the provider call is under way: through Redis the announcement is a round
@@ -210,8 +160,8 @@ class Reply:
     # --- the run -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        self._started_at = self._loop.time()
-        self._pump = self._loop.create_task(self._consume())
+        self.started_at = self.loop.time()
+        self._pump = self.loop.create_task(self._consume())
         if self.stop_requested:
             self._pump.cancel()
         try:
@@ -238,7 +188,7 @@ class Reply:
             self.hub.unregister(self)
         first_reply = len(self.request.messages) == 1
         if status == Message.Status.COMPLETE and first_reply and settings.AUTO_TITLES:
-            _track(self._loop.create_task(self._name_conversation()))
+            _track(self.loop.create_task(self._name_conversation()))
 
     async def _name_conversation(self) -> None:
         """After the first reply, a short call names the conversation (chat/titles.py)."""
@@ -267,14 +217,14 @@ class Reply:
                 )
                 if wait is None:
                     raise
-                await self._record_failed_attempt(exc)
+                await settlement.record_failed_attempt(self, exc)
                 retrying = self._retrying_frame(exc, wait)
                 self.hub.deliver(self.conversation_id, retrying)
                 if self.remote_watchers:
                     self.hub.relay(self, [retrying])
                 await retry.sleep(wait)
                 self.attempt += 1
-                self._started_at = self._loop.time()
+                self.started_at = self.loop.time()
                 self.usage = Usage()
                 self.signatures.clear()
 
@@ -287,26 +237,6 @@ class Reply:
             code=error.code,
             message=error.message,
         )
-
-    async def _record_failed_attempt(self, error: ProviderError) -> None:
-        """Every attempt leaves an LlmUsage row; a failed one before any output costs nothing."""
-        try:
-            await database_sync_to_async(billing.usage_record)(
-                user_id=self.owner_id,
-                conversation_id=self.conversation_id,
-                message_id=self.message_id,
-                provider=self.resolved.model.provider,
-                model=self.resolved.model.id,
-                byok=self.resolved.credentials.byok,
-                status="error",
-                error_code=error.code,
-                attempt=self.attempt,
-                duration_ms=_ms(self._loop.time(), self._started_at) or 0,
-            )
-        except Exception:
-            logger.exception(
-                "could not record attempt %s of reply %s", self.attempt, self.message_id
-            )
 
     async def _attempt(self) -> None:
         adapter = self.resolved.adapter
@@ -325,7 +255,7 @@ class Reply:
                 case MessageStop(stop_reason=stop_reason, usage=usage, final_usage=final):
                     self.stop_reason = stop_reason
                     self.usage = usage
-                    self._final = final
+                    self.final_usage = final
                 case MessageStart() | ToolUse():
                     pass
                 case _:
@@ -336,21 +266,21 @@ class Reply:
         read go out as one frame and none waits for a timer (with REPLY_FRAME_INTERVAL, not
         before that long after this reply's last frame)."""
         self._dirty = True
-        now = self._loop.time()
-        if self._first_delta_at is None:
-            self._first_delta_at = now
+        now = self.loop.time()
+        if self.first_delta_at is None:
+            self.first_delta_at = now
         if self._local_timer is None:
             wait = self._last_local + self._frame_interval - now
             if wait <= 0:
-                self._local_timer = self._loop.call_soon(self._on_local_timer)
+                self._local_timer = self.loop.call_soon(self._on_local_timer)
             else:
-                self._local_timer = self._loop.call_later(wait, self._on_local_timer)
+                self._local_timer = self.loop.call_later(wait, self._on_local_timer)
         if self.remote_watchers:
             self.hub.relay_pending(self)
 
     def _on_local_timer(self) -> None:
         self._local_timer = None
-        self._last_local = self._loop.time()
+        self._last_local = self.loop.time()
         self._flush_local()
 
     def _flush_local(self) -> None:
@@ -364,87 +294,15 @@ class Reply:
             self._local_timer.cancel()
         self._flush_local()
         self.status = status
-        content, thinking = self.text.value(), self.thinking.value()
-        produced = self.text.length + self.thinking.length
-        if not produced:
-            # A retry that produced nothing leaves the earlier text where it was.
-            content, thinking = self.previous
-        usage = billing.billable_usage(
-            self.usage, produced_output=produced > 0, final=self._final, text_length=produced
-        )
-        attempt = services.Attempt(
-            owner_id=self.owner_id,
-            conversation_id=self.conversation_id,
-            message_id=self.message_id,
-            model=self.resolved.model,
-            byok=self.resolved.credentials.byok,
-            hold=self.hold,
-            reference=self.reference,
-            attempt=self.attempt,
-            usage=usage,
-            usage_estimated=produced > 0 and not self._final,
-            time_to_first_token_ms=_ms(self._first_delta_at, self._started_at),
-            duration_ms=_ms(self._loop.time(), self._started_at) or 0,
-        )
-        settlement: billing.Settlement | None = None
-        try:
-            settlement = await database_sync_to_async(services.reply_settle)(
-                attempt=attempt,
-                status=status,
-                content=content,
-                thinking=thinking,
-                thinking_signature="\n".join(self.signatures),
-                stop_reason="stopped" if status == Message.Status.STOPPED else self.stop_reason,
-                error_code=error.code if error else "",
-                error_message=error.message if error else "",
-            )
-        except Exception:
-            logger.exception("could not save the end of reply %s", self.message_id)
-        self.usage = usage
-        end = self._end_frame(status, error, settlement)
+        end = await settlement.settle(self, status, error)
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
-
-    def _end_frame(
-        self, status: str, error: ProviderError | None, settlement: billing.Settlement | None
-    ) -> str:
-        content = self.text.value()
-        if error is not None:
-            return frames.error(
-                code=error.code,
-                message=error.message,
-                retryable=error.retryable,
-                message_id=self.message_id,
-                partial_content=content,
-            )
-        if status == Message.Status.INTERRUPTED:
-            return frames.error(
-                code="interrupted",
-                message="The reply was interrupted. You can retry it.",
-                retryable=True,
-                message_id=self.message_id,
-                partial_content=content,
-            )
-        return frames.message_stop(
-            message_id=self.message_id,
-            stop_reason="stopped" if status == Message.Status.STOPPED else self.stop_reason,
-            input_tokens=self.usage.input_tokens,
-            output_tokens=self.usage.output_tokens,
-            provider=self.resolved.model.provider,
-            byok=self.resolved.credentials.byok,
-            coins_charged=settlement.coins_charged if settlement else 0,
-            balance=settlement.balance if settlement else None,
-        )
 
 
 def _track(task: asyncio.Task[None]) -> None:
     _running.add(task)
     task.add_done_callback(_running.discard)
-
-
-def _ms(later: float | None, earlier: float) -> int | None:
-    return None if later is None else max(0, round((later - earlier) * 1000))
 
 
 async def wait_for_replies() -> None:

@@ -13,7 +13,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from chat.frames import Close
-from chat.hub import revoke_sockets
+from chat.relay import revoke_sockets
 
 logger = logging.getLogger(__name__)
 

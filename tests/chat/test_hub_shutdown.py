@@ -43,9 +43,8 @@ class CancelSwallowingLayer(_Layer):
 
 
 async def test_the_receive_loop_ends_on_a_cancellation_turned_into_another_error() -> None:
-    hub = Hub()
     layer = CancelSwallowingLayer()
-    hub.layer = layer
+    hub = Hub(layer=layer)
     await hub.start()
     await asyncio.sleep(0.01)
     await asyncio.wait_for(hub.close(), 2)  # before the fix: retried forever, never closed
@@ -81,10 +80,9 @@ class Tab:
 async def test_the_receive_loop_ends_on_a_cancellation_turned_into_an_error_while_handling() -> (
     None
 ):
-    hub = Hub()
     layer = SendSwallowingLayer()
-    hub.layer = layer
-    hub.sockets[1] = {Tab()}
+    hub = Hub(layer=layer)
+    hub.join(Tab(), 1)
     await hub.start()
     await asyncio.wait_for(layer.sending.wait(), 2)
     await asyncio.wait_for(hub.close(), 2)  # before the fix: received again, never closed
@@ -114,9 +112,8 @@ class CancelEatingLayer(_Layer):
 
 
 async def test_the_receive_loop_ends_when_the_layer_swallows_the_cancellation() -> None:
-    hub = Hub()
     layer = CancelEatingLayer()
-    hub.layer = layer
+    hub = Hub(layer=layer)
     await hub.start()
     await asyncio.sleep(0.01)
     await asyncio.wait_for(hub.close(), 2)  # before the fix: waited in the receive for ever

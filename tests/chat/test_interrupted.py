@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.models import LedgerEntry, LlmUsage
-from chat import hub as hub_module
+from chat import relay as relay_module
 from chat import services
 from chat.models import Conversation, Message
 from providers.catalogue import get_model
@@ -114,7 +114,7 @@ async def test_a_tab_watching_a_reply_whose_worker_dies_sees_it_interrupted_once
     stale by then, is ended there."""
     from channels.db import database_sync_to_async
 
-    monkeypatch.setattr(hub_module, "WATCH_RECHECK_AFTER", 0.2)
+    monkeypatch.setattr(relay_module, "WATCH_RECHECK_AFTER", 0.2)
     orphan = await database_sync_to_async(_orphan)(alice, age=settings.REPLY_STALE_AFTER - 1)
     conversation = await Conversation.objects.aget(pk=orphan.conversation_id)
     tab = await connect(alice, conversation)

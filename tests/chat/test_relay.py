@@ -12,8 +12,9 @@ from channels.db import database_sync_to_async
 from django.db import connection, connections, transaction
 
 from chat import consumers, limits, selectors
-from chat import hub as hub_module
+from chat import relay as relay_module
 from chat.hub import Hub, get_hub
+from chat.maintenance import swept_latest_exchange
 from chat.models import Conversation, Message
 from tests.chat.helpers import ClientView, connect, receive, send, until_end
 from tests.fakes.anthropic import message_response, text_reply
@@ -47,7 +48,11 @@ async def show(worker: Hub, tab: RemoteTab, person: Any, conversation: Conversat
     await database_sync_to_async(limits.socket_open)(
         user_id=person.pk, hub=worker.channel, conversation_id=conversation.pk
     )
-    await worker.subscribe(tab, conversation.pk)
+    worker.join(tab, conversation.pk)
+    exchange = await database_sync_to_async(swept_latest_exchange)(
+        conversation_id=conversation.pk, sweep=worker.needs_sweep(conversation.pk)
+    )
+    await worker.catch_up(tab, conversation.pk, exchange)
 
 
 async def test_a_tab_on_another_worker_streams_the_same_text(
@@ -71,7 +76,7 @@ async def test_a_tab_on_another_worker_streams_the_same_text(
     # Coalesced harder than local frames: far fewer messages than deltas.
     assert len([f for f in remote_frames if f["type"] == "text_delta"]) < 20
     await local.disconnect()
-    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.leave(remote, conversation.pk)
     await other_worker.close()
 
 
@@ -84,7 +89,7 @@ async def test_a_slow_layer_send_is_not_overtaken_by_the_next_frames(
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
     await show(other_worker, remote, alice, conversation)
-    layer = other_worker.layer  # the one layer both hubs share
+    layer = other_worker.remote.layer  # the one layer both hubs share
     real_send = layer.send
     delayed: list[dict[str, Any]] = []
 
@@ -107,7 +112,7 @@ async def test_a_slow_layer_send_is_not_overtaken_by_the_next_frames(
     assert view.text[next(iter(view.text))] == "".join(chunks)
     await until_end(local)
     await local.disconnect()
-    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.leave(remote, conversation.pk)
     await other_worker.close()
 
 
@@ -126,7 +131,7 @@ async def test_replies_watched_from_another_worker_share_one_layer_message_per_t
     other_worker, tabs = Hub(), [RemoteTab() for _ in texts]
     for conversation, tab in zip(conversations, tabs, strict=True):
         await show(other_worker, tab, alice, conversation)
-    layer = other_worker.layer
+    layer = other_worker.remote.layer
     real_send = layer.send
     loop = asyncio.get_running_loop()
     relayed: list[tuple[float, set[int]]] = []
@@ -158,7 +163,7 @@ async def test_replies_watched_from_another_worker_share_one_layer_message_per_t
     assert len(relayed) <= span / settings.REPLY_REMOTE_INTERVAL + 1
     assert max(len(watched) for _, watched in relayed) > 1
     for conversation, tab in zip(conversations, tabs, strict=True):
-        await other_worker.unsubscribe(tab, conversation.pk)
+        await other_worker.leave(tab, conversation.pk)
     await other_worker.close()
 
 
@@ -184,7 +189,7 @@ async def test_a_tab_on_another_worker_sees_the_reply_being_retried(
     assert view.text[remote_frames[-1]["message_id"]] == "second try"
     await until_end(local)
     await local.disconnect()
-    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.leave(remote, conversation.pk)
     await other_worker.close()
 
 
@@ -240,7 +245,7 @@ async def test_a_reply_that_ends_before_the_other_worker_asks_to_watch_still_end
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
     other_worker, remote = Hub(), RemoteTab()
     await show(other_worker, remote, alice, conversation)
-    layer = other_worker.layer
+    layer = other_worker.remote.layer
     real_send = layer.send
     watches: list[dict[str, Any]] = []
 
@@ -266,7 +271,7 @@ async def test_a_reply_that_ends_before_the_other_worker_asks_to_watch_still_end
     assert seen[-1]["content"] == "".join(chunks)
     assert seen[-1]["message_id"] == seen[1]["message_id"]
     await local.disconnect()
-    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.leave(remote, conversation.pk)
     await other_worker.close()
 
 
@@ -275,7 +280,7 @@ async def test_a_tab_that_found_the_reply_streaming_as_it_ended_still_sees_the_e
 ) -> None:
     """A tab on another worker reads the reply as streaming from the database and asks every
     hub to watch it; the reply ends before the request arrives, so no hub answers."""
-    monkeypatch.setattr(hub_module, "WATCH_RECHECK_AFTER", 0.2)
+    monkeypatch.setattr(relay_module, "WATCH_RECHECK_AFTER", 0.2)
     chunks = [f"end{i} " for i in range(40)]
     anthropic_server.enqueue(text_reply(chunks, delay=0.01))
     conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
@@ -283,7 +288,7 @@ async def test_a_tab_that_found_the_reply_streaming_as_it_ended_still_sees_the_e
     await send(local, type="send", content="finish while they ask")
     while (await receive(local))["type"] != "text_delta":
         pass
-    layer = get_hub().layer
+    layer = get_hub().remote.layer
     real_send = layer.send
     late: list[dict[str, Any]] = []
 
@@ -304,7 +309,7 @@ async def test_a_tab_that_found_the_reply_streaming_as_it_ended_still_sees_the_e
     assert seen[-1]["status"] == "complete"
     assert seen[-1]["content"] == "".join(chunks)
     await local.disconnect()
-    await other_worker.unsubscribe(remote, conversation.pk)
+    await other_worker.leave(remote, conversation.pk)
     await other_worker.close()
 
 
@@ -343,7 +348,7 @@ async def test_the_provider_call_does_not_wait_for_the_other_workers_to_hear_of_
     other_worker, remote = Hub(), RemoteTab()
     await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
-    layer = get_hub().layer  # this worker's, which the consumer's replies use
+    layer = get_hub().remote.layer  # this worker's, which the consumer's replies use
     real_send = layer.send
     seen_by_then: list[int] = []
     announced = asyncio.Event()
@@ -378,7 +383,7 @@ async def test_a_layer_that_fails_to_announce_the_reply_does_not_stop_it(
     other_worker, remote = Hub(), RemoteTab()
     await show(other_worker, remote, alice, conversation)
     local = await connect(alice, conversation)
-    layer = get_hub().layer
+    layer = get_hub().remote.layer
     real_send = layer.send
     announcements: list[str] = []
 
@@ -413,13 +418,13 @@ async def test_a_reply_no_other_worker_shows_uses_no_channel_layer(
     await hub.start()  # its one group (every hub's) is joined once, at start
     calls: list[str] = []
     for name in ("send", "group_send", "group_add", "group_discard"):
-        real = getattr(hub.layer, name)
+        real = getattr(hub.remote.layer, name)
 
         async def noted(*args: Any, _name: str = name, _real: Any = real) -> Any:
             calls.append(_name)
             return await _real(*args)
 
-        monkeypatch.setattr(hub.layer, name, noted)
+        monkeypatch.setattr(hub.remote.layer, name, noted)
     first, second = await connect(alice, conversation), await connect(alice, conversation)
     await send(first, type="send", content="stay here")
     for tab in (first, second):

@@ -25,10 +25,10 @@ async def _congested_tab(alice: Any, conversation: Conversation) -> tuple[Any, A
     tab = await connect(alice, conversation)
     hub = get_hub()
     for _ in range(500):  # accepted first, then subscribed (through Redis, a round trip later)
-        if hub.sockets.get(conversation.pk):
+        if hub.local.by_conversation.get(conversation.pk):
             break
         await asyncio.sleep(0.01)
-    (consumer,) = hub.sockets[conversation.pk]
+    (consumer,) = hub.local.by_conversation[conversation.pk]
     consumer = cast(Any, consumer)
     released = asyncio.Event()
     real_base_send = consumer.base_send
