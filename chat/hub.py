@@ -170,13 +170,13 @@ class Hub:
 
     def relay_pending(self, reply: LiveReply) -> None:
         """The reply streamed text its remote watchers have not had: sent at the next tick."""
-        self.remote.pending(reply)
+        self.remote.outbox.pending(reply)
 
     def relay(
         self, reply: LiveReply, texts: list[str], *, ended: bool = False, to: str | None = None
     ) -> None:
         """Queue frames for the other workers' hubs that watch this reply (or for one)."""
-        self.remote.queue(reply, texts, ended=ended, to=to)
+        self.remote.outbox.queue(reply, texts, ended=ended, to=to)
 
     async def announce(self, conversation_id: int, text: str) -> None:
         """Send one frame to every socket watching the conversation, on every worker."""

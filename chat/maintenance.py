@@ -1,17 +1,23 @@
 """Each worker's housekeeping: checkpoints of its live replies, and the sweep of replies whose
-worker died (with its sockets' leases renewed)."""
+worker died (ended as interrupted and settled; its sockets' leases renewed meanwhile)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
+from billing import services as billing
 from chat import limits, selectors, services
 from chat.models import Message
+from providers.catalogue import find_model
+from providers.events import Usage
 
 if TYPE_CHECKING:
     from chat.hub import Hub
@@ -40,7 +46,7 @@ async def sweep_loop(hub: Hub) -> None:
     while True:
         await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
         try:
-            swept = await database_sync_to_async(services.replies_sweep_stale)()
+            swept = await database_sync_to_async(replies_sweep_stale)()
         except Exception:
             logger.exception("sweep of stale replies failed")
             continue
@@ -64,6 +70,74 @@ def swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, An
     is looked for only when it is."""
     asked, reply = selectors.latest_exchange(conversation_id=conversation_id)
     streaming = reply is not None and reply.status == Message.Status.STREAMING
-    if sweep and streaming and services.replies_sweep_stale(conversation_id=conversation_id):
+    if sweep and streaming and replies_sweep_stale(conversation_id=conversation_id):
         asked, reply = selectors.latest_exchange(conversation_id=conversation_id)
     return asked, reply
+
+
+INTERRUPTED_MESSAGE = (
+    "The reply was interrupted (the server handling it stopped). You can retry it."
+)
+
+
+def replies_sweep_stale(*, conversation_id: int | None = None) -> list[int]:
+    """End streaming replies whose process died (stale heartbeat) as interrupted, and settle them.
+
+    They keep their saved partial text and pay only for the output it shows (estimated from its
+    length: the provider's count died with the process), never for the input.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.REPLY_STALE_AFTER)
+    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    swept = []
+    for message in stale.select_related("conversation"):
+        with transaction.atomic():
+            ended = Message.objects.filter(
+                pk=message.pk, status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
+            ).update(
+                status=Message.Status.INTERRUPTED,
+                error_code="interrupted",
+                error_message=INTERRUPTED_MESSAGE,
+                heartbeat_at=None,
+                updated_at=timezone.now(),
+            )
+            if not ended:
+                continue
+            _settle_interrupted(message)
+        swept.append(message.pk)
+    return swept
+
+
+def _settle_interrupted(message: Message) -> None:
+    model = find_model(message.model)
+    if model is None:
+        return
+    produced = len(message.content) + len(message.thinking)
+    usage = billing.billable_usage(
+        Usage(), produced_output=produced > 0, final=False, text_length=produced
+    )
+    hold = billing.open_hold(message_id=message.pk)
+    settlement = billing.reply_settle(
+        user_id=message.conversation.owner_id,
+        model=model,
+        usage=usage,
+        hold=hold,
+        reference=hold.reference if hold else f"interrupted:{message.pk}",
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+    )
+    billing.usage_record(
+        user_id=message.conversation.owner_id,
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        provider=message.provider,
+        model=message.model,
+        byok=message.byok,
+        status="interrupted",
+        error_code="interrupted",
+        output_tokens=usage.output_tokens,
+        usage_estimated=produced > 0,
+        cost_usd=settlement.cost_usd,
+        coins_charged=settlement.coins_charged,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from chat import limits, selectors
 from chat.frames import RETRY_STATUSES
 from chat.models import Conversation, Message
 from providers.base import ChatMessage
-from providers.catalogue import ModelInfo, find_model
+from providers.catalogue import ModelInfo
 from providers.events import Usage
 
 
@@ -367,71 +366,3 @@ def reply_finish(
         updated_at=timezone.now(),
     )
     return bool(ended)
-
-
-INTERRUPTED_MESSAGE = (
-    "The reply was interrupted (the server handling it stopped). You can retry it."
-)
-
-
-def replies_sweep_stale(*, conversation_id: int | None = None) -> list[int]:
-    """End streaming replies whose process died (stale heartbeat) as interrupted, and settle them.
-
-    They keep their saved partial text and pay only for the output it shows (estimated from its
-    length: the provider's count died with the process), never for the input.
-    """
-    cutoff = timezone.now() - dt.timedelta(seconds=settings.REPLY_STALE_AFTER)
-    stale = Message.objects.filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
-    if conversation_id is not None:
-        stale = stale.filter(conversation_id=conversation_id)
-    swept = []
-    for message in stale.select_related("conversation"):
-        with transaction.atomic():
-            ended = Message.objects.filter(
-                pk=message.pk, status=Message.Status.STREAMING, heartbeat_at__lt=cutoff
-            ).update(
-                status=Message.Status.INTERRUPTED,
-                error_code="interrupted",
-                error_message=INTERRUPTED_MESSAGE,
-                heartbeat_at=None,
-                updated_at=timezone.now(),
-            )
-            if not ended:
-                continue
-            _settle_interrupted(message)
-        swept.append(message.pk)
-    return swept
-
-
-def _settle_interrupted(message: Message) -> None:
-    model = find_model(message.model)
-    if model is None:
-        return
-    produced = len(message.content) + len(message.thinking)
-    usage = billing.billable_usage(
-        Usage(), produced_output=produced > 0, final=False, text_length=produced
-    )
-    hold = billing.open_hold(message_id=message.pk)
-    settlement = billing.reply_settle(
-        user_id=message.conversation.owner_id,
-        model=model,
-        usage=usage,
-        hold=hold,
-        reference=hold.reference if hold else f"interrupted:{message.pk}",
-        conversation_id=message.conversation_id,
-        message_id=message.pk,
-    )
-    billing.usage_record(
-        user_id=message.conversation.owner_id,
-        conversation_id=message.conversation_id,
-        message_id=message.pk,
-        provider=message.provider,
-        model=message.model,
-        byok=message.byok,
-        status="interrupted",
-        error_code="interrupted",
-        output_tokens=usage.output_tokens,
-        usage_estimated=produced > 0,
-        cost_usd=settlement.cost_usd,
-        coins_charged=settlement.coins_charged,
-    )

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import frames, selectors, services
+from chat import frames, maintenance, selectors, services
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
 from providers import model_sync, registry
@@ -47,7 +47,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
         raise Http404("No such conversation.")
     model_sync.reload()
     conversation = conversation_model_refresh(conversation=conversation)
-    services.replies_sweep_stale(conversation_id=conversation.pk)
+    maintenance.replies_sweep_stale(conversation_id=conversation.pk)
     messages = list(selectors.conversation_messages(conversation=conversation))
     for message in messages:
         # A reply streaming in this process: show what it has now, not the last checkpoint.

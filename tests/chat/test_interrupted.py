@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.models import LedgerEntry, LlmUsage
+from chat import maintenance, services
 from chat import relay as relay_module
-from chat import services
 from chat.models import Conversation, Message
 from providers.catalogue import get_model
 from tests.chat.helpers import connect, receive
@@ -51,7 +51,7 @@ def test_a_stale_reply_is_ended_interrupted_keeps_its_text_and_pays_only_its_out
     orphan = _orphan(alice, age=settings.REPLY_STALE_AFTER + 5)
     held = billing.balance_of(user_id=alice.pk)
     assert held < 1000  # the hold is out
-    assert services.replies_sweep_stale() == [orphan.pk]
+    assert maintenance.replies_sweep_stale() == [orphan.pk]
     orphan.refresh_from_db()
     assert orphan.status == "interrupted" and orphan.content.startswith("Partial text")
     usage = LlmUsage.objects.get(message_id=orphan.pk)
@@ -59,19 +59,19 @@ def test_a_stale_reply_is_ended_interrupted_keeps_its_text_and_pays_only_its_out
     assert usage.output_tokens == len(orphan.content) // 4 + (len(orphan.content) % 4 > 0)
     balance = billing.balance_of(user_id=alice.pk)
     assert balance == 1000 - usage.coins_charged == _ledger_sum(alice)
-    assert services.replies_sweep_stale() == []  # settled once
+    assert maintenance.replies_sweep_stale() == []  # settled once
 
 
 def test_a_live_reply_is_left_alone(alice: Any) -> None:
     live = _orphan(alice, age=1)
-    assert services.replies_sweep_stale() == []
+    assert maintenance.replies_sweep_stale() == []
     live.refresh_from_db()
     assert live.status == "streaming"
 
 
 def test_a_late_ending_from_the_runner_does_not_settle_twice(alice: Any, settings: Any) -> None:
     orphan = _orphan(alice, age=settings.REPLY_STALE_AFTER + 5)
-    services.replies_sweep_stale()
+    maintenance.replies_sweep_stale()
     balance = billing.balance_of(user_id=alice.pk)
     with transaction.atomic():
         ended = services.reply_finish(
