@@ -209,8 +209,8 @@ def _send_frame(data: dict[str, Any]) -> SendFrame:
 
 
 def dump(frame: dict[str, Any]) -> str:
-    """A frame's JSON text, once for every frame of every reply: orjson writes it in about a
-    tenth of the json module's time (0.25 against 3.9 µs for a text delta). It writes what
+    """A frame's JSON text, once for every frame of every reply: written by orjson for the CPU
+    per relayed event (docs/benchmarks.md). It writes what
     `json.dumps(frame, ensure_ascii=False, separators=(",", ":"))` does, but for floats' shortest
     spelling (`1e-7`, not `1e-07`) and NaN (`null`, valid JSON); what it refuses (a lone
     surrogate, an integer past 64 bits, a key that is not a string) the json module writes."""

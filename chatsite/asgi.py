@@ -30,9 +30,9 @@ clients.tls()
 for name in registry.PROVIDERS:
     registry.adapter(name)
 
-# Everything imported by now lives as long as the process: about 265,000 objects (the provider
-# SDKs' types are most of them). Every full garbage collection would walk them all, 120-170 ms
-# in which no frame is relayed (docs/benchmarks.md). Frozen, collections skip them; the garbage
-# of start-up is collected first, as frozen objects are never freed.
+# Everything imported by now lives as long as the process (the provider SDKs' types are most of
+# it). Every full garbage collection would walk it all, a pause in which no frame is relayed
+# (docs/benchmarks.md). Frozen, collections skip it; the garbage of start-up is collected
+# first, as frozen objects are never freed.
 gc.collect()
 gc.freeze()

@@ -256,7 +256,7 @@ if not BYOK_ENCRYPTION_KEYS:
 REPLY_FRAME_INTERVAL = env.float("REPLY_FRAME_INTERVAL", default=0.0)
 # Each worker sends each other worker whose sockets watch its replies one message this often
 # (through the channel layer), with what all those replies streamed meanwhile. A relayed event
-# waits up to this long; each message costs the two workers about 0.8 ms of CPU through Redis.
+# waits up to this long; each message costs both workers CPU (docs/benchmarks.md).
 REPLY_REMOTE_INTERVAL = env.float("REPLY_REMOTE_INTERVAL", default=0.02)
 # The runner saves partial text this often (and at the end), never per delta.
 REPLY_CHECKPOINT_INTERVAL = env.float("REPLY_CHECKPOINT_INTERVAL", default=1.0)

@@ -1,10 +1,10 @@
 """Anthropic adapter: the official SDK's request, the stream's events mapped to neutral ones.
 
 The SDK makes the request (key, headers, errors before the stream); the stream's server-sent
-events are read from the body (`providers/sse.py`) and their JSON used as plain data. Read by
-the SDK into its typed event models they cost about 40 us more CPU per event, the largest part
-of the relay's time while replies stream (docs/benchmarks.md); its `messages.stream()` helper
-costs 2.5 times more again, re-accumulating the whole message on every event.
+events are read from the body (`providers/sse.py`) and their JSON used as plain data: the SDK's
+typed event models, and more so its `messages.stream()` helper (which re-accumulates the whole
+message on every event), would be the largest part of the CPU a streaming reply costs
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """SDK clients, one per event loop and configuration, over one connection pool per SDK and loop.
 
-Making an HTTP client costs about 20 ms of CPU with the event loop blocked (its TLS context
-loads the CA bundle), time in which no frame of any reply is relayed. So the TLS context is made
-once per process and each SDK's HTTP client (its connection pool) once per loop, shared by every
-key and endpoint: a person's own key then costs only the SDK's light client object (about
-0.05 ms), of which the most recently used `MAX_CLIENTS` are kept.
+Making an HTTP client blocks the event loop while its TLS context loads the CA bundle, time in
+which no frame of any reply is relayed (docs/benchmarks.md). So the TLS context is made once
+per process and each SDK's HTTP client (its connection pool) once per loop, shared by every key
+and endpoint: a person's own key then costs only the SDK's light client object, of which the
+most recently used `MAX_CLIENTS` are kept.
 """
 
 from __future__ import annotations

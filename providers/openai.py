@@ -5,7 +5,7 @@ identifying headers, a `reasoning` switch, keep-alive
 comment lines, reasoning text in `delta.reasoning`, its cost in the final usage and errors as
 chunks carrying an `error` object. The SDK makes the request (key, headers, errors before the
 stream); the stream's chunks are read from the body (`providers/sse.py`) as plain JSON, not
-built into the SDK's typed models (about 120 us of CPU per chunk, docs/benchmarks.md).
+built into the SDK's typed models, for the CPU per chunk (docs/benchmarks.md).
 """
 
 from __future__ import annotations

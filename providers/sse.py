@@ -1,8 +1,8 @@
 """Server-sent events, read straight from a provider's response body.
 
-The SDKs make the request; reading the stream here costs a few microseconds per event against
-their 40-120 us (building typed models per event through several async generators: most of
-the relay's CPU while replies stream, docs/benchmarks.md). Parsed as the WHATWG HTML standard
+The SDKs make the request; reading the stream here costs a small part of what the SDKs spend
+per event (typed models built through several async generators would be most of the CPU a
+streaming reply costs, docs/benchmarks.md). Parsed as the WHATWG HTML standard
 says: lines end in CRLF, LF or CR; a blank line dispatches; `:` starts a comment; `data` lines
 join with LF. Events keep their data as bytes, which `orjson.loads` takes as it is.
 """
@@ -81,8 +81,8 @@ class Unreadable(ValueError):
 def loads(data: bytes) -> dict[str, Any]:
     """An event's JSON object (`Unreadable` for anything else).
 
-    Read by orjson, in a sixth of the json module's time (0.6 against 3.6 µs for a text delta);
-    what it refuses and the json module reads (a lone surrogate's escape, NaN, a byte-order
+    Read by orjson, for the CPU per streamed event (docs/benchmarks.md); what it refuses and
+    the json module reads (a lone surrogate's escape, NaN, a byte-order
     mark) is read by the json module. One difference stays: an integer past 64 bits reads as a
     float, which the adapters, reading counts only as int, take as absent."""
     try:
