@@ -2,10 +2,11 @@
 
 Each worker process has one hub with one channel on the channel layer (`hub.<random>`), and
 every hub is in the group `chat.hubs`. Hubs find each other through the database, not through
-a layer group per conversation (a group's add, send and discard through Redis would cost
-every reply more CPU than its whole start, docs/benchmarks.md): every open socket's row names its hub and conversation
-(`OpenSocket`), and a streaming reply's row names the hub running it (`Message.hub`). A reply
-that nobody watches on another worker makes no layer call at all.
+a layer group per conversation (a group's add, send and discard through Redis would cost every
+reply CPU even when no other worker watches it, docs/benchmarks.md): every open socket's row
+names its hub and conversation (`OpenSocket`), and a streaming reply's row names the hub
+running it (`Message.hub`). A reply that nobody watches on another worker makes no layer call
+at all.
 
 The messages, all on hubs' own channels but the last:
 
