@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from billing.services import Hold, Settlement
 from chat import limits, selectors
 from chat.frames import RETRY_STATUSES
 from chat.models import Conversation, Message
+from chatsite import sql
 from providers.base import ChatMessage
 from providers.catalogue import ModelInfo
 from providers.events import Usage
@@ -109,6 +111,41 @@ def _hold(
     )
 
 
+# The columns a person's message sets; the others are null. A test holds its row to the ORM's.
+ASKED_COLUMNS = (
+    "conversation_id", "role", "content", "thinking", "thinking_signature", "status", "model",
+    "provider", "byok", "stop_reason", "error_code", "error_message", "client_id", "hub",
+    "created_at", "updated_at",
+)  # fmt: skip
+
+
+@functools.cache
+def _asked_insert() -> str:
+    table = connection.ops.quote_name(Message._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(name) for name in ASKED_COLUMNS)
+    # PostgreSQL and SQLite (3.35+) both take ON CONFLICT without a target, and RETURNING.
+    return (
+        f"INSERT INTO {table} ({columns}) "
+        "VALUES (%s, %s, %s, '', '', %s, '', '', %s, '', '', '', %s, '', %s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING id"
+    )
+
+
+def user_message_if_new(*, conversation_id: int, content: str, client_id: str) -> Message | None:
+    """Save a person's message, unless its `client_id` was sent before (then nothing is written:
+    None). One statement for its meaning (chatsite/sql.py): the unique constraint on client_id
+    decides, whatever else runs meanwhile."""
+    now = sql.now()
+    role, status = Message.Role.USER, Message.Status.COMPLETE
+    params = [conversation_id, role, content, status, False, client_id, now, now]
+    row = sql.one(_asked_insert(), params)
+    if row is None:
+        return None
+    return Message(
+        pk=row[0], conversation_id=conversation_id, role=role, content=content, client_id=client_id
+    )
+
+
 def conversation_create(*, owner_id: int, model: str | None = None) -> Conversation:
     return Conversation.objects.create(owner_id=owner_id, model=model or settings.DEFAULT_MODEL)
 
@@ -132,22 +169,12 @@ def reply_begin(
     """
     try:
         with transaction.atomic(savepoint=False):
-            # A resent send (the same client_id) writes nothing new. The conversation's row
-            # lock orders sends, so none can slip in between this read and the insert (the
-            # unique constraint on client_id stays as the last guard).
-            if (
-                client_id
-                and conversation.messages.filter(
-                    role=Message.Role.USER, client_id=client_id
-                ).exists()
-            ):
-                return _sent_before(conversation, client_id)
-            user_message = Message.objects.create(
-                conversation_id=conversation.pk,
-                role=Message.Role.USER,
-                content=content,
-                client_id=client_id or "",
+            # A resent send (the same client_id) writes nothing new.
+            user_message = user_message_if_new(
+                conversation_id=conversation.pk, content=content, client_id=client_id or ""
             )
+            if user_message is None:
+                return _sent_before(conversation, client_id or "")
             # A reply still streaming makes the placeholder's insert fail (a constraint):
             # ReplyInProgress below, and the transaction with the person's message undone.
             assistant = Message.objects.create(

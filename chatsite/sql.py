@@ -4,6 +4,8 @@ Everything else goes through the ORM. What stays written out, and why:
 - the ledger's conditional `UPDATE ... RETURNING` (billing/services.py): a debit that cannot
   overdraw and reads the new balance in the same statement;
 - the rate window's upsert (chat/limits.py): one atomic count shared by every worker;
+- a person's message unless its `client_id` was sent before (`ON CONFLICT DO NOTHING`,
+  chat/services.py): a resent send writes nothing, decided by the unique constraint;
 - the checkpoint of all of a process's live replies in one `executemany` (chat/services.py).
 
 The SQL runs unchanged on SQLite and PostgreSQL (the cursors take `%s` placeholders on both).
