@@ -68,7 +68,8 @@ def test_error_reports_mask_every_registered_providers_key_shape(name: str) -> N
 
 
 def test_messages_name_each_providers_key_setting() -> None:
-    providers = registry.with_model_lists()
-    assert registry.key_variables(providers) == (
+    anthropic, openai, openrouter = (registry.get(n) for n in ("anthropic", "openai", "openrouter"))
+    assert registry.key_variables([anthropic]) == "ANTHROPIC_API_KEY"
+    assert registry.key_variables([anthropic, openai, openrouter]) == (
         "ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENROUTER_API_KEY"
     )
