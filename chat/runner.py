@@ -1,4 +1,5 @@
-"""The reply runner: provider stream -> sockets (coalesced) -> checkpoints -> final save.
+"""The reply runner: provider stream -> sockets (chat/reply_delivery.py) -> checkpoints ->
+final save (chat/settlement.py).
 
 A reply runs as its own task, owned by the runner and not by any socket: closing every tab lets
 it finish and be saved; `stop()` cancels the task reading the provider, which closes the
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from typing import assert_never
 
@@ -19,6 +19,7 @@ from chat import frames, retry, services, settlement, titles
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
+from chat.reply_delivery import Delivery
 from chat.reply_text import ReplyText
 from providers.base import ChatRequest
 from providers.errors import ProviderError, ProviderFailure
@@ -80,12 +81,7 @@ class Reply:
         self.stop_requested = False
         self.loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
-        # Frames for this process's sockets are queued synchronously, so they keep their order
-        # with no lock. (Text for other workers is taken and sent by the hub, for all its
-        # replies at once.)
-        self._frame_interval = settings.REPLY_FRAME_INTERVAL
-        self._local_timer: asyncio.Handle | None = None
-        self._last_local = -math.inf
+        self._delivery = Delivery(self)
         self._dirty = False
         self._last_checkpoint = self.loop.time()
         # Whether the provider sent its final usage, and the attempt's timings.
@@ -262,37 +258,14 @@ class Reply:
                     assert_never(event)
 
     def _after_delta(self) -> None:
-        """Send when the provider's stream pauses: at the loop's next turn, so the deltas of one
-        read go out as one frame and none waits for a timer (with REPLY_FRAME_INTERVAL, not
-        before that long after this reply's last frame)."""
         self._dirty = True
         now = self.loop.time()
         if self.first_delta_at is None:
             self.first_delta_at = now
-        if self._local_timer is None:
-            wait = self._last_local + self._frame_interval - now
-            if wait <= 0:
-                self._local_timer = self.loop.call_soon(self._on_local_timer)
-            else:
-                self._local_timer = self.loop.call_later(wait, self._on_local_timer)
-        if self.remote_watchers:
-            self.hub.relay_pending(self)
-
-    def _on_local_timer(self) -> None:
-        self._local_timer = None
-        self._last_local = self.loop.time()
-        self._flush_local()
-
-    def _flush_local(self) -> None:
-        for text in frames.deltas(
-            self.message_id, self.thinking.take_local(), self.text.take_local()
-        ):
-            self.hub.deliver(self.conversation_id, text)
+        self._delivery.text_added(now)
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
-        if self._local_timer is not None:
-            self._local_timer.cancel()
-        self._flush_local()
+        self._delivery.finish()
         self.status = status
         end = await settlement.settle(self, status, error)
         self.hub.deliver(self.conversation_id, end)
