@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -141,9 +142,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self._backlog -= len(message.get("text") or message.get("bytes") or "")
                 await self.base_send(message)
         except Exception:
-            logger.info("dropping the frames of a socket that could not be sent to", exc_info=True)
+            # Never left open and deaf: closed, the page reconnects and is caught up (if the
+            # connection itself is gone, the close fails too and the server ends the socket).
+            logger.info("closing a socket that a frame could not be sent to", exc_info=True)
             outbox.clear()
             self._done = True
+            with contextlib.suppress(Exception):
+                await self.base_send({"type": "websocket.close", "code": int(Close.RESYNC)})
         finally:
             self._writer = None
             self._outbox = None
@@ -274,3 +279,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(
             text_data=frames.error(code=code, message=message, retryable=False, client_id=client_id)
         )
+
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    """A socket to a path that names no conversation: refused as a missing one (the page shows
+    "gone"), accepted first so the browser sees the code, as every refusal here."""
+
+    channel_layer_alias = "__refusals_need_no_layer__"
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=int(Close.NOT_FOUND))

@@ -179,7 +179,9 @@ def parse_client_frame(text: str | None, binary: bytes | None) -> ClientFrame:
 def _no_unknown_fields(data: dict[str, Any], kind: str) -> None:
     unknown = set(data) - _FIELDS[kind]
     if unknown:
-        raise FrameError(f"Unknown field(s) for '{kind}': {', '.join(sorted(unknown))[:100]}.")
+        # Named back to the person as readable text, never as the client sent them.
+        named = ", ".join(sorted(clean_text(name)[:40] for name in unknown))[:100]
+        raise FrameError(f"Unknown field(s) for '{kind}': {named}.")
 
 
 def _valid_client_id(data: dict[str, Any]) -> str | None:
@@ -212,12 +214,19 @@ def dump(frame: dict[str, Any]) -> str:
     """A frame's JSON text, once for every frame of every reply: written by orjson for the CPU
     per relayed event (docs/benchmarks.md). It writes what
     `json.dumps(frame, ensure_ascii=False, separators=(",", ":"))` does, but for floats' shortest
-    spelling (`1e-7`, not `1e-07`) and NaN (`null`, valid JSON); what it refuses (a lone
-    surrogate, an integer past 64 bits, a key that is not a string) the json module writes."""
+    spelling (`1e-7`, not `1e-07`) and NaN (`null`, valid JSON). What it refuses (a lone
+    surrogate, an integer past 64 bits, a key that is not a string) the json module writes, with
+    every non-ASCII character escaped where the text could not be sent otherwise (a lone
+    surrogate cannot be encoded as UTF-8, and a socket's server would fail to send it)."""
     try:
         return orjson.dumps(frame).decode()
     except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(frame, ensure_ascii=True, separators=(",", ":"))
+        return text
 
 
 def error(

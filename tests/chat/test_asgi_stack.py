@@ -4,6 +4,7 @@ The refused handshakes are in tests/chat/test_hostile_input.py."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -108,3 +109,19 @@ async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_clos
     assert (await tab.connect())[0]
     await tab.disconnect()
     assert database_trips == ["_open", "socket_close"], database_trips
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/chat/abc/", "/ws/chat/-1/", "/ws/chat/1", "/ws/elsewhere/", "/ws/chat/1/x/"]
+)
+async def test_a_socket_to_a_path_that_is_no_chat_is_refused_cleanly(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused as a missing conversation (4404), with no error logged (was an unhandled "No
+    route found" and a traceback)."""
+    tab = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1:8000")])
+    connected, _ = await tab.connect()
+    assert connected  # refusals accept, then close with the app's code
+    assert await tab.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+    await tab.disconnect()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
