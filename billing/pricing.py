@@ -11,6 +11,9 @@ from providers.catalogue import ModelInfo
 from providers.events import Usage
 
 _MILLION = Decimal(1_000_000)
+# The most one provider call can cost: the largest `LlmUsage.cost_usd` holds. A figure above it
+# is not a real call's (a provider's absurd report, counts in the trillions).
+MAX_COST_USD = Decimal("999999.99999999")
 
 
 def _price(value: float) -> Decimal:
@@ -18,16 +21,19 @@ def _price(value: float) -> Decimal:
 
 
 def cost_usd(model: ModelInfo, usage: Usage) -> Decimal:
-    """USD for `usage`; a provider that reports its own cost (OpenRouter) is taken at its word."""
-    if usage.cost_usd is not None:
-        return Decimal(str(usage.cost_usd))
+    """USD for `usage`, never below zero nor above MAX_COST_USD: a provider that reports its own
+    cost (OpenRouter) is taken at its word, unless its figure is unusable (below zero, not a
+    number), and then the tokens are priced; a count below zero counts as none."""
+    reported = usage.cost_usd
+    if reported is not None and math.isfinite(reported) and reported >= 0:
+        return min(Decimal(str(reported)), MAX_COST_USD)
     total = (
-        usage.input_tokens * _price(model.input_price)
-        + usage.output_tokens * _price(model.output_price)
-        + usage.cache_creation_input_tokens * _price(model.cache_write_price)
-        + usage.cache_read_input_tokens * _price(model.cache_read_price)
+        max(0, usage.input_tokens) * _price(model.input_price)
+        + max(0, usage.output_tokens) * _price(model.output_price)
+        + max(0, usage.cache_creation_input_tokens) * _price(model.cache_write_price)
+        + max(0, usage.cache_read_input_tokens) * _price(model.cache_read_price)
     )
-    return total / _MILLION
+    return min(total / _MILLION, MAX_COST_USD)
 
 
 def coins_for(usd: Decimal) -> int:

@@ -126,6 +126,16 @@ def database_trips(monkeypatch: Any) -> list[str]:
     return trips
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _adapters_loaded() -> None:
+    """Every provider's adapter (and its SDK) loaded before the tests, as chatsite/asgi.py
+    loads them at a worker's start: no test pays for the import in its own timing."""
+    from providers import registry
+
+    for name in registry.PROVIDERS:
+        registry.adapter(name)
+
+
 @pytest.fixture(autouse=True)
 def _fast_delivery(settings: Any) -> None:
     settings.DEMO_TOKENS_PER_SECOND = 2000.0
