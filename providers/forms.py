@@ -12,7 +12,9 @@ def _choices() -> list[tuple[str, str]]:
     return [(p.name, p.label) for p in registry.with_personal_keys()]
 
 
-_KEY = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
+# Printable ASCII with no spaces and no quotes (no provider's key has them).
+_KEY = re.compile(r"[\x21-\x7e]+")
+_QUOTES = "\"'`"
 
 
 class ProviderKeyForm(forms.Form):
@@ -25,7 +27,10 @@ class ProviderKeyForm(forms.Form):
 
     def clean_key(self) -> str:
         key = str(self.cleaned_data["key"])
-        if len(key) < 8 or not _KEY.fullmatch(key):
+        # Pasted with the quotes around it (from a .env file or a shell line): without them.
+        if len(key) >= 2 and key[0] == key[-1] and key[0] in _QUOTES:
+            key = key[1:-1].strip()
+        if len(key) < 8 or not _KEY.fullmatch(key) or any(q in key for q in _QUOTES):
             raise forms.ValidationError("That does not look like an API key.")
         return key
 

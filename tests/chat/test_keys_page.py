@@ -108,6 +108,28 @@ def test_malformed_keys_are_refused_before_any_call(
     assert not ProviderKey.objects.exists() and providers.requests == []
 
 
+@pytest.mark.parametrize("wrapped", [f'"{KEY}"', f"'{KEY}'", f"`{KEY}`", f' "{KEY}" '])
+def test_a_key_pasted_in_quotes_is_saved_without_them(
+    client: Client, alice: Any, providers: SSEServer, wrapped: str
+) -> None:
+    client.force_login(alice)
+    providers.enqueue(ANTHROPIC_MODELS)
+    _save(client, "anthropic", wrapped)
+    assert ProviderKey.objects.get(user=alice).last4 == KEY[-4:]
+    sent = providers.requests[-1].headers
+    assert KEY in sent.get("x-api-key", "") + sent.get("authorization", "")
+    assert '"' not in sent.get("x-api-key", "") + sent.get("authorization", "")
+
+
+@pytest.mark.parametrize("key", ['sk-ant-api03-in"side-12345', "sk-ant-api03-in'side-12345"])
+def test_a_key_with_a_quote_inside_is_refused_before_any_call(
+    client: Client, alice: Any, providers: SSEServer, key: str
+) -> None:
+    client.force_login(alice)
+    _save(client, "anthropic", key)
+    assert not ProviderKey.objects.exists() and providers.requests == []
+
+
 def test_the_key_form_is_csrf_protected(alice: Any, providers: SSEServer) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
