@@ -27,8 +27,7 @@ application = ProtocolTypeRouter(
 # Made now, not in the first reply: loading the CA bundle, and importing the provider SDKs,
 # would block the event loop.
 clients.tls()
-for name in registry.PROVIDERS:
-    registry.adapter(name)
+registry.load_adapters()
 
 # Everything imported by now lives as long as the process (the provider SDKs' types are most of
 # it). Every full garbage collection would walk it all, a pause in which no frame is relayed

@@ -96,6 +96,13 @@ def adapter(name: str) -> Adapter:
     return made
 
 
+def load_adapters() -> None:
+    """Every provider's adapter made now (its SDK imported), as a worker does at start, so no
+    reply pays for an import with the event loop blocked."""
+    for name in PROVIDERS:
+        adapter(name)
+
+
 def configured(name: str) -> dict[str, Any]:
     """The provider's entry in settings.PROVIDERS (API_KEY, BASE_URL)."""
     entry: dict[str, Any] = settings.PROVIDERS.get(name, {})

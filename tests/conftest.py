@@ -132,8 +132,7 @@ def _adapters_loaded() -> None:
     loads them at a worker's start: no test pays for the import in its own timing."""
     from providers import registry
 
-    for name in registry.PROVIDERS:
-        registry.adapter(name)
+    registry.load_adapters()
 
 
 @pytest.fixture(autouse=True)
