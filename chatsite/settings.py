@@ -51,6 +51,9 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if env.bool("BEHIND_TLS_PROXY", default=False):
     # Only behind a proxy that always sets this header itself (and strips a client's).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only behind a proxy that rewrites Host and names the browser's in X-Forwarded-Host: pages and
+# the websocket origin check (chatsite/origins.py) then read that header instead.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SESSION_COOKIE_HTTPONLY = True
 # Error reports mask anything shaped like a provider key (chatsite/error_reports.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "chatsite.error_reports.KeyScrubbingFilter"

@@ -16,6 +16,7 @@ from django.test import Client
 from chat.models import Conversation
 from chatsite.asgi import application
 from tests.chat.helpers import receive, send, until_end
+from tests.hostile_cases import HOST, SAME_ORIGIN
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,11 +28,12 @@ def _session_cookie(user: Any) -> bytes:
 
 
 def _socket(conversation_id: int, headers: list[tuple[bytes, bytes]]) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, f"/ws/chat/{conversation_id}/", headers=headers)
+    path = f"/ws/chat/{conversation_id}/"
+    return WebsocketCommunicator(application, path, headers=[(b"host", HOST), *headers])
 
 
 async def _streams_a_demo_reply(conversation_id: int, cookie: bytes) -> None:
-    tab = _socket(conversation_id, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    tab = _socket(conversation_id, [(b"origin", SAME_ORIGIN), (b"cookie", cookie)])
     assert (await tab.connect())[0]
     await send(tab, type="send", content="hello")
     assert (await receive(tab))["type"] == "user_message"
@@ -46,7 +48,7 @@ async def test_a_logged_in_same_origin_socket_streams_a_demo_reply(alice: Any) -
 
 
 async def _handshake_close_code(conversation_id: int, cookie: bytes) -> int | None:
-    tab = _socket(conversation_id, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    tab = _socket(conversation_id, [(b"origin", SAME_ORIGIN), (b"cookie", cookie)])
     connected, _ = await tab.connect()
     assert connected  # refusals accept, then close with the app's code
     closed = await tab.receive_output(timeout=5)
@@ -105,7 +107,7 @@ async def test_a_socket_makes_two_trips_to_the_database_thread_from_open_to_clos
     conversation = await Conversation.objects.acreate(owner=alice, model="demo")
     cookie = await database_sync_to_async(_session_cookie)(alice)
     database_trips.clear()
-    tab = _socket(conversation.pk, [(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    tab = _socket(conversation.pk, [(b"origin", SAME_ORIGIN), (b"cookie", cookie)])
     assert (await tab.connect())[0]
     await tab.disconnect()
     assert database_trips == ["_open", "socket_close"], database_trips
@@ -119,7 +121,9 @@ async def test_a_socket_to_a_path_that_is_no_chat_is_refused_cleanly(
 ) -> None:
     """Refused as a missing conversation (4404), with no error logged (was an unhandled "No
     route found" and a traceback)."""
-    tab = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1:8000")])
+    tab = WebsocketCommunicator(
+        application, path, headers=[(b"host", HOST), (b"origin", SAME_ORIGIN)]
+    )
     connected, _ = await tab.connect()
     assert connected  # refusals accept, then close with the app's code
     assert await tab.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}

@@ -21,7 +21,7 @@ from chat.models import Conversation, Message
 from chatsite.asgi import application
 from tests.chat.helpers import connect, receive, send, until_end
 from tests.fakes.sse_server import SSEServer
-from tests.hostile_cases import HANDSHAKES, ORIGIN_REFUSED
+from tests.hostile_cases import HANDSHAKES, HOST, ORIGIN_REFUSED
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,7 +170,7 @@ async def test_handshakes_are_same_origin_signed_in_and_owner_only(
     path: str,
     expected: int | None,
 ) -> None:
-    headers = [(b"origin", origin)] if origin is not None else []
+    headers = [(b"host", HOST)] + ([(b"origin", origin)] if origin is not None else [])
     if who is not None:
         cookie = await database_sync_to_async(_cookie)(alice if who == "owner" else bob)
         headers.append((b"cookie", cookie))

@@ -81,7 +81,9 @@ async def _check(url: str, headers: dict[str, str], expected: int | None) -> Non
     try:
         socket = await connect(url, additional_headers=headers, open_timeout=10)
     except InvalidStatus as refused:
-        assert expected == ORIGIN_REFUSED == refused.response.status_code
+        assert expected == ORIGIN_REFUSED
+        # 403 from the site; daphne's own parser answers 400 to an origin it cannot read.
+        assert refused.response.status_code in (ORIGIN_REFUSED, 400)
         return
     assert expected != ORIGIN_REFUSED, "a foreign or missing origin was let in"
     async with socket:
