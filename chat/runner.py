@@ -22,7 +22,7 @@ from chat.models import Message
 from chat.reply_delivery import Delivery
 from chat.reply_text import ReplyText
 from providers.base import ChatRequest
-from providers.errors import ProviderError, ProviderFailure
+from providers.errors import ProviderError, ProviderFailure, ProviderTimeout
 from providers.events import (
     MessageStart,
     MessageStop,
@@ -160,14 +160,23 @@ class Reply:
         self._pump = self.loop.create_task(self._consume())
         if self.stop_requested:
             self._pump.cancel()
+        timed_out = False
         try:
-            await asyncio.wait([self._pump])
+            done, _ = await asyncio.wait([self._pump], timeout=settings.REPLY_MAX_SECONDS)
+            if not done:
+                # A provider that drips tokens for ever: the reply ends with what it has.
+                timed_out = True
+                self._pump.cancel()
+                await asyncio.wait([self._pump])
         except asyncio.CancelledError:
             # The process is going down: the stale heartbeat marks this reply interrupted.
             self._pump.cancel()
             raise
         error: ProviderError | None = None
-        if self._pump.cancelled():
+        if timed_out:
+            status = Message.Status.ERROR
+            error = ReplyTooLong(_too_long_message())
+        elif self._pump.cancelled():
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
         elif (exc := self._pump.exception()) is not None:
             status = Message.Status.ERROR
@@ -271,6 +280,20 @@ class Reply:
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
+
+
+class ReplyTooLong(ProviderTimeout):
+    """The reply ran longer than REPLY_MAX_SECONDS: ended as `timeout`, its text kept."""
+
+
+def _too_long_message() -> str:
+    seconds = settings.REPLY_MAX_SECONDS
+    amount, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
+    length = f"{amount:g} {unit}" + ("" if amount == 1 else "s")
+    return (
+        f"This reply was still being written after {length}, the longest this site allows, "
+        "so it was ended here. Its text is kept; you can retry it."
+    )
 
 
 def _track(task: asyncio.Task[None]) -> None:

@@ -227,6 +227,9 @@ DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="") or (
 # Longest silence allowed between two bytes of a streaming reply before it ends as `timeout`.
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=10.0)
 PROVIDER_IDLE_TIMEOUT = env.float("PROVIDER_IDLE_TIMEOUT", default=90.0)
+# Longest a reply may run, retries included (a provider that drips a token now and then for ever
+# never trips the idle timeout): then it ends as `timeout`, its text kept and billed.
+REPLY_MAX_SECONDS = env.float("REPLY_MAX_SECONDS", default=1800.0)
 # How OpenRouter shows this site in its activity and rankings (`X-OpenRouter-Title`,
 # `HTTP-Referer`); attribution only, not authentication.
 SITE_NAME = env.str("SITE_NAME", default="Chatsite")
