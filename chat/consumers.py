@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
+import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, assert_never
@@ -15,12 +18,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
+from django.utils import timezone
 
 from chat import frames, limits, replies, selectors
 from chat.frames import Close, FrameError, RetryFrame, SendFrame, StopFrame
 from chat.hub import get_hub
 from chat.maintenance import swept_latest_exchange
-from chatsite.accounts import session_user
+from chatsite.accounts import session_expiry, session_user, signed_in_until
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ class _Opening:
     owned: bool = False  # the person owns the conversation
     socket_id: int | None = None  # None: not admitted (signed out, not theirs, too many open)
     exchange: tuple[Any, Any] = (None, None)  # the latest exchange, to catch the socket up
+    expires_at: dt.datetime | None = None  # when the session ends
 
 
 def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) -> _Opening:
@@ -68,7 +73,13 @@ def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) 
         # The socket is not opened after all: its row must not count against the person.
         limits.socket_close(socket_id=socket_id)
         raise
-    return _Opening(user_id=user.pk, owned=True, socket_id=socket_id, exchange=exchange)
+    return _Opening(
+        user_id=user.pk,
+        owned=True,
+        socket_id=socket_id,
+        exchange=exchange,
+        expires_at=session_expiry(session),
+    )
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -86,6 +97,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     _backlog = 0
     _writer: asyncio.Task[None] | None = None
     _done = False  # closed, too slow or gone: nothing more is queued
+    # When the session ends (time.monotonic()), and the timer that closes the socket then.
+    _session_ends = math.inf
+    _session_timer: asyncio.TimerHandle | None = None
+    _session_check: asyncio.Task[bool] | None = None
 
     # --- sending: queued, so one slow reader holds up no one ------------------------------------
 
@@ -217,10 +232,54 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_key = session.session_key
         self.conversation_id = conversation_id
         hub.track(self)
+        self._watch_session(opening.expires_at)
         await hub.catch_up(self, conversation_id, opening.exchange)
+
+    # --- the session's end: the socket goes with it ---------------------------------------------
+
+    def _watch_session(self, expires_at: dt.datetime | None) -> None:
+        """Close the socket when its session ends (checked again then: a page may have
+        extended it)."""
+        left = 0.0 if expires_at is None else (expires_at - timezone.now()).total_seconds()
+        self._session_ends = time.monotonic() + max(0.0, left)
+        loop = asyncio.get_running_loop()
+        self._session_timer = loop.call_later(max(0.0, left) + 0.05, self._session_due)
+
+    def _session_due(self) -> None:
+        self._session_timer = None
+        if not self._done and self._session_check is None:
+            check = asyncio.get_running_loop().create_task(self._session_valid())
+            self._session_check = check
+            check.add_done_callback(self._session_checked)
+
+    def _session_checked(self, check: asyncio.Task[bool]) -> None:
+        self._session_check = None
+        if not check.cancelled() and check.exception() is not None:
+            logger.error("checking a socket's session failed", exc_info=check.exception())
+
+    async def _session_valid(self) -> bool:
+        """Whether the socket's session still signs its person in; if not, the socket is closed
+        with Close.SIGNED_OUT (the page asks them to log in again)."""
+        until = await database_sync_to_async(signed_in_until)(
+            user_id=self.user_id, session_key=self.session_key
+        )
+        if self._done:
+            return False
+        if until is None or until <= timezone.now():
+            logger.info("a socket's session ended: closing it")
+            await self.close(code=Close.SIGNED_OUT)
+            return False
+        if self._session_timer is not None:
+            self._session_timer.cancel()
+        self._watch_session(until)
+        return True
 
     async def disconnect(self, code: int) -> None:
         self._done = True
+        if self._session_timer is not None:
+            self._session_timer.cancel()
+        if self._session_check is not None:
+            self._session_check.cancel()
         if self._outbox is not None:
             self._outbox.clear()
         get_hub().untrack(self)
@@ -231,8 +290,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await get_hub().leave(self, self.conversation_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conversation_id is None or self.user_id is None:
+        if self.conversation_id is None or self.user_id is None or self._done:
             return
+        if time.monotonic() >= self._session_ends and not await self._session_valid():
+            return  # its session ended since the timer last looked: nothing it asks is done
         try:
             frame = frames.parse_client_frame(text_data, bytes_data)
         except FrameError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib import import_module
 
 from django.conf import settings
@@ -56,6 +57,26 @@ def still_signed_in(*, user_id: int, session_key: str | None) -> bool:
         return False
     user = session_user(import_module(settings.SESSION_ENGINE).SessionStore(session_key))
     return user is not None and user.pk == user_id
+
+
+def session_expiry(session: SessionBase) -> dt.datetime | None:
+    """When `session` ends: its row's `expire_date` for the database engines (read fresh, so a
+    page that extended it counts), else what the session itself says; None when it is gone."""
+    get_model_class = getattr(session, "get_model_class", None)
+    if get_model_class is None:
+        return session.get_expiry_date()
+    model = get_model_class()
+    rows = model.objects.filter(session_key=session.session_key)
+    expiry: dt.datetime | None = rows.values_list("expire_date", flat=True).first()
+    return expiry
+
+
+def signed_in_until(*, user_id: int, session_key: str | None) -> dt.datetime | None:
+    """Until when the session a socket was opened with signs this person in (None: not now)."""
+    if not still_signed_in(user_id=user_id, session_key=session_key):
+        return None
+    assert session_key is not None
+    return session_expiry(import_module(settings.SESSION_ENGINE).SessionStore(session_key))
 
 
 urlpatterns = [

@@ -3,6 +3,7 @@ every paid action re-checks the session it was opened with."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -104,3 +105,61 @@ async def test_a_paid_action_on_a_stale_session_is_refused_and_does_nothing(
     assert not await LedgerEntry.objects.filter(kind="hold").aexists()
     assert not await LlmUsage.objects.aexists()
     assert anthropic_server.requests == []
+
+
+def _expiring_session(user: Any, seconds: int) -> Any:
+    session = signed_in_session(user)
+    session.set_expiry(seconds)
+    session.save()
+    return session
+
+
+async def test_a_socket_is_closed_when_its_session_expires(
+    alice: Any, conversation: Conversation
+) -> None:
+    """Once its session has expired, the socket gets no more of the person's replies and can
+    stop none: it is closed as signed out (it used to stay open, streaming and stopping)."""
+    short = await database_sync_to_async(_expiring_session)(alice, 1)
+    tab = await connect(alice, conversation, short)
+    other_device = await connect(alice, conversation)
+    assert await _closed_with(tab) == 4401
+    # A reply started elsewhere after the expiry reaches the other device only.
+    await send(other_device, type="send", content="After the expiry")
+    assert (await receive(other_device))["type"] == "user_message"
+    assert await tab.receive_nothing(timeout=0.3)  # closed: nothing more arrives
+    await other_device.disconnect()
+
+
+async def test_a_frame_after_the_expiry_is_not_acted_on(
+    alice: Any, conversation: Conversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even before the timer fires (a busy loop), a frame that arrives after the session's end
+    is not acted on: the socket is closed instead."""
+    from chat import consumers
+
+    short = await database_sync_to_async(_expiring_session)(alice, 1)
+    late = [False]
+    monkeypatch.setattr(
+        consumers.ChatConsumer, "_session_due", lambda self: late.__setitem__(0, True)
+    )
+    tab = await connect(alice, conversation, short)
+    await asyncio.sleep(1.2)
+    await send(tab, type="send", content="Spend my coins after my session ended")
+    assert await _closed_with(tab) == 4401
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+
+
+async def test_a_session_extended_before_its_end_keeps_its_socket(
+    alice: Any, conversation: Conversation
+) -> None:
+    short = await database_sync_to_async(_expiring_session)(alice, 1)
+    tab = await connect(alice, conversation, short)
+
+    def extend() -> None:  # what a page does with SESSION_SAVE_EVERY_REQUEST, say
+        short.set_expiry(3600)
+        short.save()
+
+    await database_sync_to_async(extend)()
+    await asyncio.sleep(1.3)
+    assert await _still_open(tab)
+    await tab.disconnect()
