@@ -101,6 +101,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     _session_ends = math.inf
     _session_timer: asyncio.TimerHandle | None = None
     _session_check: asyncio.Task[bool] | None = None
+    # The frames this socket may still send at once, and when that was last worked out.
+    _frame_allowance = 0.0
+    _frame_counted = 0.0
 
     # --- sending: queued, so one slow reader holds up no one ------------------------------------
 
@@ -232,6 +235,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session_key = session.session_key
         self.conversation_id = conversation_id
         hub.track(self)
+        self._frame_allowance, self._frame_counted = settings.SOCKET_FRAME_BURST, time.monotonic()
         self._watch_session(opening.expires_at)
         await hub.catch_up(self, conversation_id, opening.exchange)
 
@@ -292,6 +296,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.conversation_id is None or self.user_id is None or self._done:
             return
+        if self._flooding():
+            logger.warning("person %s's socket sent too many frames: closing it", self.user_id)
+            await self._send_error(
+                "rate_limited",
+                "This tab sent more messages than a chat page does; it reconnects in a moment.",
+            )
+            await self.close(code=Close.TOO_MANY_FRAMES)
+            return
         if time.monotonic() >= self._session_ends and not await self._session_valid():
             return  # its session ended since the timer last looked: nothing it asks is done
         try:
@@ -306,6 +318,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=refused.frame(client_id=client_id))
             if refused.signed_out:
                 await self.close(code=Close.SIGNED_OUT)
+
+    def _flooding(self) -> bool:
+        """Counts a frame against the socket's budget (a token bucket); True once it is spent."""
+        now = time.monotonic()
+        earned = (now - self._frame_counted) * settings.SOCKET_FRAMES_PER_SECOND
+        self._frame_allowance = min(settings.SOCKET_FRAME_BURST, self._frame_allowance + earned)
+        self._frame_counted = now
+        if self._frame_allowance < 1:
+            return True
+        self._frame_allowance -= 1
+        return False
 
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None

@@ -28,6 +28,9 @@ class Close(enum.IntEnum):
     SIGNED_OUT = 4401
     NOT_FOUND = 4404
     TOO_MANY_SOCKETS = 4429
+    # The socket sent frames faster than any page does (a flood): the page waits, then
+    # reconnects.
+    TOO_MANY_FRAMES = 4420
 
 
 # A reply that ended so can be tried again (`retry`); the page offers Retry on it.

@@ -275,6 +275,11 @@ REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=30.0)
 # (over it: `rate_limited` with the wait), and open sockets (tabs) at once.
 SENDS_PER_MINUTE = env.int("SENDS_PER_MINUTE", default=20)
 SOCKETS_PER_PERSON = env.int("SOCKETS_PER_PERSON", default=12)
+# Frames one socket may send: this many a second on average, in bursts of up to
+# SOCKET_FRAME_BURST (a page sends a few a minute). Beyond that the socket is flooding its
+# worker and is closed (Close.TOO_MANY_FRAMES).
+SOCKET_FRAMES_PER_SECOND = env.float("SOCKET_FRAMES_PER_SECOND", default=5.0)
+SOCKET_FRAME_BURST = env.int("SOCKET_FRAME_BURST", default=30)
 # Longest message a person can send, in characters.
 MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=32_000)
 # Below this many tokens a reply is not worth starting: refuse with `insufficient_coins`.

@@ -248,6 +248,12 @@
       socket = null;
       if (event.code === CLOSE.signed_out) { window.location.assign("/accounts/login/"); return; }
       if (event.code === CLOSE.not_found) { connection.textContent = "This conversation is gone."; connection.hidden = false; return; }
+      if (event.code === CLOSE.too_many_frames) {
+        connection.textContent = "This tab sent too many messages at once. It reconnects in 10 s.";
+        connection.hidden = false;
+        window.setTimeout(connect, 10000);
+        return;
+      }
       if (event.code === CLOSE.too_many_sockets) {
         connection.textContent = "Too many open chat tabs. Close some; this one tries again in 30 s.";
         connection.hidden = false;
