@@ -30,9 +30,7 @@ async def _answers_until_closed(tab: WebsocketCommunicator) -> tuple[list[dict[s
 @pytest.mark.parametrize(
     "frame", ['{"type": "nonsense"}', '{"type": "stop"}', "not json", '{"type": "send"}']
 )
-async def test_a_flood_of_frames_closes_the_socket(
-    alice: Any, settings: Any, frame: str
-) -> None:
+async def test_a_flood_of_frames_closes_the_socket(alice: Any, settings: Any, frame: str) -> None:
     settings.SOCKET_FRAME_BURST = 20
     conversation = await Conversation.objects.acreate(owner=alice, model="demo")
     tab = await connect(alice, conversation)
