@@ -53,6 +53,13 @@ async def sweep_loop(hub: Hub) -> None:
         if swept:
             logger.warning("ended %d interrupted repl(ies): %s", len(swept), swept)
         try:
+            settled = await database_sync_to_async(replies_settle_unsettled)()
+        except Exception:
+            logger.exception("settling unsettled replies failed")
+        else:
+            if settled:
+                logger.warning("settled %d repl(ies) left unsettled: %s", len(settled), settled)
+        try:
             await database_sync_to_async(_renew_leases)(hub=hub.channel)
         except Exception:
             logger.exception("could not renew this worker's socket leases")
@@ -138,6 +145,63 @@ def _settle_interrupted(message: Message) -> None:
         error_code="interrupted",
         output_tokens=usage.output_tokens,
         usage_estimated=produced > 0,
+        cost_usd=settlement.cost_usd,
+        coins_charged=settlement.coins_charged,
+    )
+
+
+def replies_settle_unsettled(*, message_ids: list[int] | None = None) -> list[int]:
+    """Bill replies that ended with their text but whose settle failed (chat/settlement.py):
+    the capture of the tokens saved on the message and the release of its open hold, and its
+    LlmUsage row, in one transaction each; one that fails again stays unsettled. The ids
+    settled."""
+    pending = Message.objects.filter(unsettled=True).exclude(status=Message.Status.STREAMING)
+    if message_ids is not None:
+        pending = pending.filter(pk__in=message_ids)
+    settled = []
+    for message in pending.select_related("conversation"):
+        model = find_model(message.model)
+        if model is None:
+            logger.error("unsettled reply %s: its model %s is unknown", message.pk, message.model)
+            continue
+        try:
+            with transaction.atomic():
+                # The claim: another worker's sweep settling it meanwhile finds nothing to do.
+                if not Message.objects.filter(pk=message.pk, unsettled=True).update(
+                    unsettled=False
+                ):
+                    continue
+                _settle_late(message, model)
+        except Exception:
+            logger.exception("unsettled reply %s could not be settled yet", message.pk)
+            continue
+        settled.append(message.pk)
+    return settled
+
+
+def _settle_late(message: Message, model: Any) -> None:
+    usage = Usage(input_tokens=message.input_tokens or 0, output_tokens=message.output_tokens or 0)
+    hold = billing.open_hold(message_id=message.pk)
+    owner_id = message.conversation.owner_id
+    settlement = billing.reply_settle(
+        user_id=owner_id,
+        model=model,
+        usage=usage,
+        hold=hold,
+        reference=hold.reference if hold else f"unsettled:{message.pk}",
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+    )
+    billing.usage_record(
+        usage=usage,
+        user_id=owner_id,
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        provider=message.provider,
+        model=message.model,
+        byok=message.byok,
+        status=services.USAGE_STATUS.get(message.status, "error"),
+        error_code=message.error_code,
         cost_usd=settlement.cost_usd,
         coins_charged=settlement.coins_charged,
     )

@@ -60,11 +60,19 @@ class Message(models.Model):
     # While it streams: the channel of the hub (worker process) running it, where other
     # workers send their requests to watch or stop it.
     hub = models.CharField(max_length=200, blank=True)
+    # Ended with its text, but its bill (and its LlmUsage row) could not be written: every
+    # worker's sweep settles it again, `reconcile_coins` lists it, the admin filters on it.
+    unsettled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["unsettled"], condition=Q(unsettled=True), name="unsettled_replies"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation"],

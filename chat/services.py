@@ -115,7 +115,7 @@ def _hold(
 ASKED_COLUMNS = (
     "conversation_id", "role", "content", "thinking", "thinking_signature", "status", "model",
     "provider", "byok", "stop_reason", "error_code", "error_message", "client_id", "hub",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "unsettled",
 )  # fmt: skip
 
 
@@ -126,7 +126,7 @@ def _asked_insert() -> str:
     # PostgreSQL and SQLite (3.35+) both take ON CONFLICT without a target, and RETURNING.
     return (
         f"INSERT INTO {table} ({columns}) "
-        "VALUES (%s, %s, %s, '', '', %s, '', '', %s, '', '', '', %s, '', %s, %s) "
+        "VALUES (%s, %s, %s, '', '', %s, '', '', %s, '', '', '', %s, '', %s, %s, %s) "
         "ON CONFLICT DO NOTHING RETURNING id"
     )
 
@@ -137,7 +137,7 @@ def user_message_if_new(*, conversation_id: int, content: str, client_id: str) -
     decides, whatever else runs meanwhile."""
     now = sql.now()
     role, status = Message.Role.USER, Message.Status.COMPLETE
-    params = [conversation_id, role, content, status, False, client_id, now, now]
+    params = [conversation_id, role, content, status, False, client_id, now, now, False]
     row = sql.one(_asked_insert(), params)
     if row is None:
         return None
@@ -183,6 +183,7 @@ def reply_begin(
                 status=Message.Status.STREAMING,
                 model=model.id,
                 provider=model.provider,
+                byok=byok,
                 heartbeat_at=timezone.now(),
                 hub=hub,
             )
@@ -233,7 +234,7 @@ def reply_begin_retry(
                 raise MessageNotFound()
             last.status = Message.Status.STREAMING
             last.stop_reason = last.error_code = last.error_message = ""
-            last.model, last.provider = model.id, model.provider
+            last.model, last.provider, last.byok = model.id, model.provider, byok
             last.heartbeat_at = timezone.now()
             last.hub = hub
             last.save()
@@ -295,7 +296,8 @@ class Attempt:
     duration_ms: int
 
 
-_USAGE_STATUS: dict[str, str] = {
+# The LlmUsage status of a reply's ending.
+USAGE_STATUS: dict[str, str] = {
     Message.Status.COMPLETE: "ok",
     Message.Status.ERROR: "error",
     Message.Status.STOPPED: "stopped",
@@ -354,7 +356,7 @@ def reply_settle(
         provider=attempt.model.provider,
         model=attempt.model.id,
         byok=attempt.byok,
-        status=_USAGE_STATUS.get(status, "error"),
+        status=USAGE_STATUS.get(status, "error"),
         error_code=error_code,
         attempt=attempt.attempt,
         usage_estimated=attempt.usage_estimated,
@@ -377,9 +379,12 @@ def reply_finish(
     error_code: str = "",
     error_message: str = "",
     usage: Usage | None = None,
+    unsettled: bool = False,
 ) -> bool:
-    """Write a streaming reply's ending; False if it had already ended."""
+    """Write a streaming reply's ending; False if it had already ended. `unsettled`: its bill
+    could not be written (chat/settlement.py), for the sweep to settle again."""
     ended = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        unsettled=unsettled,
         status=status,
         content=content,
         thinking=thinking,

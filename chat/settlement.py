@@ -1,10 +1,18 @@
 """A reply's settlement: its final text, its bill and its LlmUsage row, saved at once, and the
-frame that tells the tabs how it ended; and the row of every failed attempt before it."""
+frame that tells the tabs how it ended; and the row of every failed attempt before it.
+
+Whatever happens to that save (a database restart, a deadlock, a constraint), what the person
+saw is not lost: the text is saved first, on its own; the settle is tried again with backoff;
+and if it still cannot be written, the reply is ended with its text and marked `unsettled`,
+for every worker's sweep to settle again (chat/maintenance.py) and `reconcile_coins` to list.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from channels.db import database_sync_to_async
 
@@ -17,6 +25,13 @@ if TYPE_CHECKING:
     from chat.runner import Reply
 
 logger = logging.getLogger(__name__)
+
+# Waits between tries of a reply's settle (about 15 s in all: well inside REPLY_STALE_AFTER,
+# while the checkpoints keep its heartbeat fresh), then of its unsettled ending.
+SETTLE_RETRY_WAITS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
+UNSETTLED_RETRY_WAITS = (1.0, 4.0)
+
+T = TypeVar("T")
 
 
 async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
@@ -44,22 +59,59 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
         time_to_first_token_ms=_ms(reply.first_delta_at, reply.started_at),
         duration_ms=_ms(now, reply.started_at) or 0,
     )
-    settled: billing.Settlement | None = None
-    try:
-        settled = await database_sync_to_async(services.reply_settle)(
-            attempt=attempt,
-            status=status,
-            content=content,
-            thinking=thinking,
-            thinking_signature="\n".join(reply.signatures),
-            stop_reason=_stop_reason(reply, status),
-            error_code=error.code if error else "",
-            error_message=error.message if error else "",
+    ending: dict[str, Any] = {
+        "status": status,
+        "content": content,
+        "thinking": thinking,
+        "thinking_signature": "\n".join(reply.signatures),
+        "stop_reason": _stop_reason(reply, status),
+        "error_code": error.code if error else "",
+        "error_message": error.message if error else "",
+    }
+    pk = reply.message_id
+    # What the person saw first, on its own: whatever becomes of the bill, it is kept.
+    text = [(pk, content, thinking)]
+    await _tried(f"save the text of reply {pk}", (), services.reply_checkpoint, rows=text)
+    settled = await _tried(
+        f"settle reply {pk}",
+        SETTLE_RETRY_WAITS,
+        services.reply_settle,
+        attempt=attempt,
+        **ending,
+    )
+    if settled is None:
+        # Its text and ending without its bill: the sweep bills it when it can.
+        ended = await _tried(
+            f"end reply {pk} unsettled",
+            UNSETTLED_RETRY_WAITS,
+            services.reply_finish,
+            message_id=pk,
+            usage=usage,
+            unsettled=True,
+            **ending,
         )
-    except Exception:
-        logger.exception("could not save the end of reply %s", reply.message_id)
+        logger.error(
+            "reply %s could not be billed: %s", pk, "marked unsettled" if ended else "left as is"
+        )
     reply.usage = usage
     return _end_frame(reply, status, error, settled)
+
+
+async def _tried(
+    what: str, waits: tuple[float, ...], write: Callable[..., T], **kwargs: Any
+) -> T | None:
+    """`write` in the database thread, tried again after each of `waits`; None if it never
+    succeeded (each failure logged)."""
+    for wait in (*waits, None):
+        try:
+            return await database_sync_to_async(write)(**kwargs)
+        except Exception:
+            if wait is None:
+                logger.exception("could not %s", what)
+                return None
+            logger.warning("could not %s; trying again in %s s", what, wait, exc_info=True)
+            await asyncio.sleep(wait)
+    return None
 
 
 def _stop_reason(reply: Reply, status: str) -> str:
