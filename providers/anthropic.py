@@ -13,14 +13,13 @@ import datetime as dt
 import logging
 import warnings
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import anthropic
 import httpx2
 from django.conf import settings
 
-from providers import clients, registry, sse
+from providers import clients, registry, sse, usage_checks
 from providers.base import ChatRequest, Completion, Credentials, Listed
 from providers.catalogue import find_model
 from providers.errors import (
@@ -134,8 +133,9 @@ class _StreamState:
     """Maps the stream's events (decoded JSON) to neutral ones, keeping usage the way
     Anthropic reports it."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: usage_checks.UsageCheck) -> None:
         self.usage = Usage()
+        self.check = check
         self.stop_reason: StopReason = "other"
         self.finished = False
 
@@ -171,10 +171,11 @@ class _StreamState:
                 reason = sse.text(sse.obj(event, "delta"), "stop_reason")
                 self.stop_reason = _STOP_REASONS.get(reason, "other")
                 _assign_usage(self.usage, sse.obj(event, "usage"))
-                return [UsageUpdate(replace(self.usage))]
+                return [UsageUpdate(self.check(self.usage))]
             case "message_stop":
                 self.finished = True
-                return [MessageStop(self.stop_reason, replace(self.usage))]
+                usage = self.check(self.usage)
+                return [MessageStop(self.stop_reason, usage, self.check.output_usable)]
         return []
 
 
@@ -189,8 +190,8 @@ _USAGE_FIELDS = (
 def _assign_usage(usage: Usage, reported: dict[str, Any]) -> None:
     # Anthropic's counts are running totals: assign them, never add.
     for name in _USAGE_FIELDS:
-        value = reported.get(name)
-        if isinstance(value, int):
+        value = usage_checks.count(reported.get(name))
+        if value is not None:
             setattr(usage, name, value)
 
 
@@ -231,7 +232,8 @@ class AnthropicAdapter:
             async with client.messages.with_streaming_response.create(
                 **_params(request), stream=True
             ) as response:
-                state, decoder = _StreamState(), sse.Decoder()
+                check = usage_checks.UsageCheck(request, provider=self.name)
+                state, decoder = _StreamState(check), sse.Decoder()
                 chunks = response.http_response.aiter_bytes()
                 async for chunk in chunks:
                     for name, data in decoder.feed(chunk):
@@ -265,7 +267,8 @@ class AnthropicAdapter:
         usage = Usage()
         _assign_usage(usage, response.usage.to_dict())
         text = "".join(block.text for block in response.content if block.type == "text")
-        return Completion(text=text, usage=usage)
+        check = usage_checks.UsageCheck(request, provider=self.name)
+        return Completion(text=text, usage=check.completion(usage, text))
 
 
 def _thinking(request: ChatRequest) -> dict[str, Any] | None:

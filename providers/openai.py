@@ -11,6 +11,7 @@ built into the SDK's typed models, for the CPU per chunk (docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx2
 import openai
 from django.conf import settings
 
-from providers import clients, registry, sse
+from providers import clients, registry, sse, usage_checks
 from providers.base import ChatRequest, Completion, Credentials, Listed
 from providers.catalogue import ModelInfo, find_model
 from providers.errors import (
@@ -110,24 +111,36 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
 
 
 def _usage(reported: dict[str, Any]) -> Usage:
-    """OpenAI counts cached prompt tokens inside `prompt_tokens`; ours are separate."""
+    """OpenAI counts cached prompt tokens inside `prompt_tokens`; ours are separate. Figures
+    that are no numbers are kept as unusable ones, for the usage check to replace."""
     details = sse.obj(reported, "prompt_tokens_details")
     cached = _count(details.get("cached_tokens"))
     written = _count(details.get("cache_write_tokens"))
-    cost = reported.get("cost")  # OpenRouter's own charge, in USD
-    if not isinstance(cost, int | float) or isinstance(cost, bool):
-        cost = None
+    prompt = _count(reported.get("prompt_tokens"))
+    uncached = prompt - cached - written if min(prompt, cached, written) >= 0 else -1
     return Usage(
-        input_tokens=max(0, _count(reported.get("prompt_tokens")) - cached - written),
+        input_tokens=uncached,
         output_tokens=_count(reported.get("completion_tokens")),
         cache_creation_input_tokens=written,
         cache_read_input_tokens=cached,
-        cost_usd=None if cost is None else float(cost),
+        cost_usd=_cost(reported.get("cost")),  # OpenRouter's own charge, in USD
     )
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    counted = usage_checks.count(value)
+    return 0 if counted is None else counted
+
+
+def _cost(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan  # not a number: unusable
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _positive(value: object) -> int | None:
@@ -137,7 +150,8 @@ def _positive(value: object) -> int | None:
 class _StreamState:
     """Maps `chat.completion.chunk`s (decoded JSON) to neutral events."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: usage_checks.UsageCheck) -> None:
+        self.check = check
         self.started = False
         self.stop_reason: StopReason | None = None
         self.usage: Usage | None = None
@@ -170,7 +184,7 @@ class _StreamState:
             if finish and self.stop_reason != "refusal":
                 self.stop_reason = _FINISH_REASONS.get(finish, "other")
         if usage := sse.obj(chunk, "usage"):
-            self.usage = _usage(usage)
+            self.usage = self.check(_usage(usage))
             out.append(UsageUpdate(self.usage))
         return out
 
@@ -243,7 +257,8 @@ class OpenAIAdapter:
                 # The last chunk then carries the usage (a cancelled stream never gets it).
                 stream_options={"include_usage": True},
             ) as response:
-                state, decoder, done = _StreamState(), sse.Decoder(), False
+                check = usage_checks.UsageCheck(request, provider=self.name)
+                state, decoder, done = _StreamState(check), sse.Decoder(), False
                 chunks = response.http_response.aiter_bytes()
                 async for piece in chunks:
                     for _, data in decoder.feed(piece):
@@ -271,7 +286,7 @@ class OpenAIAdapter:
             yield MessageStop(
                 state.stop_reason,
                 state.usage or Usage(),
-                final_usage=state.usage is not None,
+                final_usage=state.usage is not None and check.output_usable,
             )
         except (openai.APIError, httpx2.HTTPError) as exc:
             raise translate(exc, byok=credentials.byok) from None
@@ -289,7 +304,8 @@ class OpenAIAdapter:
             raise translate(exc, byok=credentials.byok) from None
         text = response.choices[0].message.content if response.choices else None
         usage = _usage(response.usage.to_dict()) if response.usage else Usage()
-        return Completion(text=text or "", usage=usage)
+        check = usage_checks.UsageCheck(request, provider=self.name)
+        return Completion(text=text or "", usage=check.completion(usage, text or ""))
 
 
 class OpenRouterAdapter(OpenAIAdapter):

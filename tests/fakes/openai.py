@@ -102,7 +102,11 @@ def text_reply(
         usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion,
+            "total_tokens": (
+                prompt_tokens + completion
+                if isinstance(prompt_tokens, int) and isinstance(completion, int)
+                else None
+            ),
             "prompt_tokens_details": {"cached_tokens": cached_tokens},
         }
         if cost is not None:
