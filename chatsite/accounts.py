@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import include, path
 from django.views.decorators.http import require_http_methods
@@ -24,7 +29,7 @@ from billing import services as billing
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("chat:list")
-    form: UserCreationForm[User] = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = form.save()
@@ -32,6 +37,29 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:list")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The address log-in throttling counts (settings.AXES_CLIENT_IP_CALLABLE): the one the
+    server saw, never a header a client could set."""
+    address: str | None = request.META.get("REMOTE_ADDR")
+    return address
+
+
+def account_pages(request: HttpRequest) -> dict[str, Any]:
+    """What the account pages offer (a template context processor)."""
+    return {"password_reset_enabled": settings.PASSWORD_RESET_ENABLED}
+
+
+def locked_out(request: HttpRequest, response: Any = None, credentials: Any = None) -> HttpResponse:
+    """The page of a log-in that too many failures locked out (settings.AXES_LOCKOUT_CALLABLE):
+    429, saying why, for how long, and what else can be done."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    context = {
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "minutes": minutes,
+    }
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 class _SessionOnly:
@@ -79,7 +107,40 @@ def signed_in_until(*, user_id: int, session_key: str | None) -> dt.datetime | N
     return session_expiry(import_module(settings.SESSION_ENGINE).SessionStore(session_key))
 
 
+class SignupForm(UserCreationForm):  # type: ignore[type-arg]
+    """Django's sign-up form, with an optional email address: the one a password reset goes to."""
+
+    email = forms.EmailField(
+        required=False,
+        help_text="Optional. Only used to send you a link if you forget your password.",
+    )
+
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined]
+        model = User
+        fields = ("username", "email")
+
+
+def _only_with_mail(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """A password-reset page, there only when the site can send mail (PASSWORD_RESET_ENABLED)."""
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not settings.PASSWORD_RESET_ENABLED:
+            raise Http404("This site sends no mail, so it cannot reset passwords.")
+        return view(request, *args, **kwargs)
+
+    return page
+
+
+_RESET = (
+    ("password_reset/", auth_views.PasswordResetView, "password_reset"),
+    ("password_reset/done/", auth_views.PasswordResetDoneView, "password_reset_done"),
+    ("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView, "password_reset_confirm"),
+    ("reset/done/", auth_views.PasswordResetCompleteView, "password_reset_complete"),
+)
+
 urlpatterns = [
     path("signup/", signup, name="signup"),
+    *(path(route, _only_with_mail(view.as_view()), name=name) for route, view, name in _RESET),
     path("", include("django.contrib.auth.urls")),
 ]

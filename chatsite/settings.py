@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import logging
 from pathlib import Path
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "providers",
     "billing",
     "chat",
@@ -84,7 +86,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Log-in throttling (django-axes) -----------------------------------------------------------
+# Failed log-ins are counted per account and per address (either reaching the limit locks the
+# log-in out for the cool-off time), in the database, so every worker counts together. The
+# admin lists them under "Axes" (access attempts); deleting one lifts its lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chatsite.accounts.locked_out"
+# The address the server saw (behind the README's proxy, daphne and uvicorn take it from
+# X-Forwarded-For with --proxy-headers); no header a client could set is read here.
+AXES_CLIENT_IP_CALLABLE = "chatsite.accounts.client_address"
+# Failures only: successful log-ins are not kept.
+AXES_DISABLE_ACCESS_LOG = True
 
 ROOT_URLCONF = "chatsite.urls"
 ASGI_APPLICATION = "chatsite.asgi.application"
@@ -100,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "billing.context_processors.coins",
+                "chatsite.accounts.account_pages",
             ],
         },
     },
@@ -181,6 +205,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/chat/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Mail --------------------------------------------------------------------------------------
+# EMAIL_URL configures outgoing mail (django-environ's form: smtp+tls://user:password@host:587,
+# consolemail://). Without it, mail is printed to the console when DEBUG is on, and otherwise
+# there is none: the password-reset pages are then not offered (they could not send).
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+    PASSWORD_RESET_ENABLED = True
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    PASSWORD_RESET_ENABLED = DEBUG
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
