@@ -32,12 +32,17 @@ _UPSERT = (
 
 def paid_action_wait(*, user_id: int, now: float | None = None) -> float | None:
     """Count one send or retry; the seconds to wait if it is over the per-minute limit."""
-    limit = settings.SENDS_PER_MINUTE
+    return action_wait(user_id=user_id, action="send", limit=settings.SENDS_PER_MINUTE, now=now)
+
+
+def action_wait(*, user_id: int, action: str, limit: int, now: float | None = None) -> float | None:
+    """Count one `action` of the person; the seconds to wait if it is over `limit` a minute
+    (0 or less: no limit)."""
     if limit <= 0:
         return None
     moment = time.time() if now is None else now
     minute = int(moment // 60)
-    row = sql.one(_UPSERT, [user_id, "send", minute])
+    row = sql.one(_UPSERT, [user_id, action, minute])
     count = int(row[0]) if row else 1
     if count <= limit:
         return None

@@ -150,6 +150,38 @@ def conversation_create(*, owner_id: int, model: str | None = None) -> Conversat
     return Conversation.objects.create(owner_id=owner_id, model=model or settings.DEFAULT_MODEL)
 
 
+class TooManyConversations(Exception):
+    pass
+
+
+@transaction.atomic
+def conversation_start(*, owner_id: int) -> Conversation:
+    """The conversation "New chat" opens: the person's newest one with no message yet if there
+    is one, else a new one, within the per-person cap and rate (TooManyConversations says why
+    not, for a person)."""
+    empty = (
+        Conversation.objects.filter(owner_id=owner_id, messages__isnull=True)
+        .order_by("-id")
+        .first()
+    )
+    if empty is not None:
+        return empty
+    cap = settings.CONVERSATIONS_PER_PERSON
+    if Conversation.objects.filter(owner_id=owner_id).count() >= cap:
+        raise TooManyConversations(
+            f"You have {cap} conversations, the most this site keeps for one person. "
+            "Go on in one of them."
+        )
+    wait = limits.action_wait(
+        user_id=owner_id, action="conversation", limit=settings.NEW_CONVERSATIONS_PER_MINUTE
+    )
+    if wait is not None:
+        raise TooManyConversations(
+            f"That is a lot of new chats in a minute. Try again in {wait:.0f} s."
+        )
+    return conversation_create(owner_id=owner_id)
+
+
 def reply_begin(
     *,
     conversation: Conversation,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -33,7 +34,11 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def conversation_new(request: HttpRequest) -> HttpResponse:
-    conversation = services.conversation_create(owner_id=_user_id(request))
+    try:
+        conversation = services.conversation_start(owner_id=_user_id(request))
+    except services.TooManyConversations as refused:
+        messages.error(request, str(refused))
+        return redirect("chat:list")
     return redirect("chat:conversation", conversation_id=conversation.pk)
 
 

@@ -311,6 +311,9 @@ REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=30.0)
 # (over it: `rate_limited` with the wait), and open sockets (tabs) at once.
 SENDS_PER_MINUTE = env.int("SENDS_PER_MINUTE", default=20)
 SOCKETS_PER_PERSON = env.int("SOCKETS_PER_PERSON", default=12)
+# Conversations a person may have, and start a minute ("New chat" reuses an empty one).
+CONVERSATIONS_PER_PERSON = env.int("CONVERSATIONS_PER_PERSON", default=5_000)
+NEW_CONVERSATIONS_PER_MINUTE = env.int("NEW_CONVERSATIONS_PER_MINUTE", default=10)
 # Frames one socket may send: this many a second on average, in bursts of up to
 # SOCKET_FRAME_BURST (a page sends a few a minute). Beyond that the socket is flooding its
 # worker and is closed (Close.TOO_MANY_FRAMES).

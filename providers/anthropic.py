@@ -28,6 +28,7 @@ from providers.errors import (
     Unavailable,
     error_for,
     parse_retry_after,
+    unreachable,
 )
 from providers.events import (
     MessageStart,
@@ -109,6 +110,8 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
             retry_after=retry_after,
             byok=byok,
         )
+    if (cause := unreachable(exc)) is not None:
+        return cause
     if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
         return ProviderTimeout()
     if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):

@@ -7,6 +7,10 @@ trace, no key.
 
 from __future__ import annotations
 
+import errno
+import socket
+import ssl
+from collections.abc import Iterator
 from typing import ClassVar, Literal, TypeAlias
 
 ErrorCode: TypeAlias = Literal[
@@ -195,3 +199,42 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if 0 <= seconds < 3600 else None
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+_NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
+
+
+def unreachable(exc: BaseException) -> Unavailable | None:
+    """A provider that could not be reached at all, named for why (the SDKs and their
+    transports call some of these timeouts, or a lost connection): None if that is not it.
+    Each cause looked for happens only while connecting, never to a stream under way."""
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return Unavailable(
+                "The provider could not be reached: its address could not be found (DNS). "
+                "Try again in a moment; if it goes on, an administrator has to check it."
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return Unavailable(
+                "The provider could not be reached: it refused the connection. "
+                "Try again in a moment."
+            )
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return Unavailable(
+                "The provider could not be reached safely: its certificate was not valid."
+            )
+        if isinstance(cause, OSError) and cause.errno in _NO_ROUTE:
+            return Unavailable(
+                "The provider could not be reached: there is no route to it from this site. "
+                "Try again in a moment."
+            )
+    return None

@@ -28,6 +28,7 @@ from providers.errors import (
     Unavailable,
     error_for,
     parse_retry_after,
+    unreachable,
 )
 from providers.events import (
     MessageStart,
@@ -99,6 +100,8 @@ def translate(exc: BaseException, *, byok: bool) -> ProviderError:
             retry_after=parse_retry_after(exc.response.headers.get("retry-after")),
             byok=byok,
         )
+    if (cause := unreachable(exc)) is not None:
+        return cause
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         return ProviderTimeout()
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):

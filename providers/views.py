@@ -98,7 +98,8 @@ def _save(request: HttpRequest, user_id: int, provider: str, key: str) -> None:
         messages.warning(
             request,
             f"Your {name} key was saved but could not be checked: {problem.message} "
-            "It is marked unverified; test it again later.",
+            "It is marked not verified until a test passes: press Test when the provider "
+            "can be reached.",
         )
 
 

@@ -95,7 +95,7 @@ def test_with_mail_a_reset_link_reaches_the_address_given_at_sign_up(
     assert response.status_code == 302
     assert "Check your email" in client.get(response["Location"]).content.decode()
     assert [m.to for m in mail.outbox] == [["carol@example.com"]]
-    link = re.search(r"/accounts/reset/\S+/", mail.outbox[0].body)
+    link = re.search(r"/accounts/reset/\S+/", str(mail.outbox[0].body))
     assert link is not None
     form = client.get(link.group(0), follow=True)
     assert "Choose a new password" in form.content.decode()

@@ -154,3 +154,17 @@ def test_another_persons_key_is_neither_visible_nor_deletable(
 def test_the_keys_page_needs_a_logged_in_person(client: Client) -> None:
     response = client.get("/settings/keys/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_a_key_saved_while_its_provider_cannot_be_reached_names_why_and_is_unchecked(
+    client: Client, alice: Any, providers: SSEServer, settings: Any
+) -> None:
+    """A refused connection is named as one (it was called a timeout), and the page says the
+    key is unchecked until a test passes."""
+    configure_provider(settings, "anthropic", API_KEY="", BASE_URL="http://127.0.0.1:1")
+    client.force_login(alice)
+    html = _save(client, "anthropic", KEY)
+    assert "could not be checked" in html and "refused the connection" in html
+    assert "took too long" not in html
+    assert "unchecked until a test passes" in html
+    assert ProviderKey.objects.get(user=alice).verified_at is None

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
+from typing import Any
 
 import anthropic
 import httpx2
 import openai
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from providers import anthropic as anthropic_adapter
+from providers import registry
 from providers import openai as openai_adapter
+from providers.base import ChatMessage, ChatRequest, Credentials
 from providers.errors import ERROR_CODES, ERROR_TYPES, ProviderError, error_for
 
 SECRET = "sk-ant-api03-SECRET-0000"
@@ -104,3 +109,42 @@ def test_transport_failures_become_friendly_errors() -> None:
         anthropic.APITimeoutError(request=request),
     ):
         assert_friendly(anthropic_adapter.translate(exc, byok=False))
+
+
+UNREACHABLE = [("anthropic", "claude-haiku-5-5", ""), ("openai", "gpt-5.5", "/v1"),
+               ("openrouter", "meta-llama/llama-4-maverick", "/api/v1")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("provider", "model", "prefix"), UNREACHABLE)
+async def test_a_provider_that_refuses_the_connection_is_named_so_not_a_timeout(
+    provider: str, model: str, prefix: str
+) -> None:
+    error = await _stream_error(provider, model, f"http://127.0.0.1:1{prefix}")
+    assert error.code == "unavailable" and error.retryable
+    assert "refused the connection" in error.message
+
+
+@pytest.mark.parametrize(("provider", "model", "prefix"), UNREACHABLE)
+async def test_a_provider_whose_name_does_not_resolve_is_named_so(
+    provider: str, model: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def no_such_name(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "api.provider.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    error = await _stream_error(provider, model, f"http://api.provider.invalid{prefix}")
+    assert error.code == "unavailable" and "address could not be found" in error.message
+
+
+async def _stream_error(provider: str, model: str, base_url: str) -> ProviderError:
+    request = ChatRequest(model=model, messages=[ChatMessage("user", "hi")], max_tokens=10)
+    with pytest.raises(ProviderError) as raised:
+        async for _ in registry.adapter(provider).stream(
+            request, Credentials(api_key="sk-test-0000", base_url=base_url)
+        ):
+            pass
+    return raised.value
