@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from providers import anthropic as anthropic_adapter
-from providers import registry
 from providers import openai as openai_adapter
+from providers import registry
 from providers.base import ChatMessage, ChatRequest, Credentials
 from providers.errors import ERROR_CODES, ERROR_TYPES, ProviderError, error_for
 
