@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 
-from chat import frames, selectors
+from chat import frames, selectors, shutdown
 from chat.maintenance import checkpoint_loop, sweep_loop
 from chat.relay import Relay
 from chat.sockets import LocalSockets, PersonSocket, Subscriber
@@ -32,8 +32,13 @@ class LiveReply(Protocol):
     def take_remote_frames(self) -> list[str]: ...
     def add_remote_watcher(self, hub: str) -> None: ...
     def checkpoint_row(self, now: float) -> tuple[int, str, str] | None: ...
+
+    # The task running the reply (None until it is launched).
+    task: asyncio.Task[None] | None
+
     def peek(self) -> tuple[str, str]: ...
     def stop(self) -> None: ...
+    def interrupt(self) -> None: ...
 
 
 # Every reply running in this process, by message id, for the page's server-side render (read
@@ -64,6 +69,7 @@ class Hub:
                 channel = await self.remote.open()
                 self.spawn(sweep_loop(self))
                 self.remote.channel = channel
+                shutdown.install(self)
 
     async def close(self) -> None:
         """Stop this hub's tasks (a worker shutting down; tests)."""

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from billing import services as billing
-from chat import frames, limits, services
+from chat import frames, limits, services, shutdown
 from chat.frames import SendFrame
 from chat.hub import get_hub
 from chat.model_choice import conversation_model_refresh
@@ -84,6 +84,14 @@ def _no_conversation() -> Refused:
 
 def _no_coins(exc: billing.InsufficientCoins) -> Refused:
     return Refused("insufficient_coins", exc.message)
+
+
+def _restarting() -> Refused:
+    return Refused(
+        "unavailable",
+        "This server is restarting, so your message was not sent. Send it again in a moment.",
+        retryable=True,
+    )
 
 
 def _check_paid_action(*, user_id: int, session_key: str | None) -> None:
@@ -192,6 +200,8 @@ async def send_reply(
     *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame
 ) -> list[str]:
     """Save the person's message and start the reply; returns frames for the requester only."""
+    if shutdown.closing():
+        raise _restarting()
     await model_sync.areload()
     hub = get_hub()
     await hub.start()
@@ -221,6 +231,8 @@ async def retry_reply(
     *, user_id: int, session_key: str | None, conversation_id: int, message_id: int
 ) -> None:
     """Regenerate the conversation's last reply, which ended in error, stopped or interrupted."""
+    if shutdown.closing():
+        raise _restarting()
     await model_sync.areload()
     hub = get_hub()
     await hub.start()

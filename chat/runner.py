@@ -15,7 +15,7 @@ from typing import assert_never
 
 from django.conf import settings
 
-from chat import frames, retry, services, settlement, titles
+from chat import frames, retry, services, settlement, shutdown, titles
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
@@ -79,7 +79,10 @@ class Reply:
         # The other workers' hubs with tabs on the conversation when the reply began.
         self.other_hubs = start.other_hubs
         self.stop_requested = False
+        # Its worker is shutting down (chat/shutdown.py): ended as interrupted, Retry offered.
+        self.interrupted = False
         self.loop = asyncio.get_running_loop()
+        self.task: asyncio.Task[None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._delivery = Delivery(self)
         self._dirty = False
@@ -133,7 +136,10 @@ class Reply:
 
     async def launch(self, start_frames: list[str]) -> None:
         await self.hub.register(self, start_frames)
-        _track(self.loop.create_task(self._run()))
+        self.task = self.loop.create_task(self._run())
+        _track(self.task)
+        if shutdown.closing():
+            self.interrupt()  # it began as its worker started to shut down
         if not self.other_hubs:
             return  # the common case: no other worker has a tab on the conversation
         # After the provider call is under way: through Redis the announcement is a round
@@ -153,12 +159,18 @@ class Reply:
         if self._pump is not None:
             self._pump.cancel()
 
+    def interrupt(self) -> None:
+        """End the reply now as interrupted (its worker is shutting down): saved and settled."""
+        self.interrupted = True
+        if self._pump is not None:
+            self._pump.cancel()
+
     # --- the run -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
         self.started_at = self.loop.time()
         self._pump = self.loop.create_task(self._consume())
-        if self.stop_requested:
+        if self.stop_requested or self.interrupted:
             self._pump.cancel()
         timed_out = False
         try:
@@ -176,6 +188,9 @@ class Reply:
         if timed_out:
             status = Message.Status.ERROR
             error = ReplyTooLong(_too_long_message())
+        elif self._pump.cancelled() and self.interrupted and not self.stop_requested:
+            status = Message.Status.INTERRUPTED
+            error = WorkerRestarted()
         elif self._pump.cancelled():
             status = Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
         elif (exc := self._pump.exception()) is not None:
@@ -280,6 +295,17 @@ class Reply:
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
+
+
+class WorkerRestarted(ProviderError):
+    """The reply's worker shut down (a deploy, a restart): ended with its text, to retry."""
+
+    code = "interrupted"
+    retryable = True
+    default_message = (
+        "The reply was interrupted: the server writing it restarted. Its text is kept; "
+        "you can retry it."
+    )
 
 
 class ReplyTooLong(ProviderTimeout):

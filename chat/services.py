@@ -337,6 +337,15 @@ USAGE_STATUS: dict[str, str] = {
 }
 
 
+def reply_save_and_settle(
+    *, text: tuple[int, str, str], attempt: Attempt, **ending: str
+) -> Settlement:
+    """A reply's text saved on its own (its own statement: whatever becomes of the settle, what
+    the person saw is kept), then `reply_settle`; one trip to the database thread."""
+    reply_checkpoint(rows=[text])
+    return reply_settle(attempt=attempt, **ending)
+
+
 @transaction.atomic
 def reply_settle(
     *,

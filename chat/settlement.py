@@ -69,13 +69,12 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
         "error_message": error.message if error else "",
     }
     pk = reply.message_id
-    # What the person saw first, on its own: whatever becomes of the bill, it is kept.
-    text = [(pk, content, thinking)]
-    await _tried(f"save the text of reply {pk}", (), services.reply_checkpoint, rows=text)
+    # What the person saw is saved first, on its own, then the settle (tried again if it fails).
     settled = await _tried(
         f"settle reply {pk}",
         SETTLE_RETRY_WAITS,
-        services.reply_settle,
+        services.reply_save_and_settle,
+        text=(pk, content, thinking),
         attempt=attempt,
         **ending,
     )

@@ -91,6 +91,16 @@ class LocalSockets:
             if not mine:
                 del self.people[socket.user_id]
 
+    async def close_all(self, code: int) -> None:
+        """Close every socket of this process (a worker shutting down)."""
+        for mine in tuple(self.people.values()):
+            for socket in tuple(mine):
+                self.untrack(socket)
+                try:
+                    await socket.close(code=code)
+                except Exception:
+                    logger.info("a socket could not be closed", exc_info=True)
+
     async def close_people(self, user_id: int, session_key: str | None, code: int) -> None:
         """Close this process's sockets of `user_id` (of one session, or all of them)."""
         for socket in tuple(self.people.get(user_id, ())):

@@ -307,6 +307,9 @@ REPLY_CHECKPOINT_INTERVAL = env.float("REPLY_CHECKPOINT_INTERVAL", default=1.0)
 REPLY_STALE_AFTER = env.float("REPLY_STALE_AFTER", default=60.0)
 # Every worker looks for such replies this often.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=30.0)
+# On SIGTERM a worker ends its live replies (saved, settled, Retry offered) before it stops,
+# waiting at most this long (chat/shutdown.py); keep it below the process manager's stop timeout.
+SHUTDOWN_GRACE = env.float("SHUTDOWN_GRACE", default=10.0)
 # Per-person limits, shared by every worker (the database): sends and retries per minute
 # (over it: `rate_limited` with the wait), and open sockets (tabs) at once.
 SENDS_PER_MINUTE = env.int("SENDS_PER_MINUTE", default=20)
