@@ -3,6 +3,7 @@ locked, a conditional update that cannot overdraw, and an entry whose reference 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,6 +11,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Value
+from django.db.models.functions import Replace
+from django.utils import timezone
 
 from billing import pricing
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
@@ -318,6 +322,18 @@ def open_hold(*, message_id: int) -> Hold | None:
         if not LedgerEntry.objects.filter(reference=f"{reference}:release").exists():
             return Hold(reference=reference, amount=-entry.amount, max_tokens=0)
     return None
+
+
+def open_holds(*, older_than: dt.timedelta) -> list[LedgerEntry]:
+    """Holds never released (their reply or title was never settled) older than `older_than`:
+    coins still held from their person. A live reply's hold is open for as long as it runs."""
+    released = LedgerEntry.objects.filter(
+        reference=Replace(OuterRef("reference"), Value(":hold"), Value(":release"))
+    )
+    holds = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.HOLD, created_at__lt=timezone.now() - older_than
+    )
+    return list(holds.filter(~Exists(released)).select_related("account").order_by("pk"))
 
 
 def usage_record(*, usage: Usage | None = None, **fields: Any) -> int:

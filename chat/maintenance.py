@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from billing import services as billing
 from chat import limits, selectors, services
+from chat.frames import Close
 from chat.models import Message
+from chatsite.accounts import sessions_ended
 from providers.catalogue import find_model
 from providers.events import Usage
 
@@ -63,6 +65,22 @@ async def sweep_loop(hub: Hub) -> None:
             await database_sync_to_async(_renew_leases)(hub=hub.channel)
         except Exception:
             logger.exception("could not renew this worker's socket leases")
+        try:
+            await close_ended_sessions(hub)
+        except Exception:
+            logger.exception("could not check this worker's sockets' sessions")
+
+
+async def close_ended_sessions(hub: Hub) -> None:
+    """Close sockets whose session ended behind their back (deleted or expired without the
+    sign-out signal: `clearsessions`, the admin, another device's password reset)."""
+    keys = hub.local.session_keys()
+    if not keys:
+        return
+    ended = await database_sync_to_async(sessions_ended)(keys)
+    if ended:
+        logger.info("closing sockets of %d ended session(s)", len(ended))
+        await hub.local.close_sessions(ended, int(Close.SIGNED_OUT))
 
 
 def _renew_leases(*, hub: str) -> None:

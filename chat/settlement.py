@@ -70,7 +70,7 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
     }
     pk = reply.message_id
     # What the person saw is saved first, on its own, then the settle (tried again if it fails).
-    settled = await _tried(
+    settled = await tried(
         f"settle reply {pk}",
         SETTLE_RETRY_WAITS,
         services.reply_save_and_settle,
@@ -80,7 +80,7 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
     )
     if settled is None:
         # Its text and ending without its bill: the sweep bills it when it can.
-        ended = await _tried(
+        ended = await tried(
             f"end reply {pk} unsettled",
             UNSETTLED_RETRY_WAITS,
             services.reply_finish,
@@ -96,7 +96,7 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
     return _end_frame(reply, status, error, settled)
 
 
-async def _tried(
+async def tried(
     what: str, waits: tuple[float, ...], write: Callable[..., T], **kwargs: Any
 ) -> T | None:
     """`write` in the database thread, tried again after each of `waits`; None if it never

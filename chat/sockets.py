@@ -91,6 +91,18 @@ class LocalSockets:
             if not mine:
                 del self.people[socket.user_id]
 
+    def session_keys(self) -> set[str]:
+        """The sessions this process's sockets were opened with."""
+        return {s.session_key for mine in self.people.values() for s in mine if s.session_key}
+
+    async def close_sessions(self, session_keys: set[str], code: int) -> None:
+        """Close this process's sockets opened with any of `session_keys`."""
+        for mine in tuple(self.people.values()):
+            for socket in tuple(mine):
+                if socket.session_key in session_keys:
+                    self.untrack(socket)
+                    await socket.close(code=code)
+
     async def close_all(self, code: int) -> None:
         """Close every socket of this process (a worker shutting down)."""
         for mine in tuple(self.people.values()):

@@ -23,6 +23,7 @@ from chat import frames
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Conversation
+from chat.settlement import SETTLE_RETRY_WAITS, tried
 from providers.base import ChatMessage, ChatRequest, Completion
 from providers.catalogue import ModelInfo
 from providers.errors import ProviderError
@@ -190,7 +191,12 @@ async def name_conversation(
     if error_code:
         logger.info("no title for conversation %s: %s", conversation_id, error_code)
     title = clean_title(completion.text)
-    saved = await database_sync_to_async(_title_settle)(
+    # Tried again like a reply's settle; if it never succeeds, its hold stays open, and
+    # `reconcile_coins` lists it.
+    saved = await tried(
+        f"settle the title call of conversation {conversation_id}",
+        SETTLE_RETRY_WAITS,
+        _title_settle,
         owner_id=owner_id,
         conversation_id=conversation_id,
         resolved=resolved,

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import include, path
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from billing import services as billing
@@ -97,6 +98,19 @@ def session_expiry(session: SessionBase) -> dt.datetime | None:
     rows = model.objects.filter(session_key=session.session_key)
     expiry: dt.datetime | None = rows.values_list("expire_date", flat=True).first()
     return expiry
+
+
+def sessions_ended(session_keys: set[str]) -> set[str]:
+    """Which of `session_keys` no longer exist or have expired (database engines; with another
+    engine none can be told ended here, and each socket's own expiry timer still applies)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    get_model_class = getattr(store, "get_model_class", None)
+    if get_model_class is None or not session_keys:
+        return set()
+    live = get_model_class().objects.filter(
+        session_key__in=session_keys, expire_date__gt=timezone.now()
+    )
+    return session_keys - set(live.values_list("session_key", flat=True))
 
 
 def signed_in_until(*, user_id: int, session_key: str | None) -> dt.datetime | None:

@@ -296,3 +296,46 @@ def test_a_hold_under_a_used_reference_fails_and_holds_nothing(alice: Any) -> No
         hold()
     assert services.balance_of(user_id=alice.pk) == 1000 - first.amount
     assert LedgerEntry.objects.filter(reference="reply:1:hold").count() == 1
+
+
+def test_holds_never_released_are_listed_once_old(alice: Any) -> None:
+    """A hold whose reply or title was never settled keeps coins from its person: listed (and
+    `reconcile_coins` fails) once older than any reply can run; settled or live ones are not."""
+    import datetime as dt
+    from io import StringIO
+
+    import pytest
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import transaction
+    from django.utils import timezone
+
+    from billing.models import LedgerEntry
+    from providers.catalogue import get_model
+    from providers.events import Usage
+
+    model = get_model("claude-sonnet-5-5")
+
+    def hold(reference: str) -> services.Hold:
+        with transaction.atomic():
+            return services.reply_hold(
+                user_id=alice.pk, model=model, input_characters=30, max_tokens=500,
+                reference=f"{reference}:hold", conversation_id=1, message_id=None,
+            )  # fmt: skip
+
+    hold("title:1:lost")
+    settled = hold("title:1:settled")
+    with transaction.atomic():
+        services.reply_settle(
+            user_id=alice.pk, model=model, usage=Usage(output_tokens=5), hold=settled,
+            reference="title:1:settled", conversation_id=1, message_id=None,
+        )  # fmt: skip
+    hold("reply:9:live")
+    long_ago = timezone.now() - dt.timedelta(days=2)
+    LedgerEntry.objects.filter(reference__startswith="title:1:").update(created_at=long_ago)
+    lost = services.open_holds(older_than=dt.timedelta(days=1))
+    assert [h.reference for h in lost] == ["title:1:lost:hold"]
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 hold"):
+        call_command("reconcile_coins", stdout=out)
+    assert "title:1:lost:hold" in out.getvalue()

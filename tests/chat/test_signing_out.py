@@ -163,3 +163,21 @@ async def test_a_session_extended_before_its_end_keeps_its_socket(
     await asyncio.sleep(1.3)
     assert await _still_open(tab)
     await tab.disconnect()
+
+
+async def test_a_socket_whose_session_ended_behind_its_back_is_closed_by_the_sweep(
+    alice: Any, conversation: Conversation
+) -> None:
+    """A session deleted with no sign-out signal (`clearsessions`, the admin, a database
+    restore): each worker's sweep finds it and closes its sockets."""
+    from chat import maintenance
+    from chat.hub import get_hub
+
+    doomed = await database_sync_to_async(signed_in_session)(alice)
+    tab = await connect(alice, conversation, doomed)
+    other_device = await connect(alice, conversation)
+    await database_sync_to_async(doomed.delete)()
+    await maintenance.close_ended_sessions(get_hub())
+    assert await _closed_with(tab) == 4401
+    assert await _still_open(other_device)
+    await other_device.disconnect()

@@ -143,3 +143,30 @@ async def test_the_demo_model_titles_locally(alice: Any) -> None:
 )
 def test_titles_are_cleaned_to_one_short_line(raw: str, clean: str) -> None:
     assert clean_title(raw) == clean
+
+
+async def test_a_title_settle_that_fails_is_tried_again_and_bills_once(
+    alice: Any, anthropic_server: SSEServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from chat import settlement, titles
+
+    monkeypatch.setattr(settlement, "SETTLE_RETRY_WAITS", (0.01, 0.01))
+    monkeypatch.setattr(titles, "SETTLE_RETRY_WAITS", (0.01, 0.01))
+    real, calls = titles._title_settle, []
+
+    def flaky(**kwargs: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return real(**kwargs)
+
+    monkeypatch.setattr(titles, "_title_settle", flaky)
+    anthropic_server.enqueue(text_reply(["Bread."]), message_response("Home Baking"))
+    conversation, tab, _ = await _first_exchange(alice, anthropic_server)
+    await tab.disconnect()
+    await conversation.arefresh_from_db()
+    assert conversation.title == "Home Baking" and len(calls) == 2
+    assert await LlmUsage.objects.filter(purpose="title").acount() == 1
+    assert await database_sync_to_async(reconcile)() == []
