@@ -51,7 +51,7 @@ async def measure(site: Site, args: Any) -> None:
     pid = worker.process.pid
     headers = site.headers(worker)
     base = worker.ws_url
-    idle_conversation = await asyncio.to_thread(person.new_conversation)
+    [idle_conversation] = await asyncio.to_thread(site.new_conversations, 1)
     url = f"{base}/ws/chat/{idle_conversation}/"
     warm = await open_sockets(url, headers, 20)  # imports and first-use caches
     before = rss_kib(pid)
@@ -60,7 +60,7 @@ async def measure(site: Site, args: Any) -> None:
     per_socket = (after - before) / args.sockets
     print(f"idle sockets: {args.sockets}; RSS {before} -> {after} KiB; {per_socket:.1f} KiB each")
 
-    conversations = [await asyncio.to_thread(person.new_conversation) for _ in range(args.replies)]
+    conversations = await asyncio.to_thread(site.new_conversations, args.replies)
     streams = [
         await connect(f"{base}/ws/chat/{c}/", additional_headers=headers, compression=None)
         for c in conversations

@@ -101,13 +101,11 @@ async def run_level(site: Site, n: int, args: argparse.Namespace) -> dict[str, A
     events = int(args.seconds * args.rate)
     content = prompt(events=events, rate=args.rate, tokens=args.tokens_per_event)
     cycles = max(1, args.churn)
-    paths: list[str] = []
-    for _ in range(n * cycles):
-        if site.person is None:
-            paths.append("/ws/floor/")
-        else:
-            conversation = await asyncio.to_thread(site.person.new_conversation)
-            paths.append(f"/ws/chat/{conversation}/")
+    if site.person is None:
+        paths = ["/ws/floor/"] * (n * cycles)
+    else:
+        made = await asyncio.to_thread(site.new_conversations, n * cycles)
+        paths = [f"/ws/chat/{conversation}/" for conversation in made]
     workers = site.workers
     # The floor has no hub to relay through: its sockets only see the replies they send.
     watching = args.watch_other and len(workers) > 1 and site.person is not None

@@ -47,8 +47,7 @@ async def measure(site: Site, app: str, args: argparse.Namespace) -> float:
     """CPU milliseconds per reply."""
     count = WARM_UP + args.replies
     if site.person is not None:
-        person = site.person
-        conversations = [await asyncio.to_thread(person.new_conversation) for _ in range(count)]
+        conversations = await asyncio.to_thread(site.new_conversations, count)
         paths = [f"/ws/chat/{c}/" for c in conversations]
     else:
         paths = ["/ws/floor/"] * count

@@ -111,9 +111,10 @@ def measure(replies: int) -> tuple[dict[str, float], float | None]:
             attempt=1, usage=Usage(input_tokens=20, output_tokens=40), usage_estimated=False,
             time_to_first_token_ms=5, duration_ms=800,
         )  # fmt: skip
+        content = "Hello! " * 20
         trip(
-            "settle", services.reply_settle, attempt=attempt, status="complete",
-            content="Hello! " * 20, thinking="",
+            "settle", services.reply_save_and_settle, text=(start.assistant.pk, content, ""),
+            attempt=attempt, status="complete", content=content, thinking="",
         )  # fmt: skip
         trip("close", limits.socket_close, socket_id=socket_id)
 

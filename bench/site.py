@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -60,6 +61,26 @@ class Site:
     person: Person | None  # None for the floor, which has no accounts
     description: str
     pids: list[int] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    username: str = ""
+
+    def new_conversations(self, count: int) -> list[int]:
+        """`count` conversations of the benchmark's person, made in the database: a page's New
+        chat reopens the person's empty conversation rather than making another."""
+        code = (
+            "from chat.models import Conversation as C; "
+            "from django.conf import settings as s; "
+            "from django.contrib.auth import get_user_model as U; "
+            f"u = U().objects.get(username={self.username!r}); "
+            "made = C.objects.bulk_create("
+            f"C(owner=u, model=s.DEFAULT_MODEL) for _ in range({count})); "
+            "print(' '.join(str(c.pk) for c in made))"
+        )
+        made = subprocess.run(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+            cwd=ROOT, env=self.env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return [int(pk) for pk in made.stdout.splitlines()[-1].split()]
 
     def headers(self, worker: Worker) -> dict[str, str]:
         cookie = {"Cookie": self.person.cookie_header} if self.person else {}
@@ -128,6 +149,8 @@ def bench_site(
                 person=person,
                 description=f"{server}, {what}, {workers} worker(s)",
                 pids=[w.process.pid for w in running],
+                env=env,
+                username=name,
             )
         finally:
             for worker in running:

@@ -66,11 +66,7 @@ async def floor_reply(client: anthropic.AsyncAnthropic) -> float:
 
 async def run(site: Site, provider_url: str, args: argparse.Namespace) -> None:
     assert site.person is not None
-    person = site.person
-    conversations = [
-        await asyncio.to_thread(person.new_conversation)
-        for _ in range(args.background + args.samples)
-    ]
+    conversations = await asyncio.to_thread(site.new_conversations, args.background + args.samples)
     background, measured = conversations[: args.background], conversations[args.background :]
     length = 10 + args.samples * 0.3  # the background outlasts the measurements
     content = prompt(events=int(length * 50), rate=50)
