@@ -45,6 +45,8 @@ def site_env(*, database_url: str, provider_url: str, static_root: Path) -> dict
         STATIC_ROOT=str(static_root),
         DJANGO_SETTINGS_MODULE="chatsite.settings",
         LOG_LEVEL=os.environ.get("E2E_LOG_LEVEL", "WARNING"),
+        # Mail goes to the server's log: the password-reset pages are offered.
+        EMAIL_URL="consolemail://",
     )
     return env
 
