@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 # Characters of frames a socket may have waiting before it counts as too slow: what was waiting
 # is dropped and it is closed with Close.RESYNC once it takes frames again.
 SOCKET_BACKLOG_LIMIT = 4_000_000
+# A socket's session that could not be checked at its end is checked again this much later.
+SESSION_RECHECK_AFTER = dt.timedelta(seconds=30)
 
 
 @transaction.atomic
@@ -264,9 +266,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _session_valid(self) -> bool:
         """Whether the socket's session still signs its person in; if not, the socket is closed
         with Close.SIGNED_OUT (the page asks them to log in again)."""
-        until = await database_sync_to_async(signed_in_until)(
-            user_id=self.user_id, session_key=self.session_key
-        )
+        try:
+            until = await database_sync_to_async(signed_in_until)(
+                user_id=self.user_id, session_key=self.session_key
+            )
+        except Exception:
+            # The database cannot say now: looked at again shortly (paid actions re-check).
+            logger.warning("could not check a socket's session", exc_info=True)
+            until = timezone.now() + SESSION_RECHECK_AFTER
         if self._done:
             return False
         if until is None or until <= timezone.now():
