@@ -190,6 +190,7 @@ def reply_hold(
     reference: str,
     conversation_id: int,
     message_id: int | None,
+    purpose: str = "Reply",
 ) -> Hold:
     """Hold the worst case of a reply, lowering `max_tokens` to what the balance can pay for.
 
@@ -226,7 +227,7 @@ def reply_hold(
         amount=-amount,
         balance_after=balance,
         reference=reference,
-        reason=f"Hold for a reply from {model.id}"[:200],
+        reason=f"Hold: {purpose} from {model.id}"[:200],
         conversation_id=conversation_id,
         message_id=message_id,
     )
@@ -262,8 +263,10 @@ def reply_settle(
     reference: str,
     conversation_id: int,
     message_id: int | None,
+    purpose: str = "Reply",
 ) -> Settlement:
     """Capture what the reply cost and release the rest of its hold, in the caller's transaction.
+    `purpose` names it in the ledger ("Reply", "Title").
     A reply settled before is reported as it was settled then, and nothing changes."""
     assert transaction.get_connection().in_atomic_block
     usd = pricing.cost_usd(model, usage)
@@ -306,7 +309,7 @@ def reply_settle(
                 "amount": -charge,
                 "balance_after": balance,
                 "reference": f"{reference}:capture",
-                "reason": f"Reply from {model.id}"[:200],
+                "reason": f"{purpose} from {model.id}"[:200],
             }
         )
     LedgerEntry.objects.bulk_create(

@@ -105,6 +105,7 @@ def _title_begin(
             reference=f"{reference}:hold",
             conversation_id=conversation_id,
             message_id=None,
+            purpose="Title",
         )
     except billing.InsufficientCoins:
         raise _Skip() from None
@@ -137,6 +138,7 @@ def _title_settle(
         reference=begun.reference,
         conversation_id=conversation_id,
         message_id=None,
+        purpose="Title",
     )
     billing.usage_record(
         usage=usage,

@@ -23,8 +23,6 @@ from django.urls import include, path
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from billing import services as billing
-
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
@@ -32,9 +30,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("chat:list")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
+        with transaction.atomic():  # the person and their coin account (billing/signals.py)
             user = form.save()
-            billing.account_open(user_id=user.pk)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat:list")
     return render(request, "registration/signup.html", {"form": form})

@@ -40,7 +40,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.user = get_user_model().objects.create_user(f"ledger{next(_people)}")
-        self.expected = 0
+        self.expected = services.balance_of(user_id=self.user.pk)  # the welcome coins
         self.message_ids = itertools.count(1)
 
     def _adjust(self, amount: int, reference: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from billing.models import LlmUsage
+from billing.models import LedgerEntry, LlmUsage
 from billing.services import balance_of, reconcile
 from chat import runner
 from chat.models import Conversation
@@ -69,6 +69,14 @@ async def test_the_first_reply_is_followed_by_a_title_call_that_names_the_conver
     after = await database_sync_to_async(balance_of)(user_id=alice.pk)
     assert after == before - reply_cost - usage.coins_charged
     assert await database_sync_to_async(reconcile)() == []
+    # The ledger names the title's movements as a title's, not a reply's.
+    reasons = [
+        e.reason
+        async for e in LedgerEntry.objects.filter(conversation_id=conversation.pk, message_id=None)
+    ]
+    assert reasons and all(
+        r.startswith(("Title from", "Hold: Title", "Hold released")) for r in reasons
+    )
 
 
 async def test_a_later_reply_does_not_rename_the_conversation(
