@@ -6,6 +6,7 @@ from typing import Literal, TypeAlias, cast
 
 from django.db.models import QuerySet
 
+from billing.models import LlmUsage
 from chat.models import Conversation, Message
 from providers.base import ChatMessage
 
@@ -83,3 +84,17 @@ def provider_history(*, conversation_id: int, before_id: int) -> list[ChatMessag
         .values_list("role", "content")
     )
     return [ChatMessage(role=cast(Role, role), content=content) for role, content in rows]
+
+
+def reply_charges(*, message_ids: list[int]) -> dict[int, int]:
+    """The coins each reply's latest provider call charged (the figure its `message_stop`
+    carried), by message id: what the page shows under a reply after a reload."""
+    rows = (
+        LlmUsage.objects.filter(message_id__in=message_ids, purpose=LlmUsage.Purpose.REPLY)
+        .order_by("message_id", "-id")
+        .values_list("message_id", "coins_charged")
+    )
+    charges: dict[int, int] = {}
+    for message_id, coins in rows:
+        charges.setdefault(int(message_id), int(coins))
+    return charges

@@ -42,6 +42,10 @@ def conversation_new(request: HttpRequest) -> HttpResponse:
     return redirect("chat:conversation", conversation_id=conversation.pk)
 
 
+# The endings `message_stop` reports, with their cost (an error's frame carries none).
+_COSTED = ("complete", "stopped")
+
+
 @login_required
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
@@ -59,7 +63,13 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
         live = live_replies.get(message.pk) if message.status == "streaming" else None
         if live is not None:
             message.content, message.thinking = live.peek()
+    # Under each finished reply, what it cost: the same line `message_stop` wrote live.
+    finished = [m for m in messages if m.role == "assistant" and m.status in _COSTED]
+    charges = selectors.reply_charges(message_ids=[m.pk for m in finished])
+    for message in finished:
+        message.coins_charged = charges.get(message.pk)  # type: ignore[attr-defined]
     streaming = any(m.status == "streaming" for m in messages)
+    models = _model_choices(_user_id(request))
     return render(
         request,
         "chat/conversation.html",
@@ -67,7 +77,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "conversation": conversation,
             "chat_messages": messages,
             "streaming": streaming,
-            "models": _model_choices(_user_id(request)),
+            "models": models,
             "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
             "retry_statuses": frames.RETRY_STATUSES,
             # What the page's script needs of the contract, and the providers' names.
@@ -75,6 +85,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
                 {
                     **frames.client_contract(),
                     "providers": {p.name: p.label for p in registry.PROVIDERS.values()},
+                    "model_names": {m["id"]: m["display_name"] for m in models},
                 }
             ),
         },

@@ -176,3 +176,36 @@ def test_models_api_counts_the_persons_own_keys(client: Client, alice: Any, sett
     assert models["claude-sonnet-5-5"]["available"] is True
     assert models["claude-sonnet-5-5"]["own_key"] is True
     assert "sk-ant-own-key-0001" not in client.get("/api/models/").content.decode()
+
+
+def test_a_finished_reply_shows_its_cost_after_a_reload(client: Any, alice: Any) -> None:
+    """Model, tokens in and out and the coins its latest call charged (as `message_stop` said
+    live); an own-key reply names the key instead; a failed one shows none."""
+    from billing.models import LlmUsage
+    from chat.models import Conversation, Message
+
+    conversation = Conversation.objects.create(owner=alice, model="claude-sonnet-5-5")
+    Message.objects.create(conversation=conversation, role="user", content="hi")
+    paid = Message.objects.create(
+        conversation=conversation, role="assistant", content="Hello", status="complete",
+        model="claude-sonnet-5-5", provider="anthropic", input_tokens=1500, output_tokens=7,
+    )  # fmt: skip
+    for coins in (9, 3):  # a retried reply: its latest call is the one shown
+        LlmUsage.objects.create(
+            user=alice, message_id=paid.pk, provider="anthropic", model=paid.model,
+            status="ok", coins_charged=coins,
+        )  # fmt: skip
+    Message.objects.create(
+        conversation=conversation, role="assistant", content="Again", status="stopped",
+        model="gpt-5.5", provider="openai", byok=True, input_tokens=3, output_tokens=1,
+    )  # fmt: skip
+    failed = Message.objects.create(
+        conversation=conversation, role="assistant", content="Oops", status="error",
+        model="claude-sonnet-5-5", provider="anthropic", input_tokens=5, output_tokens=1,
+    )  # fmt: skip
+    client.force_login(alice)
+    page = client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert "Claude Sonnet 5.5 · 1,500 tokens in, 7 out · 3 coins" in page
+    assert "GPT-5.5 · 3 tokens in, 1 out · paid with your own OpenAI key" in page
+    assert f'data-message-id="{failed.pk}"' in page
+    assert page.count("tokens in") == 2

@@ -379,3 +379,19 @@ def test_motion_respects_reduced_motion(browser: Any, live_server_url: str) -> N
         == "none"
     )
     context.close()
+
+
+def test_a_replys_cost_line_is_the_same_live_and_after_a_reload(
+    page: Any, provider: SSEServer
+) -> None:
+    provider.enqueue(text_reply(["Costs ", "shown."], input_tokens=1234, output_tokens=56))
+    send(page, "What does this cost?")
+    wait_ended(page, timeout=15000)
+    meta = "li.message--assistant .message-meta"  # the conversation's one reply
+    page.wait_for_selector(f"{meta}:has-text('tokens in')")
+    live = page.inner_text(meta)
+    assert live.startswith("Claude Sonnet 5.5 · 1,234 tokens in, 56 out · ")
+    assert live.endswith((" coin", " coins"))
+    page.reload()
+    wait_ready(page)
+    assert page.inner_text(meta) == live

@@ -22,6 +22,18 @@
   const CLOSE = CONFIG.close;
   const RETRY_STATUSES = CONFIG.retry_statuses;
   const PROVIDERS = CONFIG.providers;
+  const MODEL_NAMES = CONFIG.model_names;
+
+  // A finished reply's cost line, written as the server writes it after a reload (the
+  // `reply_cost` template tag): model, tokens in and out, coins or the person's own key.
+  function costLine(model, f) {
+    const count = (n) => (n || 0).toLocaleString("en-US");
+    const tokens = `${count(f.usage.input_tokens)} tokens in, ${count(f.usage.output_tokens)} out`;
+    const paid = f.byok
+      ? `paid with your own ${PROVIDERS[f.provider] || f.provider} key`
+      : `${f.coins_charged} coin${f.coins_charged === 1 ? "" : "s"}`;
+    return `${MODEL_NAMES[model] || model} · ${tokens} · ${paid}`;
+  }
 
   // Offsets in the contract count Unicode code points, not UTF-16 units.
   const cpLength = (s) => { let n = 0; for (const _ of s) n++; return n; };
@@ -174,6 +186,7 @@
       r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0;
       r.el.querySelector(".message-error").hidden = true;
       r.el.querySelector(".message-meta").textContent = "";
+      r.el.dataset.model = f.model;
       setStatus(r, "streaming");
       r.el.scrollIntoView({ block: "end" });
       announce("The reply has started.");
@@ -200,9 +213,7 @@
       setStatus(r, stopped ? "stopped" : "complete");
       render(r);
       showBalance(f.balance);
-      r.el.querySelector(".message-meta").textContent = f.byok
-        ? `Paid with your own ${PROVIDERS[f.provider] || f.provider} key`
-        : `${f.coins_charged} coin${f.coins_charged === 1 ? "" : "s"}`;
+      r.el.querySelector(".message-meta").textContent = costLine(r.el.dataset.model, f);
       announce(stopped ? "The reply was stopped." : "The reply is complete.");
     },
     error(f) {
