@@ -96,5 +96,6 @@ def reply_charges(*, message_ids: list[int]) -> dict[int, int]:
     )
     charges: dict[int, int] = {}
     for message_id, coins in rows:
-        charges.setdefault(int(message_id), int(coins))
+        if message_id is not None:
+            charges.setdefault(message_id, coins)
     return charges
