@@ -241,8 +241,11 @@ def error(
     client_id: str | None = None,
     partial_content: str | None = None,
     retry_after: float | None = None,
+    charge: dict[str, Any] | None = None,
 ) -> str:
-    """`error`: a reply's ending (`message_id`) or a refusal (of the send `client_id`, if any)."""
+    """`error`: a reply's ending (`message_id`) or a refusal (of the send `client_id`, if any).
+    A reply that wrote text before it failed was billed: `charge` adds what `message_stop`
+    says of that (`usage`, `provider`, `byok`, `coins_charged`, `balance`)."""
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     frame["retryable"] = retryable
     if retry_after is not None:
@@ -253,6 +256,8 @@ def error(
         frame["client_id"] = client_id
     if partial_content:
         frame["partial_content"] = partial_content
+    if charge is not None:
+        frame.update(charge)
     return dump(frame)
 
 

@@ -121,6 +121,20 @@ def _end_frame(
     reply: Reply, status: str, error: ProviderError | None, settled: billing.Settlement | None
 ) -> str:
     content = reply.text.value()
+    # A reply that wrote text before it failed was billed for it: the tabs are told, as for
+    # `message_stop` (the page shows the cost and the new balance).
+    charge = None
+    if content and settled is not None:
+        charge = {
+            "usage": {
+                "input_tokens": reply.usage.input_tokens,
+                "output_tokens": reply.usage.output_tokens,
+            },
+            "provider": reply.resolved.model.provider,
+            "byok": reply.resolved.credentials.byok,
+            "coins_charged": settled.coins_charged,
+            "balance": settled.balance,
+        }
     if error is not None:
         return frames.error(
             code=error.code,
@@ -128,6 +142,7 @@ def _end_frame(
             retryable=error.retryable,
             message_id=reply.message_id,
             partial_content=content,
+            charge=charge,
         )
     if status == Message.Status.INTERRUPTED:
         return frames.error(
@@ -136,6 +151,7 @@ def _end_frame(
             retryable=True,
             message_id=reply.message_id,
             partial_content=content,
+            charge=charge,
         )
     return frames.message_stop(
         message_id=reply.message_id,

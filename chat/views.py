@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import frames, maintenance, selectors, services
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
+from chat.models import Message
 from providers import model_sync, registry
 from providers.catalogue import find_model
 from providers.errors import ProviderError
@@ -42,8 +43,12 @@ def conversation_new(request: HttpRequest) -> HttpResponse:
     return redirect("chat:conversation", conversation_id=conversation.pk)
 
 
-# The endings `message_stop` reports, with their cost (an error's frame carries none).
-_COSTED = ("complete", "stopped")
+def _costed(message: Message) -> bool:
+    """Whether the page shows a reply's cost: as its tabs were told it at its end (by
+    `message_stop`, or by an `error` after text was written)."""
+    if message.status in ("complete", "stopped"):
+        return True
+    return message.status in ("error", "interrupted") and bool(message.content)
 
 
 @login_required
@@ -64,7 +69,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
         if live is not None:
             message.content, message.thinking = live.peek()
     # Under each finished reply, what it cost: the same line `message_stop` wrote live.
-    finished = [m for m in messages if m.role == "assistant" and m.status in _COSTED]
+    finished = [m for m in messages if m.role == "assistant" and _costed(m)]
     charges = selectors.reply_charges(message_ids=[m.pk for m in finished])
     for message in finished:
         message.coins_charged = charges.get(message.pk)  # type: ignore[attr-defined]

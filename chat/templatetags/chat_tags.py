@@ -28,7 +28,9 @@ def reply_cost(message: Any) -> str:
     """A finished reply's cost line: model, tokens in and out, coins or the person's own key.
     The page's script writes the same line from `message_stop` (`costLine` in conversation.js).
     Empty for a reply with no recorded call."""
-    coins = getattr(message, "coins_charged", None)
+    if not hasattr(message, "coins_charged"):
+        return ""  # not a reply whose cost its tabs were told (chat/views.py)
+    coins = message.coins_charged
     if coins is None and not message.byok:
         return ""
     model = find_model(message.model)

@@ -324,6 +324,10 @@ async def test_error_mid_stream_keeps_the_partial_text_and_retry_regenerates(
     error = (await until_end(tab))[-1]
     assert error["type"] == "error" and error["code"] == "overloaded"
     assert error["partial_content"] == "Partial text"
+    # It was billed for the text it wrote, and the tabs are told, as by `message_stop`.
+    assert error["coins_charged"] >= 1 and error["provider"] == "anthropic"
+    assert error["usage"]["output_tokens"] > 0 and not error["byok"]
+    assert error["balance"] == 1000 - error["coins_charged"]
     saved = await message(error["message_id"])
     assert (saved.status, saved.content, saved.error_code) == (
         "error",

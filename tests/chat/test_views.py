@@ -179,8 +179,9 @@ def test_models_api_counts_the_persons_own_keys(client: Client, alice: Any, sett
 
 
 def test_a_finished_reply_shows_its_cost_after_a_reload(client: Any, alice: Any) -> None:
-    """Model, tokens in and out and the coins its latest call charged (as `message_stop` said
-    live); an own-key reply names the key instead; a failed one shows none."""
+    """Model, tokens in and out and the coins its latest call charged (as `message_stop`, or
+    the `error` after text, said live); an own-key reply names the key instead; a reply that
+    failed before writing anything shows none."""
     from billing.models import LlmUsage
     from chat.models import Conversation, Message
 
@@ -200,12 +201,21 @@ def test_a_finished_reply_shows_its_cost_after_a_reload(client: Any, alice: Any)
         model="gpt-5.5", provider="openai", byok=True, input_tokens=3, output_tokens=1,
     )  # fmt: skip
     failed = Message.objects.create(
-        conversation=conversation, role="assistant", content="Oops", status="error",
+        conversation=conversation, role="assistant", content="", status="error",
+        model="claude-sonnet-5-5", provider="anthropic",
+    )  # fmt: skip
+    cut = Message.objects.create(
+        conversation=conversation, role="assistant", content="Half", status="error",
         model="claude-sonnet-5-5", provider="anthropic", input_tokens=5, output_tokens=1,
+    )  # fmt: skip
+    LlmUsage.objects.create(
+        user=alice, message_id=cut.pk, provider="anthropic", model=cut.model, status="error",
+        coins_charged=1,
     )  # fmt: skip
     client.force_login(alice)
     page = client.get(f"/chat/{conversation.pk}/").content.decode()
     assert "Claude Sonnet 5.5 · 1,500 tokens in, 7 out · 3 coins" in page
     assert "GPT-5.5 · 3 tokens in, 1 out · paid with your own OpenAI key" in page
+    assert "Claude Sonnet 5.5 · 5 tokens in, 1 out · 1 coin<" in page  # text, then it failed
     assert f'data-message-id="{failed.pk}"' in page
-    assert page.count("tokens in") == 2
+    assert page.count("tokens in") == 3  # not the reply that failed before writing anything

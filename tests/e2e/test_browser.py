@@ -205,7 +205,15 @@ def test_an_error_mid_stream_shows_the_partial_text_a_sentence_and_a_working_ret
     assert reply_text(page) == "Half an answer"
     error = page.inner_text("li.message--assistant .message-error")
     assert "overloaded" in error.lower() and "{" not in error
+    # The text it wrote was billed: its cost is shown, the same after a reload.
+    meta = "li.message--assistant .message-meta"
+    page.wait_for_selector(f"{meta}:has-text('tokens in')")
+    live = page.inner_text(meta)
+    assert live.startswith("Claude Sonnet 5.5 · ") and "coin" in live
     page.screenshot(path=str(screenshots / "error.png"))
+    page.reload()
+    wait_ready(page)
+    assert page.inner_text(meta) == live
     page.click("li.message--assistant .retry")
     wait_ended(page, timeout=10000)
     wait_reply(page, "text.includes('whole')")

@@ -237,6 +237,11 @@
       box.textContent = f.message;
       box.hidden = false;
       setStatus(r, f.code === "interrupted" ? "interrupted" : "error");
+      if (f.coins_charged !== undefined) {
+        // It wrote text before it failed, and was billed for that.
+        showBalance(f.balance);
+        r.el.querySelector(".message-meta").textContent = costLine(r.el.dataset.model, f);
+      }
       announce("The reply failed: " + f.message);
     },
   };
