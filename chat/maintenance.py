@@ -142,27 +142,46 @@ def _settle_interrupted(message: Message) -> None:
     usage = billing.billable_usage(
         Usage(), produced_output=produced > 0, final=False, text_length=produced
     )
+    _bill_ended(
+        message, model, usage, status="interrupted", error_code="interrupted",
+        estimated=produced > 0, reference=f"interrupted:{message.pk}",
+    )  # fmt: skip
+
+
+def _bill_ended(
+    message: Message,
+    model: Any,
+    usage: Usage,
+    *,
+    status: str,
+    error_code: str,
+    estimated: bool,
+    reference: str,
+) -> None:
+    """Bill a reply that ended without its runner's settle: `usage` captured from its open hold
+    (the rest released; `reference` when it has none: an own key's), and its LlmUsage row."""
     hold = billing.open_hold(message_id=message.pk)
+    owner_id = message.conversation.owner_id
     settlement = billing.reply_settle(
-        user_id=message.conversation.owner_id,
+        user_id=owner_id,
         model=model,
         usage=usage,
         hold=hold,
-        reference=hold.reference if hold else f"interrupted:{message.pk}",
+        reference=hold.reference if hold else reference,
         conversation_id=message.conversation_id,
         message_id=message.pk,
     )
     billing.usage_record(
-        user_id=message.conversation.owner_id,
+        usage=usage,
+        user_id=owner_id,
         conversation_id=message.conversation_id,
         message_id=message.pk,
         provider=message.provider,
         model=message.model,
         byok=message.byok,
-        status="interrupted",
-        error_code="interrupted",
-        output_tokens=usage.output_tokens,
-        usage_estimated=produced > 0,
+        status=status,
+        error_code=error_code,
+        usage_estimated=estimated,
         cost_usd=settlement.cost_usd,
         coins_charged=settlement.coins_charged,
     )
@@ -199,27 +218,7 @@ def replies_settle_unsettled(*, message_ids: list[int] | None = None) -> list[in
 
 def _settle_late(message: Message, model: Any) -> None:
     usage = Usage(input_tokens=message.input_tokens or 0, output_tokens=message.output_tokens or 0)
-    hold = billing.open_hold(message_id=message.pk)
-    owner_id = message.conversation.owner_id
-    settlement = billing.reply_settle(
-        user_id=owner_id,
-        model=model,
-        usage=usage,
-        hold=hold,
-        reference=hold.reference if hold else f"unsettled:{message.pk}",
-        conversation_id=message.conversation_id,
-        message_id=message.pk,
-    )
-    billing.usage_record(
-        usage=usage,
-        user_id=owner_id,
-        conversation_id=message.conversation_id,
-        message_id=message.pk,
-        provider=message.provider,
-        model=message.model,
-        byok=message.byok,
-        status=services.USAGE_STATUS.get(message.status, "error"),
-        error_code=message.error_code,
-        cost_usd=settlement.cost_usd,
-        coins_charged=settlement.coins_charged,
-    )
+    _bill_ended(
+        message, model, usage, status=services.USAGE_STATUS.get(message.status, "error"),
+        error_code=message.error_code, estimated=False, reference=f"unsettled:{message.pk}",
+    )  # fmt: skip

@@ -97,28 +97,25 @@ class LocalSockets:
 
     async def close_sessions(self, session_keys: set[str], code: int) -> None:
         """Close this process's sockets opened with any of `session_keys`."""
-        for mine in tuple(self.people.values()):
-            for socket in tuple(mine):
-                if socket.session_key in session_keys:
-                    self.untrack(socket)
-                    await socket.close(code=code)
+        await self._close(
+            [s for m in self.people.values() for s in m if s.session_key in session_keys], code
+        )
 
     async def close_all(self, code: int) -> None:
         """Close every socket of this process (a worker shutting down)."""
-        for mine in tuple(self.people.values()):
-            for socket in tuple(mine):
-                self.untrack(socket)
-                try:
-                    await socket.close(code=code)
-                except Exception:
-                    logger.info("a socket could not be closed", exc_info=True)
+        await self._close([s for mine in self.people.values() for s in mine], code)
 
     async def close_people(self, user_id: int, session_key: str | None, code: int) -> None:
         """Close this process's sockets of `user_id` (of one session, or all of them)."""
-        for socket in tuple(self.people.get(user_id, ())):
-            if session_key is None or socket.session_key == session_key:
-                self.untrack(socket)
-                try:
-                    await socket.close(code=code)
-                except Exception:
-                    logger.info("a revoked socket could not be closed", exc_info=True)
+        mine = self.people.get(user_id, ())
+        await self._close(
+            [s for s in mine if session_key is None or s.session_key == session_key], code
+        )
+
+    async def _close(self, sockets: list[PersonSocket], code: int) -> None:
+        for socket in sockets:
+            self.untrack(socket)
+            try:
+                await socket.close(code=code)
+            except Exception:
+                logger.info("a socket could not be closed", exc_info=True)
