@@ -320,7 +320,10 @@ def reply_settle(
 
 def open_hold(*, message_id: int) -> Hold | None:
     """The hold of a reply that was never settled (its process died), if any."""
-    for entry in LedgerEntry.objects.filter(message_id=message_id, kind=LedgerEntry.Kind.HOLD):
+    holds = LedgerEntry.objects.filter(
+        message_id=message_id, kind=LedgerEntry.Kind.HOLD, reference__startswith="reply:"
+    )
+    for entry in holds:
         reference = entry.reference.removesuffix(":hold")
         if not LedgerEntry.objects.filter(reference=f"{reference}:release").exists():
             return Hold(reference=reference, amount=-entry.amount, max_tokens=0)

@@ -358,8 +358,26 @@ def retrying(
     )
 
 
-def conversation_title(*, conversation_id: int, title: str) -> str:
-    return dump({"type": "conversation_title", "conversation_id": conversation_id, "title": title})
+def conversation_title(
+    *, conversation_id: int, title: str, charge: dict[str, Any] | None = None
+) -> str:
+    """The conversation was named. `charge` adds what the title call cost, as `message_stop`
+    says it (`message_id` of the reply it followed, `model`, `usage`, `provider`, `byok`,
+    `coins_charged`, `balance`): the page shows it under that reply."""
+    frame: dict[str, Any] = {
+        "type": "conversation_title",
+        "conversation_id": conversation_id,
+        "title": title,
+    }
+    if charge is not None:
+        frame.update(charge)
+    return dump(frame)
+
+
+def balance(*, balance: int) -> str:
+    """The person's balance changed (a reply or a title was billed): for every tab of theirs,
+    whatever conversation it shows, so each header follows every charge."""
+    return dump({"type": "balance", "balance": balance})
 
 
 def snapshot_of(message: Any) -> str:

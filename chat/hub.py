@@ -190,6 +190,21 @@ class Hub:
         self.deliver(conversation_id, text)
         await self.remote.announce(conversation_id, text)
 
+    async def tell_person(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        hubs: Iterable[str] | None = None,
+        besides: int | None = None,
+    ) -> None:
+        """Send one frame to every socket of the person, on every worker: `hubs` are the other
+        workers known to have one (None: looked up now); this process's sockets showing
+        conversation `besides` were told already."""
+        await self.start()
+        self.local.tell(user_id, [text], besides=besides)
+        await self.remote.tell_person(user_id, text, hubs)
+
     async def stop(self, conversation_id: int) -> None:
         """Stop the conversation's reply, wherever it runs."""
         reply = self.replies.get(conversation_id)

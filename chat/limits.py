@@ -87,6 +87,37 @@ def hubs_showing(*, conversation_id: int, besides: str) -> list[str]:
     return list(rows)
 
 
+def hubs_of_person(
+    *, user_id: int, conversation_id: int, besides: str
+) -> tuple[list[str], list[str]]:
+    """The other hubs (worker processes) with a socket of the person open: those showing the
+    conversation, and all of them (one query; a reply tells the first of its start and all of
+    them of the balance it leaves)."""
+    rows = (
+        OpenSocket.objects.filter(user_id=user_id, seen_at__gte=_lease_start(timezone.now()))
+        .exclude(hub=besides)
+        .values_list("hub", "conversation_id")
+        .distinct()
+    )
+    showing, every = set(), set()
+    for hub, shown in rows:
+        every.add(hub)
+        if shown == conversation_id:
+            showing.add(hub)
+    return sorted(showing), sorted(every)
+
+
+def hubs_with_person(*, user_id: int, besides: str) -> list[str]:
+    """The other hubs with a socket of the person open (on any conversation)."""
+    rows = (
+        OpenSocket.objects.filter(user_id=user_id, seen_at__gte=_lease_start(timezone.now()))
+        .exclude(hub=besides)
+        .values_list("hub", flat=True)
+        .distinct()
+    )
+    return list(rows)
+
+
 def _lease_start(now: dt.datetime) -> dt.datetime:
     return now - dt.timedelta(seconds=SOCKET_LEASE)
 

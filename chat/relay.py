@@ -24,6 +24,8 @@ The messages, all on hubs' own channels but the last:
   REPLY_REMOTE_INTERVAL, one message per watching hub with what each reply it watches streamed
   meanwhile, in order (the layer's cost grows with the workers, not with the replies).
 - `relay.announce` {conversation, owner, frames}: a frame for every tab (a new title).
+- `relay.person` {user, frames}: a frame for every tab of a person, whatever it shows (the
+  balance a reply or a title left).
 - `relay.stop` {conversation}: Stop pressed in a tab on another worker.
 - `relay.revoke` {user, session, code}, to the group: close a person's sockets everywhere (a
   sign-out, a new password, a disabled account).
@@ -203,6 +205,24 @@ class Relay:
         for hub in hubs:
             await self.send(hub, message)
 
+    async def tell_person(self, user_id: int, text: str, hubs: Iterable[str] | None) -> None:
+        """Send one frame to the person's tabs on every other worker (`hubs`: those known to
+        have one; None: looked up). A layer or database that is down costs those tabs the
+        frame (a warning), never the caller its work."""
+        try:
+            if hubs is None:
+                hubs = await database_sync_to_async(limits.hubs_with_person)(
+                    user_id=user_id, besides=self.channel
+                )
+            message = {"type": "relay.person", "user": user_id, "frames": [text]}
+            for hub in hubs:
+                if hub != self.channel:
+                    await self.send(hub, message)
+        except Exception:
+            logger.warning(
+                "person %s's tabs on other workers were not told", user_id, exc_info=True
+            )
+
     async def stop(self, conversation_id: int) -> None:
         """Stop the conversation's reply on the worker running it (its row names its hub)."""
         owner = await database_sync_to_async(selectors.reply_hub)(conversation_id=conversation_id)
@@ -255,6 +275,9 @@ class Relay:
             case "relay.frames":
                 for entry in message["entries"]:
                     self._on_frames(message["owner"], entry)
+                return
+            case "relay.person":
+                local.tell(message["user"], message["frames"])
                 return
         conversation_id = message.get("conversation")
         if not isinstance(conversation_id, int):

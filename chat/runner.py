@@ -78,6 +78,10 @@ class Reply:
         self.remote_watchers: set[str] = set()
         # The other workers' hubs with tabs on the conversation when the reply began.
         self.other_hubs = start.other_hubs
+        # ... and with any tab of the person, and the balance this reply's bill left (None
+        # unless it charged coins).
+        self.person_hubs = start.person_hubs
+        self.balance_after: int | None = None
         self.stop_requested = False
         # Its worker is shutting down (chat/shutdown.py): ended as interrupted, Retry offered.
         self.interrupted = False
@@ -217,6 +221,7 @@ class Reply:
                 hub=self.hub,
                 owner_id=self.owner_id,
                 conversation_id=self.conversation_id,
+                message_id=self.message_id,
                 resolved=self.resolved,
                 question=self.request.messages[0].content,
                 answer=self.text.value(),
@@ -295,6 +300,14 @@ class Reply:
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
+        if self.balance_after is not None:
+            # The person's tabs on other conversations follow the balance too.
+            await self.hub.tell_person(
+                self.owner_id,
+                frames.balance(balance=self.balance_after),
+                hubs=self.person_hubs,
+                besides=self.conversation_id,
+            )
 
 
 class WorkerRestarted(ProviderError):

@@ -86,6 +86,19 @@ def provider_history(*, conversation_id: int, before_id: int) -> list[ChatMessag
     return [ChatMessage(role=cast(Role, role), content=content) for role, content in rows]
 
 
+def title_calls(*, message_ids: list[int]) -> dict[int, LlmUsage]:
+    """The title call that followed each reply (the latest, if one was tried again with another
+    model), by the reply's message id."""
+    rows = LlmUsage.objects.filter(
+        message_id__in=message_ids, purpose=LlmUsage.Purpose.TITLE
+    ).order_by("message_id", "-id")
+    calls: dict[int, LlmUsage] = {}
+    for row in rows:
+        if row.message_id is not None:
+            calls.setdefault(row.message_id, row)
+    return calls
+
+
 def reply_charges(*, message_ids: list[int]) -> dict[int, int]:
     """The coins each reply's latest provider call charged (the figure its `message_stop`
     carried), by message id: what the page shows under a reply after a reload."""

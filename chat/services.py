@@ -51,8 +51,10 @@ class ReplyStart:
     # A retry's earlier text, kept until the new attempt produces some (and if it never does).
     previous_content: str = ""
     previous_thinking: str = ""
-    # The other hubs (worker processes) with tabs on the conversation, to tell of the reply.
+    # The other hubs (worker processes) with tabs on the conversation, to tell of the reply,
+    # and those with any tab of the person, to tell of the balance it leaves.
     other_hubs: tuple[str, ...] = ()
+    person_hubs: tuple[str, ...] = ()
 
 
 def conversation_lock(*, owner_id: int, conversation_id: int) -> Conversation:
@@ -101,13 +103,17 @@ def _hold(
             message_id=assistant.pk,
         )
         max_tokens = hold.max_tokens
+    showing, person_hubs = limits.hubs_of_person(
+        user_id=owner_id, conversation_id=conversation.pk, besides=hub
+    )
     return ReplyStart(
         assistant=assistant,
         history=history,
         hold=hold,
         reference=reference,
         max_tokens=max_tokens,
-        other_hubs=tuple(limits.hubs_showing(conversation_id=conversation.pk, besides=hub)),
+        other_hubs=tuple(showing),
+        person_hubs=tuple(person_hubs),
     )
 
 

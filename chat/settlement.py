@@ -93,6 +93,8 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
             "reply %s could not be billed: %s", pk, "marked unsettled" if ended else "left as is"
         )
     reply.usage = usage
+    if settled is not None and settled.coins_charged:
+        reply.balance_after = settled.balance
     return _end_frame(reply, status, error, settled)
 
 

@@ -78,6 +78,18 @@ class LocalSockets:
         for text in texts:
             self.deliver(conversation_id, text)
 
+    def tell(self, user_id: int, texts: Iterable[str], *, besides: int | None = None) -> None:
+        """Queue frames for every socket of this process of the person, whatever it shows
+        (but those showing conversation `besides`, which were told already)."""
+        mine = self.people.get(user_id)
+        if not mine:
+            return
+        told = self.by_conversation.get(besides, ()) if besides is not None else ()
+        for text in texts:
+            for socket in tuple(mine):
+                if socket not in told:
+                    socket.push(text)
+
     def track(self, socket: PersonSocket) -> None:
         if socket.user_id is not None:
             self.people.setdefault(socket.user_id, set()).add(socket)

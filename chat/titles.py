@@ -1,8 +1,10 @@
 """Conversation titles: after the first reply, one short non-streaming call names the conversation.
 
-It goes through the reply's own provider resolution (the person's key wins), holds and captures
-coins like a reply, and leaves an LlmUsage row marked `title`. A failure of any kind keeps the
-default title and bothers nobody: it is logged, never shown.
+It is written by the provider's title model (the catalogue's TITLE_MODELS: its cheapest capable
+one) through the reply's own provider resolution (the person's key wins), holds and captures
+coins like a reply, and leaves an LlmUsage row marked `title` beside the reply it followed
+(`message_id`), where the page shows its cost. A failure of any kind keeps the default title
+and bothers nobody: it is logged, never shown.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from channels.db import database_sync_to_async
 from django.db import transaction
@@ -25,7 +27,7 @@ from chat.hub import Hub
 from chat.models import Conversation
 from chat.settlement import SETTLE_RETRY_WAITS, tried
 from providers.base import ChatMessage, ChatRequest, Completion
-from providers.catalogue import ModelInfo
+from providers.catalogue import ModelInfo, title_model
 from providers.errors import ProviderError
 from providers.events import Usage
 from providers.resolution import Resolved
@@ -84,7 +86,12 @@ def title_request(model: ModelInfo, question: str, answer: str) -> ChatRequest:
 
 @transaction.atomic
 def _title_begin(
-    *, owner_id: int, conversation_id: int, resolved: Resolved, request: ChatRequest
+    *,
+    owner_id: int,
+    conversation_id: int,
+    message_id: int,
+    resolved: Resolved,
+    request: ChatRequest,
 ) -> _Begun:
     conversation = (
         Conversation.objects.select_for_update()
@@ -104,7 +111,7 @@ def _title_begin(
             max_tokens=request.max_tokens,
             reference=f"{reference}:hold",
             conversation_id=conversation_id,
-            message_id=None,
+            message_id=message_id,
             purpose="Title",
         )
     except billing.InsufficientCoins:
@@ -112,19 +119,26 @@ def _title_begin(
     return _Begun(hold=hold, reference=reference)
 
 
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    saved: bool
+    settlement: billing.Settlement
+
+
 @transaction.atomic
 def _title_settle(
     *,
     owner_id: int,
     conversation_id: int,
+    message_id: int,
     resolved: Resolved,
     begun: _Begun,
     title: str,
     usage: Usage,
     error_code: str,
     duration_ms: int,
-) -> bool:
-    """Save the title (only over the default one), bill the call and record it; True if saved."""
+) -> _Settled:
+    """Save the title (only over the default one), bill the call and record it."""
     saved = bool(title) and bool(
         Conversation.objects.filter(
             pk=conversation_id, owner_id=owner_id, title=DEFAULT_TITLE
@@ -137,13 +151,14 @@ def _title_settle(
         hold=begun.hold,
         reference=begun.reference,
         conversation_id=conversation_id,
-        message_id=None,
+        message_id=message_id,
         purpose="Title",
     )
     billing.usage_record(
         usage=usage,
         user_id=owner_id,
         conversation_id=conversation_id,
+        message_id=message_id,
         provider=resolved.model.provider,
         model=resolved.model.id,
         byok=resolved.credentials.byok,
@@ -154,7 +169,17 @@ def _title_settle(
         cost_usd=settlement.cost_usd,
         coins_charged=settlement.coins_charged,
     )
-    return saved
+    return _Settled(saved=saved, settlement=settlement)
+
+
+def title_resolutions(resolved: Resolved) -> list[Resolved]:
+    """Who writes the title, in order: the provider's title model (the catalogue's
+    TITLE_MODELS), then, if that one cannot be reached with this key, the reply's own model.
+    The same provider, adapter and key either way."""
+    cheaper = title_model(resolved.model)
+    if cheaper.id == resolved.model.id:
+        return [resolved]
+    return [replace(resolved, model=cheaper), resolved]
 
 
 async def name_conversation(
@@ -162,21 +187,68 @@ async def name_conversation(
     hub: Hub,
     owner_id: int,
     conversation_id: int,
+    message_id: int,
     resolved: Resolved,
     question: str,
     answer: str,
 ) -> str | None:
-    """Name the conversation from its first exchange; the new title, or None (default kept)."""
-    request = title_request(resolved.model, question, answer)
-    try:
-        begun = await database_sync_to_async(_title_begin)(
-            owner_id=owner_id,
-            conversation_id=conversation_id,
-            resolved=resolved,
-            request=request,
+    """Name the conversation from its first exchange (`message_id` is its first reply); the
+    new title, or None (default kept). Every tab of the person hears the new balance; the tabs
+    on the conversation hear the title and what it cost."""
+    for candidate in title_resolutions(resolved):
+        request = title_request(candidate.model, question, answer)
+        try:
+            begun = await database_sync_to_async(_title_begin)(
+                owner_id=owner_id,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                resolved=candidate,
+                request=request,
+            )
+        except _Skip:
+            return None
+        title, error_code, settled, usage = await _call_and_settle(
+            owner_id, conversation_id, message_id, candidate, request, begun
         )
-    except _Skip:
-        return None
+        if settled is None:
+            return None
+        if settled.saved:
+            await hub.announce(
+                conversation_id,
+                frames.conversation_title(
+                    conversation_id=conversation_id,
+                    title=title,
+                    charge=_charge(message_id, candidate, usage, settled.settlement),
+                ),
+            )
+        if settled.settlement.coins_charged:
+            # The person's other tabs (those on this conversation heard it with the title).
+            await hub.tell_person(
+                owner_id,
+                frames.balance(balance=settled.settlement.balance),
+                besides=conversation_id if settled.saved else None,
+            )
+        if settled.saved:
+            return title
+        if error_code not in _TRY_THE_REPLY_MODEL:
+            return None
+    return None
+
+
+# A title model this key cannot use (an OpenAI project without it, an OpenRouter key limited
+# to some models): the reply's own model writes the title instead.
+_TRY_THE_REPLY_MODEL = frozenset({"not_found", "permission"})
+
+
+async def _call_and_settle(
+    owner_id: int,
+    conversation_id: int,
+    message_id: int,
+    resolved: Resolved,
+    request: ChatRequest,
+    begun: _Begun,
+) -> tuple[str, str, _Settled | None, Usage]:
+    """One title call, billed and recorded: (title, error code, settled or None, usage)."""
     started = time.monotonic()
     completion, error_code = Completion(text="", usage=Usage()), ""
     try:
@@ -191,16 +263,22 @@ async def name_conversation(
         logger.exception("the title call for conversation %s failed", conversation_id)
         error_code = "provider_error"
     if error_code:
-        logger.info("no title for conversation %s: %s", conversation_id, error_code)
+        logger.info(
+            "no title from %s for conversation %s: %s",
+            resolved.model.id,
+            conversation_id,
+            error_code,
+        )
     title = clean_title(completion.text)
     # Tried again like a reply's settle; if it never succeeds, its hold stays open, and
     # `reconcile_coins` lists it.
-    saved = await tried(
+    settled = await tried(
         f"settle the title call of conversation {conversation_id}",
         SETTLE_RETRY_WAITS,
         _title_settle,
         owner_id=owner_id,
         conversation_id=conversation_id,
+        message_id=message_id,
         resolved=resolved,
         begun=begun,
         title=title,
@@ -208,9 +286,18 @@ async def name_conversation(
         error_code=error_code,
         duration_ms=round((time.monotonic() - started) * 1000),
     )
-    if not saved:
-        return None
-    await hub.announce(
-        conversation_id, frames.conversation_title(conversation_id=conversation_id, title=title)
-    )
-    return title
+    return title, error_code, settled, completion.usage
+
+
+def _charge(
+    message_id: int, resolved: Resolved, usage: Usage, settlement: billing.Settlement
+) -> dict[str, object]:
+    return {
+        "message_id": message_id,
+        "model": resolved.model.id,
+        "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+        "provider": resolved.model.provider,
+        "byok": resolved.credentials.byok,
+        "coins_charged": settlement.coins_charged,
+        "balance": settlement.balance,
+    }

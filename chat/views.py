@@ -70,9 +70,12 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             message.content, message.thinking = live.peek()
     # Under each finished reply, what it cost: the same line `message_stop` wrote live.
     finished = [m for m in messages if m.role == "assistant" and _costed(m)]
-    charges = selectors.reply_charges(message_ids=[m.pk for m in finished])
+    finished_ids = [m.pk for m in finished]
+    charges = selectors.reply_charges(message_ids=finished_ids)
+    titles = selectors.title_calls(message_ids=finished_ids)
     for message in finished:
         message.coins_charged = charges.get(message.pk)  # type: ignore[attr-defined]
+        message.title_usage = titles.get(message.pk)  # type: ignore[attr-defined]
     streaming = any(m.status == "streaming" for m in messages)
     models = _model_choices(_user_id(request))
     return render(

@@ -305,6 +305,18 @@ CATALOGUE: tuple[ModelInfo, ...] = (
 
 _BUILT_IN: dict[str, ModelInfo] = {m.id: m for m in CATALOGUE}
 
+# The model that names a provider's conversations (chat/titles.py). A title is six words from
+# an excerpt of the first exchange: the provider's cheapest capable model writes it as well as
+# its best, for a fraction of the coins (a title from Claude Opus costs about five times one
+# from Haiku), and, being the same provider, it is paid by the same key and sees no text that
+# provider had not seen. OpenAI's is a non-reasoning model (a reasoning one spends output
+# tokens thinking first). A provider not named here titles with the reply's own model.
+TITLE_MODELS: dict[ProviderName, str] = {
+    "anthropic": "claude-haiku-5-5",
+    "openai": "gpt-4.1-mini",
+    "openrouter": "meta-llama/llama-4-maverick",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Reported:
@@ -350,6 +362,16 @@ def models() -> list[ModelInfo]:
 
 def find_model(model_id: str) -> ModelInfo | None:
     return _by_id.get(model_id)
+
+
+def title_model(model: ModelInfo, *, today: dt.date | None = None) -> ModelInfo:
+    """The model that titles a conversation replied to by `model`: its provider's title model
+    (TITLE_MODELS) while that one is served, else `model` itself."""
+    named = _by_id.get(TITLE_MODELS.get(model.provider, ""))
+    day = today or dt.date.today()
+    if named is None or named.provider != model.provider or named.lifecycle(day) == "retired":
+        return model
+    return named
 
 
 def retired_phrase(model: ModelInfo, today: dt.date) -> str:

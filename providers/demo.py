@@ -85,10 +85,8 @@ class DemoAdapter:
         )
 
     async def complete(self, request: ChatRequest, credentials: Credentials) -> Completion:
-        """A title made locally: the first words of the conversation's first message."""
+        """A title made locally: the first words of the conversation's first message. No model
+        ran, so it used no tokens and costs nothing."""
         first = next((m.content for m in request.messages if m.role == "user"), "")
-        words = first.split()[:6]
-        title = " ".join(words).strip(" .,:;!?")
-        return Completion(
-            text=title, usage=Usage(input_tokens=_input_tokens(request), output_tokens=len(words))
-        )
+        title = " ".join(first.split()[:6]).strip(" .,:;!?")
+        return Completion(text=title, usage=Usage())

@@ -33,12 +33,51 @@ def reply_cost(message: Any) -> str:
     coins = message.coins_charged
     if coins is None and not message.byok:
         return ""
-    model = find_model(message.model)
-    name = model.display_name if model else message.model
-    tokens = f"{message.input_tokens or 0:,} tokens in, {message.output_tokens or 0:,} out"
+    return cost_line(
+        model_id=message.model,
+        input_tokens=message.input_tokens or 0,
+        output_tokens=message.output_tokens or 0,
+        provider=message.provider,
+        byok=message.byok,
+        coins=coins or 0,
+    )
+
+
+@register.simple_tag
+def title_cost(message: Any) -> str:
+    """What naming the conversation after this reply cost (its `title_usage`, an LlmUsage
+    row, set by chat/views.py), as the page writes it from `conversation_title`: "Title · "
+    and a cost line. Empty when no title call followed this reply."""
+    usage = getattr(message, "title_usage", None)
+    if usage is None:
+        return ""
+    return "Title · " + cost_line(
+        model_id=usage.model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        provider=usage.provider,
+        byok=usage.byok,
+        coins=usage.coins_charged,
+    )
+
+
+def cost_line(
+    *,
+    model_id: str,
+    input_tokens: int,
+    output_tokens: int,
+    provider: str,
+    byok: bool,
+    coins: int,
+) -> str:
+    """ "Model · N tokens in, M out · K coins" (or "paid with your own X key"): the words the
+    page's `costLine` writes live."""
+    model = find_model(model_id)
+    name = model.display_name if model else model_id
+    tokens = f"{input_tokens:,} tokens in, {output_tokens:,} out"
     paid = (
-        f"paid with your own {registry.label(message.provider)} key"
-        if message.byok
+        f"paid with your own {registry.label(provider)} key"
+        if byok
         else f"{coins} coin{'' if coins == 1 else 's'}"
     )
     return f"{name} · {tokens} · {paid}"

@@ -28,6 +28,12 @@ class RemoteTab:
 
     def __init__(self) -> None:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Whose it is, set by `show` (the consumer's are).
+        self.user_id: int | None = None
+        self.session_key: str | None = None
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        pass
 
     def push(self, text: str) -> None:
         self.frames.put_nowait(json.loads(text))
@@ -48,6 +54,8 @@ async def show(worker: Hub, tab: RemoteTab, person: Any, conversation: Conversat
     await database_sync_to_async(limits.socket_open)(
         user_id=person.pk, hub=worker.channel, conversation_id=conversation.pk
     )
+    tab.user_id = person.pk
+    worker.track(tab)
     worker.join(tab, conversation.pk)
     exchange = await database_sync_to_async(swept_latest_exchange)(
         conversation_id=conversation.pk, sweep=worker.needs_sweep(conversation.pk)
@@ -331,12 +339,28 @@ async def test_the_conversation_s_title_reaches_a_tab_on_another_worker(
     while not any(f["type"] == "conversation_title" for f in seen):
         seen.append(await asyncio.wait_for(remote.frames.get(), 10))
     [title] = [f for f in seen if f["type"] == "conversation_title"]
-    assert title == {
-        "type": "conversation_title",
-        "conversation_id": conversation.pk,
-        "title": "Baking With Rye",
-    }
+    assert (title["conversation_id"], title["title"]) == (conversation.pk, "Baking With Rye")
+    assert title["coins_charged"] >= 1 and title["model"] == "claude-haiku-5-5"
     await local.disconnect()
+    await other_worker.close()
+
+
+async def test_a_tab_on_another_worker_and_conversation_follows_the_balance(
+    alice: Any, anthropic_server: SSEServer
+) -> None:
+    anthropic_server.enqueue(text_reply(["Paid ", "for."]))
+    conversation = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    elsewhere = await Conversation.objects.acreate(owner=alice, model="claude-sonnet-5-5")
+    other_worker, remote = Hub(), RemoteTab()
+    await show(other_worker, remote, alice, elsewhere)
+    local = await connect(alice, conversation)
+    await send(local, type="send", content="what does it cost?")
+    end = (await until_end(local))[-1]
+    frame = await asyncio.wait_for(remote.frames.get(), 10)
+    assert frame == {"type": "balance", "balance": end["balance"]}
+    assert end["coins_charged"] >= 1
+    await local.disconnect()
+    await other_worker.leave(remote, elsewhere.pk)
     await other_worker.close()
 
 

@@ -219,3 +219,32 @@ def test_a_finished_reply_shows_its_cost_after_a_reload(client: Any, alice: Any)
     assert "Claude Sonnet 5.5 · 5 tokens in, 1 out · 1 coin<" in page  # text, then it failed
     assert f'data-message-id="{failed.pk}"' in page
     assert page.count("tokens in") == 3  # not the reply that failed before writing anything
+
+
+def test_a_title_s_cost_shows_under_the_reply_it_followed_after_a_reload(
+    client: Any, alice: Any
+) -> None:
+    """As `conversation_title` wrote it live: "Title · " and the call's cost line."""
+    from billing.models import LlmUsage
+
+    conversation = Conversation.objects.create(owner=alice, model="claude-sonnet-5-5")
+    Message.objects.create(conversation=conversation, role="user", content="hi")
+    reply = Message.objects.create(
+        conversation=conversation, role="assistant", content="Hello", status="complete",
+        model="claude-sonnet-5-5", provider="anthropic", input_tokens=10, output_tokens=2,
+    )  # fmt: skip
+    LlmUsage.objects.create(
+        user=alice, message_id=reply.pk, provider="anthropic", model=reply.model, status="ok",
+        coins_charged=2,
+    )  # fmt: skip
+    LlmUsage.objects.create(
+        user=alice, message_id=reply.pk, provider="anthropic", model="claude-haiku-5-5",
+        purpose="title", status="ok", input_tokens=60, output_tokens=6, coins_charged=1,
+    )  # fmt: skip
+    client.force_login(alice)
+    page = client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert "Claude Sonnet 5.5 · 10 tokens in, 2 out · 2 coins<" in page
+    assert (
+        '<p class="message-title-cost">Title · Claude Haiku 5.5 · 60 tokens in, 6 out · 1 coin</p>'
+        in page
+    )

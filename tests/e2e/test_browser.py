@@ -113,7 +113,17 @@ def test_a_reply_streams_under_the_indicator_which_goes_away_at_the_end(
     )
     assert page.title() == "A Long Story"
     assert page.inner_text('.conversation-list a[aria-current="page"]') == "A Long Story"
+    # ... by the provider's cheaper title model: its cost shows under the reply, the header's
+    # balance follows it, and both are the same after a reload.
+    title_cost = "li.message--assistant .message-title-cost"
+    page.wait_for_selector(f"{title_cost}:has-text('coin')")
+    live = page.inner_text(title_cost)
+    assert live.startswith("Title · Claude Haiku 5.5 · ")
+    balance = page.inner_text("#balance-value")
     page.screenshot(path=str(screenshots / "complete.png"))
+    page.reload()
+    wait_ready(page)
+    assert (page.inner_text(title_cost), page.inner_text("#balance-value")) == (live, balance)
 
 
 def test_thinking_streams_into_a_collapsed_section_above_the_answer(
@@ -403,3 +413,22 @@ def test_a_replys_cost_line_is_the_same_live_and_after_a_reload(
     page.reload()
     wait_ready(page)
     assert page.inner_text(meta) == live
+
+
+def test_a_tab_on_another_conversation_follows_the_balance(page: Any, provider: SSEServer) -> None:
+    provider.enqueue(text_reply(["First."]), message_response("Balances"), text_reply(["Second."]))
+    send(page, "Start this conversation")
+    wait_ended(page, timeout=15000)
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.click("#new-chat")
+    wait_ready(other)
+    assert other.url != page.url
+    before = other.inner_text("#balance-value")
+    send(page, "And again")
+    wait_ended(page, timeout=15000)
+    page.wait_for_selector("li.message--assistant:last-of-type .message-meta:has-text('coin')")
+    after = page.inner_text("#balance-value")
+    assert int(after) < int(before)
+    other.wait_for_function(f"document.querySelector('#balance-value').textContent === '{after}'")
+    other.close()

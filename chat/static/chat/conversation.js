@@ -71,6 +71,7 @@
         '<div class="thinking-body plain" dir="auto"></div></details>' +
         '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
         '<p class="message-note" hidden>Stopped.</p><p class="message-meta"></p>' +
+        '<p class="message-title-cost"></p>' +
         '<button type="button" class="retry" hidden>Retry</button>';
       list.appendChild(el);
     }
@@ -166,7 +167,13 @@
       document.title = f.title;
       const link = document.querySelector(".conversation-list a[aria-current=\"page\"]");
       if (link) link.textContent = f.title;
+      if (f.coins_charged === undefined) return;
+      // What naming the conversation cost, under the reply it followed.
+      showBalance(f.balance);
+      const r = replyFor(f.message_id, false);
+      if (r) r.el.querySelector(".message-title-cost").textContent = "Title · " + costLine(f.model, f);
     },
+    balance(f) { showBalance(f.balance); },
     user_message(f) {
       const mine = f.client_id && pending.get(f.client_id);
       if (mine) {
