@@ -4,11 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from chat.usage_views import usage_csv, usage_page
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/chat/", permanent=False)),
     path("accounts/", include("chatsite.accounts")),
     path("chat/", include("chat.urls")),
     path("api/", include("chat.api_urls")),
     path("settings/", include("providers.urls")),
+    path("usage/", usage_page, name="usage"),
+    path("usage/usage.csv", usage_csv, name="usage-csv"),
     path("admin/", admin.site.urls),
 ]

@@ -432,3 +432,32 @@ def test_a_tab_on_another_conversation_follows_the_balance(page: Any, provider: 
     assert int(after) < int(before)
     other.wait_for_function(f"document.querySelector('#balance-value').textContent === '{after}'")
     other.close()
+
+
+def test_the_usage_page_is_reached_from_the_header_and_fits_a_phone(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    provider.enqueue(
+        text_reply(["Spent."], input_tokens=900, output_tokens=40), message_response("Coins")
+    )
+    send(page, "Where do my coins go?")
+    wait_ended(page, timeout=15000)
+    page.wait_for_selector("li.message--assistant .message-title-cost:has-text('coin')")
+    balance = page.inner_text("#balance-value")
+    with page.expect_navigation():
+        page.click("a[href='/usage/']:has-text('Usage')")
+    assert page.inner_text("#usage-balance") == balance
+    lines = page.locator("#usage-lines tbody tr")
+    assert lines.count() == 3  # the reply, its title and the welcome coins
+    reply = page.inner_text("#usage-lines tr[data-kind=reply]")
+    assert "Claude Sonnet 5.5" in reply and "900" in reply and "Coins" in reply
+    assert page.locator("svg.chart rect.chart-bar").count() == 30
+    page.screenshot(path=str(screenshots / "usage.png"), full_page=True)
+    # The conversation's link goes back to it.
+    with page.expect_navigation():
+        page.click("#usage-lines tr[data-kind=reply] a")
+    wait_ready(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/usage/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(screenshots / "usage-phone.png"), full_page=True)
