@@ -66,3 +66,34 @@ def affordable_max_tokens(model: ModelInfo, *, balance: int, input_tokens: int) 
     while tokens > 0 and hold_coins(model, input_tokens=input_tokens, max_tokens=tokens) > balance:
         tokens -= 1
     return tokens
+
+
+def coins_per_thousand(model: ModelInfo) -> tuple[Decimal, Decimal]:
+    """Coins per 1,000 input and output tokens: the catalogue's prices as people pay them."""
+    scale = Decimal(settings.COINS_PER_USD) / 1000
+    return (_price(model.input_price) * scale, _price(model.output_price) * scale)
+
+
+def price_in_coins(model: ModelInfo) -> str:
+    """'3 coins per 1,000 tokens in, 15 out', for the picker."""
+    per_in, per_out = (_figure(value) for value in coins_per_thousand(model))
+    unit = "coin" if per_in == "1" else "coins"
+    return f"{per_in} {unit} per 1,000 tokens in, {per_out} out"
+
+
+def _figure(value: Decimal) -> str:
+    """At most three significant decimals, no trailing zeros: 15, 0.4, 0.125."""
+    rounded = value.quantize(Decimal("0.001")).normalize()
+    return f"{rounded:f}"
+
+
+# Prices reach the page as whole numbers of this many per USD per million tokens (1.25 ->
+# 12500), so its estimate does the server's arithmetic exactly (BigInt, no floating point).
+PRICE_SCALE = 10_000
+
+
+def scaled_price(value: float) -> int:
+    scaled = _price(value) * PRICE_SCALE
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"a price finer than 1/{PRICE_SCALE} USD per million tokens: {value}")
+    return int(scaled)

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from billing import pricing
+from billing.typical import typical_reply_coins
 from chat import frames, maintenance, selectors, services
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
@@ -15,6 +18,7 @@ from chat.models import Message
 from providers import model_sync, registry
 from providers.catalogue import find_model
 from providers.errors import ProviderError
+from providers.limits import clamp_max_tokens
 from providers.resolution import describe, listed_models, unavailable_reason
 from providers.services import own_providers
 
@@ -94,6 +98,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
                     **frames.client_contract(),
                     "providers": {p.name: p.label for p in registry.PROVIDERS.values()},
                     "model_names": {m["id"]: m["display_name"] for m in models},
+                    "estimate": _estimate_config(models),
                 }
             ),
         },
@@ -123,10 +128,44 @@ def conversation_model(request: HttpRequest, conversation_id: int) -> JsonRespon
     return JsonResponse({"model": model.id})
 
 
+def _estimate_config(models: list[dict[str, object]]) -> dict[str, object]:
+    """What the composer's estimate needs: the numbers of the server's own hold arithmetic
+    (billing/pricing.py, which conversation.js's `holdCoins` repeats exactly) and each model's
+    typical reply."""
+    typical = typical_reply_coins()
+    per_model = {}
+    for choice in models:
+        model = find_model(str(choice["id"]))
+        if model is None:
+            continue
+        per_model[model.id] = {
+            "input": pricing.scaled_price(model.input_price),
+            "output": pricing.scaled_price(model.output_price),
+            "max_tokens": clamp_max_tokens(model, None),
+            "own_key": choice["own_key"],
+            "typical": typical.get(model.id),
+        }
+    return {
+        "coins_per_usd": settings.COINS_PER_USD,
+        "price_scale": pricing.PRICE_SCALE,
+        "min_reply_tokens": settings.MIN_REPLY_TOKENS,
+        "models": per_model,
+    }
+
+
 def _model_choices(user_id: int) -> list[dict[str, object]]:
+    """The models the person may pick, as `/api/models/` lists them, with their prices in
+    coins (what people pay in) and the output a reply may use."""
     model_sync.reload()
     own = frozenset(own_providers(user_id=user_id))
-    return [describe(m, own_providers=own) for m in listed_models()]
+    return [
+        describe(m, own_providers=own)
+        | {
+            "price_in_coins": pricing.price_in_coins(m),
+            "default_max_tokens": m.default_max_tokens,
+        }
+        for m in listed_models()
+    ]
 
 
 @login_required

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,3 +38,25 @@ def test_affordable_max_tokens_is_the_largest_the_balance_pays_for(
     if tokens > 0:
         assert pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=tokens) <= balance
     assert pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=tokens + 1) > balance
+
+
+def test_prices_are_shown_in_coins_per_thousand_tokens(settings: Any) -> None:
+    from billing.pricing import price_in_coins
+    from providers.catalogue import get_model
+
+    settings.COINS_PER_USD = 1000
+    assert price_in_coins(get_model("claude-sonnet-5-5")) == "3 coins per 1,000 tokens in, 15 out"
+    assert price_in_coins(get_model("claude-haiku-5-5")) == "1 coin per 1,000 tokens in, 5 out"
+    assert price_in_coins(get_model("gpt-4.1-mini")) == "0.4 coins per 1,000 tokens in, 1.6 out"
+
+
+def test_every_catalogue_price_reaches_the_page_as_a_whole_number() -> None:
+    """The composer's estimate does the hold's arithmetic in whole numbers (estimate.js)."""
+    from billing.pricing import PRICE_SCALE, scaled_price
+    from providers.catalogue import CATALOGUE
+
+    for model in CATALOGUE:
+        assert scaled_price(model.input_price) == round(model.input_price * PRICE_SCALE)
+        assert scaled_price(model.output_price) == round(model.output_price * PRICE_SCALE)
+    with pytest.raises(ValueError, match="finer"):
+        scaled_price(0.00001)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -218,7 +219,8 @@ def test_a_finished_reply_shows_its_cost_after_a_reload(client: Any, alice: Any)
     assert "GPT-5.5 · 3 tokens in, 1 out · paid with your own OpenAI key" in page
     assert "Claude Sonnet 5.5 · 5 tokens in, 1 out · 1 coin<" in page  # text, then it failed
     assert f'data-message-id="{failed.pk}"' in page
-    assert page.count("tokens in") == 3  # not the reply that failed before writing anything
+    # Not the reply that failed before writing anything.
+    assert len(re.findall(r'<p class="message-meta">[^<]*tokens in', page)) == 3
 
 
 def test_a_title_s_cost_shows_under_the_reply_it_followed_after_a_reload(
@@ -248,3 +250,45 @@ def test_a_title_s_cost_shows_under_the_reply_it_followed_after_a_reload(
         '<p class="message-title-cost">Title · Claude Haiku 5.5 · 60 tokens in, 6 out · 1 coin</p>'
         in page
     )
+
+
+def test_the_page_gives_the_composer_each_model_s_prices_and_typical_reply(
+    client: Any, alice: Any
+) -> None:
+    """The figures of the estimate under the composer (estimate.js; a browser test holds its
+    arithmetic to the server's): prices as whole numbers, the reply's output, the typical
+    reply's coins from the last 30 days' paid replies."""
+    import json as json_module
+
+    from django.core.cache import cache
+
+    from billing.models import LlmUsage
+    from billing.typical import CACHE_KEY
+
+    cache.delete(CACHE_KEY)
+    for coins in (10, 21):
+        LlmUsage.objects.create(
+            user=alice, provider="anthropic", model="claude-sonnet-5-5", status="ok",
+            coins_charged=coins,
+        )  # fmt: skip
+    LlmUsage.objects.create(  # not a paid, finished reply: left out
+        user=alice, provider="anthropic", model="claude-sonnet-5-5", status="error",
+        coins_charged=500,
+    )  # fmt: skip
+    conversation = Conversation.objects.create(owner=alice, model="claude-sonnet-5-5")
+    client.force_login(alice)
+    page = client.get(f"/chat/{conversation.pk}/").content.decode()
+    cache.delete(CACHE_KEY)
+    raw = re.search(r'data-config="([^"]+)"', page)
+    assert raw is not None
+    from html import unescape
+
+    estimate = json_module.loads(unescape(raw.group(1)))["estimate"]
+    sonnet = estimate["models"]["claude-sonnet-5-5"]
+    assert sonnet == {
+        "input": 30_000, "output": 150_000, "max_tokens": 16_000, "own_key": False,
+        "typical": 16,
+    }  # fmt: skip
+    assert estimate["models"]["claude-haiku-5-5"]["typical"] is None
+    assert estimate["price_scale"] == 10_000 and estimate["min_reply_tokens"] >= 1
+    assert 'aria-describedby="estimate"' in page

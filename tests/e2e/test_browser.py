@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -347,7 +348,7 @@ def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
     assert page.input_value("#model") == "claude-sonnet-5-5"
     # The lifecycle `sync_models` stored: a deprecated model shows its retirement date.
     assert f"Claude Sonnet 4.5 (retires {RETIRES})" in page.inner_text("#model")
-    assert "$3 in / $15 out per million tokens" in page.inner_text("#model-info")
+    assert "3 coins per 1,000 tokens in, 15 out" in page.inner_text("#model-info")  # coins
     # No OpenAI key on this site and none of the person's own: offered, disabled, with why.
     gpt = page.locator('#model option[value="gpt-5.5"]')
     assert gpt.is_disabled() and "no OpenAI key" in gpt.inner_text()
@@ -461,3 +462,69 @@ def test_the_usage_page_is_reached_from_the_header_and_fits_a_phone(
     page.goto("/usage/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(screenshots / "usage-phone.png"), full_page=True)
+
+
+def test_the_composer_estimates_the_most_a_message_costs_as_the_server_holds_it(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    import random
+
+    from billing import pricing
+    from providers.catalogue import find_model, get_model
+    from providers.limits import clamp_max_tokens
+
+    config = json.loads(page.get_attribute("#conversation", "data-config"))["estimate"]
+    sonnet = get_model("claude-sonnet-5-5")
+    text = "How long should sourdough proof in a cold kitchen?"
+    page.fill("#input", text)
+    worst = pricing.hold_coins(
+        sonnet,
+        input_tokens=pricing.estimate_input_tokens(len(text)),
+        max_tokens=clamp_max_tokens(sonnet, None),
+    )
+    shown = page.inner_text("#estimate")
+    assert shown.startswith(
+        f"At most {worst} coin{'s' if worst != 1 else ''} with Claude Sonnet 5.5."
+    )
+    page.screenshot(path=str(screenshots / "estimate.png"))
+    page.select_option("#model", "demo")
+    page.wait_for_function("document.querySelector('#estimate').textContent.includes('Demo')")
+    page.fill("#input", "")
+    assert page.inner_text("#estimate") == ""
+
+    def server_worst(model_id: str, characters: int, balance: int) -> Any:
+        """billing.services.reply_hold's arithmetic, with the real pricing functions."""
+        model = find_model(model_id)
+        assert model is not None
+        wanted = clamp_max_tokens(model, None)
+        tokens_in = pricing.estimate_input_tokens(characters)
+        full = pricing.hold_coins(model, input_tokens=tokens_in, max_tokens=wanted)
+        if full <= balance:
+            return {"coins": full, "tokens": wanted}
+        granted = min(
+            wanted, pricing.affordable_max_tokens(model, balance=balance, input_tokens=tokens_in)
+        )
+        if granted < min(config["min_reply_tokens"], wanted):
+            return {"tooFew": True}
+        return {
+            "coins": pricing.hold_coins(model, input_tokens=tokens_in, max_tokens=granted),
+            "tokens": granted,
+        }
+
+    rng = random.Random(28)
+    cases = [
+        (rng.choice(sorted(config["models"])), rng.randrange(0, 400_000), rng.randrange(0, 3_000))
+        for _ in range(300)
+    ]
+    cases = [c for c in cases if not config["models"][c[0]]["own_key"]]
+    browser = page.evaluate(
+        "([config, cases]) => cases.map(([id, chars, balance]) =>"
+        " window.ChatEstimate.worstCase(config, config.models[id], chars, balance))",
+        [config, cases],
+    )
+    assert browser == [server_worst(*case) for case in cases]
+    # The cases cover a full reply, one the balance shortens and one it cannot pay for.
+    limits = [config["models"][case[0]]["max_tokens"] for case in cases]
+    assert any(r.get("tokens") == limit for r, limit in zip(browser, limits, strict=True))
+    assert any(0 < r.get("tokens", 0) < limit for r, limit in zip(browser, limits, strict=True))
+    assert any(r.get("tooFew") for r in browser)

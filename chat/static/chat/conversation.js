@@ -23,6 +23,8 @@
   const RETRY_STATUSES = CONFIG.retry_statuses;
   const PROVIDERS = CONFIG.providers;
   const MODEL_NAMES = CONFIG.model_names;
+  const ESTIMATE = CONFIG.estimate;
+  const estimateLine = document.getElementById("estimate");
 
   // A finished reply's cost line, written as the server writes it after a reload (the
   // `reply_cost` template tag): model, tokens in and out, coins or the person's own key.
@@ -56,6 +58,47 @@
     const low = balance < Number(box.dataset.low);
     box.classList.toggle("balance--low", low);
     document.getElementById("balance-warning").hidden = !low;
+    showEstimate();
+  }
+
+  // The text sent upstream with a new message: every message on the page (as the server
+  // counts it, in code points; a reply's own text, not its rendering).
+  function historyCharacters() {
+    let total = 0;
+    for (const li of list.children) {
+      if (li.classList.contains("message--user")) {
+        total += cpLength(li.querySelector(".body").textContent);
+      } else {
+        const r = replies.get(Number(li.dataset.messageId));
+        total += r ? r.textLen : cpLength(li.dataset.content || "");
+      }
+    }
+    return total;
+  }
+
+  // Under the composer, as a person types: what the message costs at most with the chosen
+  // model (what the server will hold), and what a reply of that model typically costs here.
+  function showEstimate() {
+    const text = input.value.trim();
+    const model = ESTIMATE.models[picker.value];
+    if (!text || !model) { estimateLine.textContent = ""; return; }
+    const name = MODEL_NAMES[picker.value] || picker.value;
+    const balance = Number(document.getElementById("balance-value").textContent);
+    const worst = window.ChatEstimate.worstCase(
+      ESTIMATE, model, historyCharacters() + cpLength(text), balance);
+    const coins = (n) => `${n.toLocaleString("en-US")} coin${n === 1 ? "" : "s"}`;
+    const typical = model.typical === null || model.typical === undefined ? ""
+      : ` A typical ${name} reply here costs about ${coins(model.typical)}.`;
+    if (worst.ownKey) {
+      estimateLine.textContent = `${name} is paid with your own key: no coins.`;
+    } else if (worst.tooFew) {
+      estimateLine.textContent =
+        `Not enough coins for a reply from ${name} (your balance is ${coins(balance)}).`;
+    } else {
+      const limited = worst.tokens < model.max_tokens
+        ? ` (your balance limits the reply to ${worst.tokens.toLocaleString("en-US")} tokens)` : "";
+      estimateLine.textContent = `At most ${coins(worst.coins)} with ${name}${limited}.${typical}`;
+    }
   }
 
   function replyFor(id, create) {
@@ -304,6 +347,7 @@
     pending.set(clientId, { el, frame });
     transmit(frame);  // or, if the socket is not open yet, as soon as it opens
     input.value = "";
+    showEstimate();
     input.focus();
   }
 
@@ -318,6 +362,7 @@
   }
   picker.addEventListener("change", async () => {
     showModelInfo();
+    showEstimate();
     const error = document.getElementById("model-error");
     error.hidden = true;
     const token = document.querySelector('input[name="csrfmiddlewaretoken"]');
@@ -343,6 +388,7 @@
   });
 
   composer.addEventListener("submit", (event) => { event.preventDefault(); send(); });
+  input.addEventListener("input", showEstimate);
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
