@@ -62,11 +62,13 @@ class CoinAccountAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}?owner__id__exact={}">conversations</a> · '
             '<a href="{}?conversation__owner__id__exact={}">messages</a> · '
-            '<a href="{}?user__id__exact={}">usage</a> · '
+            '<a href="{}?user__id__exact={}">provider calls</a> · '
+            '<a href="{}">usage page</a> · '
             '<a href="{}">grant or deduct</a>',
             reverse("admin:chat_conversation_changelist"), user_id,
             reverse("admin:chat_message_changelist"), user_id,
             reverse("admin:billing_llmusage_changelist"), user_id,
+            reverse("person-usage", args=[user_id]),
             reverse("admin:billing_coinaccount_adjust", args=[account.pk]),
         )  # fmt: skip
 

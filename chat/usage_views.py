@@ -7,12 +7,16 @@ import csv
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from channels.db import database_sync_to_async
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -93,7 +97,20 @@ def _chart(days: list[usage.DayTotal]) -> str:
 @login_required
 @require_GET
 def usage_page(request: HttpRequest) -> HttpResponse:
-    user_id = int(request.user.pk)  # type: ignore[arg-type]
+    """The person's own usage."""
+    return _usage(request, int(request.user.pk), person=None)  # type: ignore[arg-type]
+
+
+@staff_member_required
+@require_GET
+def person_usage(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Someone's usage page as its person sees it, for the admins (linked from their coin
+    account); their conversations open in the admin."""
+    person = get_object_or_404(get_user_model(), pk=user_id)
+    return _usage(request, user_id, person=person)
+
+
+def _usage(request: HttpRequest, user_id: int, *, person: Any) -> HttpResponse:
     paginator = Paginator(usage.lines(user_id), LINES_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     lines = usage.latest_models(user_id, [usage.line_of(row) for row in page.object_list])
@@ -112,6 +129,11 @@ def usage_page(request: HttpRequest) -> HttpResponse:
             "spent": sum(total.coins for total in models),
             "balance": balance_of(user_id=user_id),
             "held": usage.held(user_id),
+            # Set when an admin looks at someone's page.
+            "person": person,
+            "csv_url": reverse("person-usage-csv", args=[user_id])
+            if person
+            else reverse("usage-csv"),
         },
     )
 
@@ -193,9 +215,20 @@ async def usage_csv(request: HttpRequest) -> StreamingHttpResponse:
     is served by ASGI)."""
     user = await request.auser()
     assert user.pk is not None, "login_required"
-    response = StreamingHttpResponse(
-        _csv_stream(int(user.pk)), content_type="text/csv; charset=utf-8"
-    )
+    return _csv_response(int(user.pk))
+
+
+@staff_member_required
+@require_GET
+async def person_usage_csv(request: HttpRequest, user_id: int) -> StreamingHttpResponse:
+    """Someone's CSV, for the admins."""
+    if not await get_user_model().objects.filter(pk=user_id).aexists():
+        raise Http404("No such person.")
+    return _csv_response(user_id)
+
+
+def _csv_response(user_id: int) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_csv_stream(user_id), content_type="text/csv; charset=utf-8")
     name = f"usage-{timezone.localdate():%Y-%m-%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

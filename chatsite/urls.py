@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from chat.usage_views import usage_csv, usage_page
+from chat.usage_views import person_usage, person_usage_csv, usage_csv, usage_page
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/chat/", permanent=False)),
@@ -14,5 +14,8 @@ urlpatterns = [
     path("settings/", include("providers.urls")),
     path("usage/", usage_page, name="usage"),
     path("usage/usage.csv", usage_csv, name="usage-csv"),
+    # An admin's view of someone's page (staff only; linked from their coin account).
+    path("usage/people/<int:user_id>/", person_usage, name="person-usage"),
+    path("usage/people/<int:user_id>/usage.csv", person_usage_csv, name="person-usage-csv"),
     path("admin/", admin.site.urls),
 ]

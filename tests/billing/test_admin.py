@@ -146,10 +146,38 @@ def test_an_account_drills_down_to_conversations_messages_and_usage(
         f"/admin/chat/conversation/?owner__id__exact={alice.pk}",
         f"/admin/chat/message/?conversation__owner__id__exact={alice.pk}",
         f"/admin/billing/llmusage/?user__id__exact={alice.pk}",
+        f"/usage/people/{alice.pk}/",
         f"/admin/billing/coinaccount/adjust/{account.pk}/",
     ):
         assert link in html
         assert admin_client.get(link).status_code == 200
+
+
+def test_an_admin_sees_someone_s_usage_page_as_they_do_with_conversations_in_the_admin(
+    admin_client: Client, alice: Any
+) -> None:
+    from billing.models import LlmUsage
+    from chat.models import Conversation
+
+    conversation = Conversation.objects.create(owner=alice, model="claude-sonnet-5-5")
+    LlmUsage.objects.create(
+        user=alice, conversation_id=conversation.pk, message_id=3, provider="anthropic",
+        model="claude-sonnet-5-5", status="ok", input_tokens=77, coins_charged=2,
+    )  # fmt: skip
+    page = admin_client.get(f"/usage/people/{alice.pk}/").content.decode()
+    assert "Usage of alice" in page and "Welcome coins" in page and ">77<" in page
+    assert f'href="/admin/chat/conversation/{conversation.pk}/change/"' in page
+    assert f'href="/usage/people/{alice.pk}/usage.csv"' in page
+    assert admin_client.get("/usage/people/999999/").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/usage/people/{pk}/", "/usage/people/{pk}/usage.csv"])
+def test_a_person_cannot_see_someone_else_s_usage(
+    client: Client, alice: Any, bob: Any, url: str
+) -> None:
+    client.force_login(alice)
+    response = client.get(url.format(pk=bob.pk))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
 @pytest.mark.parametrize(

@@ -73,3 +73,28 @@ def test_signing_up_opens_one_account(client: Client, settings: Any) -> None:
          "password2": "newbie-pass-phrase-1"},
     )  # fmt: skip
     assert _has_welcome_account("newbie", settings)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_opens_an_empty_account_for_people_made_before_accounts() -> None:
+    """billing 0002: people made before every person had an account (a `createsuperuser`
+    before this release) get an empty one, which an admin can grant coins to; the accounts
+    that exist are left as they are."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    User = get_user_model()
+    early = User.objects.create_user("early")
+    kept = User.objects.create_user("kept")
+    # As if made before accounts opened with people.
+    LedgerEntry.objects.filter(account__user=early).delete()
+    CoinAccount.objects.filter(user=early).delete()
+    before = CoinAccount.objects.get(user=kept).balance
+    executor = MigrationExecutor(connection)
+    executor.migrate([("billing", "0001_initial")])
+    executor.loader.build_graph()
+    executor.migrate([("billing", "0002_accounts_for_everyone")])
+    assert CoinAccount.objects.get(user=early).balance == 0
+    assert CoinAccount.objects.get(user=kept).balance == before
+    assert CoinAccount.objects.count() == User.objects.count()
+    assert reconcile() == []
