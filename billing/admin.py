@@ -11,10 +11,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from billing import services
-from billing.forms import AdjustCoinsForm
+from billing.dashboard import Dashboard, dashboard
+from billing.forms import AdjustCoinsForm, DashboardRangeForm
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
+from chatsite.charts import Bar, bar_chart, hbar_chart
+from providers import catalogue, registry
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -159,6 +163,43 @@ class LlmUsageAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     actions = ["refund_selected"]
 
+    def get_urls(self) -> list[Any]:
+        dashboard = self.admin_site.admin_view(self.dashboard_view)
+        return [
+            path("dashboard/", dashboard, name="billing_llmusage_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        """Charts and tables of the provider calls over a range (billing/dashboard.py)."""
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        # The choices come from the catalogue and the registry: a DISTINCT over a million
+        # calls would cost the page more than its charts do.
+        form = DashboardRangeForm(
+            request.GET,
+            providers=list(registry.PROVIDERS),
+            models=[model.id for model in catalogue.models()],
+        )
+        shown = None
+        if form.is_valid():
+            data = form.cleaned_data
+            shown = dashboard(
+                data["start"],
+                data["end"],
+                provider=data.get("provider") or "",
+                model=data.get("model") or "",
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage dashboard",
+            "opts": self.model._meta,
+            "form": form,
+            "board": shown,
+            "charts": _dashboard_charts(shown) if shown else [],
+        }
+        return TemplateResponse(request, "admin/billing/llmusage/dashboard.html", context)
+
     def has_refund_permission(self, request: HttpRequest) -> bool:
         # Refunds move coins: only for admins who may change coin accounts.
         return bool(request.user.has_perm("billing.change_coinaccount"))
@@ -188,3 +229,50 @@ class LlmUsageAdmin(ReadOnlyAdmin):
             )
             refunded += entry.amount if entry else 0
         messages.success(request, f"Refunded {refunded} coins (each call is refunded once).")
+
+
+def _dashboard_charts(board: Dashboard) -> list[tuple[str, SafeString]]:
+    """The day charts (replies, tokens, coins, errors) and the coins per model, with their
+    headings."""
+    days = board.days
+    label_every = max(1, len(days) // 8)
+
+    def per_day(title: str, figure: Any, unit: str, chart_id: str) -> SafeString:
+        bars = [
+            Bar(
+                label=f"{day.day:%b %-d}" if index % label_every == 0 else "",
+                value=int(figure(day.totals)),
+                tooltip=f"{day.day:%a %b %-d}: {int(figure(day.totals)):,} {unit}",
+            )
+            for index, day in enumerate(days)
+        ]
+        total = sum(bar.value for bar in bars)
+        return bar_chart(
+            bars,
+            title=f"{title} per day",
+            description=f"{total:,} {unit} from {board.start:%B %-d} to {board.end:%B %-d}.",
+            chart_id=chart_id,
+        )
+
+    coins_by_model = [
+        Bar(label=row.model, value=row.totals.coins, tooltip=f"{row.model}: {row.totals.coins:,}")
+        for row in board.models
+    ]
+    return [
+        ("Replies per day", per_day("Replies", lambda t: t.replies, "replies", "chart-replies")),
+        (
+            "Tokens per day (in and out)",
+            per_day("Tokens", lambda t: t.input_tokens + t.output_tokens, "tokens", "chart-tokens"),
+        ),
+        ("Coins per day", per_day("Coins", lambda t: t.coins, "coins", "chart-coins")),
+        ("Errors per day", per_day("Errors", lambda t: t.errors, "errors", "chart-errors")),
+        (
+            "Coins per model",
+            hbar_chart(
+                coins_by_model,
+                title="Coins per model",
+                description=f"{board.totals.coins:,} coins over {len(board.models)} models.",
+                chart_id="chart-models",
+            ),
+        ),
+    ]

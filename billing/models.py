@@ -120,7 +120,19 @@ class LlmUsage(models.Model):
         ordering = ["-id"]
         verbose_name = "LLM usage"
         verbose_name_plural = "LLM usage"
-        indexes = [models.Index(fields=["user", "-created_at"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            # The dashboard over one model's or one provider's calls in a range
+            # (billing/dashboard.py, bench/dashboard.py).
+            models.Index(fields=["model", "created_at"], name="usage_model_time"),
+            models.Index(fields=["provider", "created_at"], name="usage_provider_time"),
+            # Its top spenders: read from this index alone, not the table's wide rows.
+            models.Index(
+                fields=["created_at", "user", "coins_charged"],
+                condition=Q(coins_charged__gt=0),
+                name="usage_spending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.status} ({self.input_tokens}+{self.output_tokens} tokens)"

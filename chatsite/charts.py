@@ -82,3 +82,49 @@ def bar_chart(bars: list[Bar], *, title: str, description: str, chart_id: str) -
         TOP + plot_height,
         body,
     )
+
+
+ROW = 22
+LABEL_WIDTH = 230
+
+
+def hbar_chart(bars: list[Bar], *, title: str, description: str, chart_id: str) -> SafeString:
+    """An accessible SVG chart of horizontal bars, one row per bar: its label at the left, its
+    value at the bar's end (long labels, such as model names, stay legible)."""
+    top = max((bar.value for bar in bars), default=0) or 1
+    room = WIDTH - LABEL_WIDTH - 70
+    rows = format_html_join(
+        "",
+        '<g><text class="chart-label" x="{}" y="{}" text-anchor="end">{}</text>'
+        '<rect class="chart-bar" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>'
+        '<text class="chart-label" x="{}" y="{}">{}</text></g>',
+        (
+            (
+                LABEL_WIDTH - 8,
+                index * ROW + 15,
+                bar.label,
+                LABEL_WIDTH,
+                index * ROW + 4,
+                f"{room * max(bar.value, 0) / top:.1f}",
+                ROW - 8,
+                bar.tooltip,
+                f"{LABEL_WIDTH + room * max(bar.value, 0) / top + 6:.1f}",
+                index * ROW + 15,
+                f"{bar.value:,}",
+            )
+            for index, bar in enumerate(bars)
+        ),
+    )
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title {}-desc">'
+        '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}</svg>',
+        WIDTH,
+        max(len(bars), 1) * ROW + 4,
+        chart_id,
+        chart_id,
+        chart_id,
+        title,
+        chart_id,
+        description,
+        rows,
+    )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import RETIRES
+from tests.e2e.servers import manage
 from tests.fakes.anthropic import message_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
@@ -528,3 +529,36 @@ def test_the_composer_estimates_the_most_a_message_costs_as_the_server_holds_it(
     assert any(r.get("tokens") == limit for r, limit in zip(browser, limits, strict=True))
     assert any(0 < r.get("tokens", 0) < limit for r, limit in zip(browser, limits, strict=True))
     assert any(r.get("tooFew") for r in browser)
+
+
+def test_the_admin_dashboard_draws_its_charts_under_the_site_s_csp(
+    browser: Any, live_server_url: str, e2e_env: dict[str, str], page: Any, screenshots: Path,
+    provider: SSEServer,
+) -> None:  # fmt: skip
+    provider.enqueue(text_reply(["Counted."]), message_response("Dashboards"))
+    send(page, "Count me")  # at least one call in the range
+    wait_ended(page, timeout=15000)
+    name = f"root{int(time.time() * 1000)}"
+    manage(
+        {**e2e_env, "DJANGO_SUPERUSER_PASSWORD": "an-admin-pass-phrase-8"},
+        "createsuperuser", "--noinput", "--username", name, "--email", f"{name}@example.com",
+    )  # fmt: skip
+    context = browser.new_context(base_url=live_server_url)  # the real CSP
+    admin = context.new_page()
+    problems: list[str] = []
+    admin.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    admin.goto("/admin/login/")
+    admin.fill("#id_username", name)
+    admin.fill("#id_password", "an-admin-pass-phrase-8")
+    with admin.expect_navigation():
+        admin.click("input[type=submit]")
+    with admin.expect_navigation():
+        admin.click("#dashboard-link a")
+    assert admin.locator("svg.chart").count() == 5
+    assert admin.locator("#dashboard-models tbody tr").count() >= 1
+    # The charts take the admin's colours from the site's own stylesheet (not blocked).
+    fill = admin.evaluate("getComputedStyle(document.querySelector('.chart-bar')).fill")
+    assert fill not in ("", "rgb(0, 0, 0)")
+    admin.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
+    context.close()
+    assert problems == []
