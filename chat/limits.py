@@ -10,6 +10,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat.models import OpenSocket, RateWindow
@@ -93,12 +94,7 @@ def hubs_of_person(
     """The other hubs (worker processes) with a socket of the person open: those showing the
     conversation, and all of them (one query; a reply tells the first of its start and all of
     them of the balance it leaves)."""
-    rows = (
-        OpenSocket.objects.filter(user_id=user_id, seen_at__gte=_lease_start(timezone.now()))
-        .exclude(hub=besides)
-        .values_list("hub", "conversation_id")
-        .distinct()
-    )
+    rows = _persons_sockets_elsewhere(user_id, besides).values_list("hub", "conversation_id")
     showing, every = set(), set()
     for hub, shown in rows:
         every.add(hub)
@@ -109,13 +105,12 @@ def hubs_of_person(
 
 def hubs_with_person(*, user_id: int, besides: str) -> list[str]:
     """The other hubs with a socket of the person open (on any conversation)."""
-    rows = (
-        OpenSocket.objects.filter(user_id=user_id, seen_at__gte=_lease_start(timezone.now()))
-        .exclude(hub=besides)
-        .values_list("hub", flat=True)
-        .distinct()
-    )
-    return list(rows)
+    return list(_persons_sockets_elsewhere(user_id, besides).values_list("hub", flat=True))
+
+
+def _persons_sockets_elsewhere(user_id: int, besides: str) -> QuerySet[OpenSocket]:
+    live = OpenSocket.objects.filter(user_id=user_id, seen_at__gte=_lease_start(timezone.now()))
+    return live.exclude(hub=besides).order_by().distinct()
 
 
 def _lease_start(now: dt.datetime) -> dt.datetime:
