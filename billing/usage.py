@@ -139,8 +139,10 @@ def lines(user_id: int) -> QuerySet[LlmUsage, tuple[Any, ...]]:
         )
         .values_list(*_SELECTED_MOVEMENTS)
     )
+    # A total order (lines equal in all of these are alike), so that pages and the CSV's chunks,
+    # cut by offset, neither repeat nor skip a line.
     combined: QuerySet[LlmUsage, tuple[Any, ...]] = calls.union(movements, all=True).order_by(
-        "-at", "-kind"
+        "-at", "-kind", "-message_id", "-conversation_id", "-coins", "reason"
     )
     return combined
 

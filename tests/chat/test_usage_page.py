@@ -155,3 +155,24 @@ async def test_the_csv_has_every_line_and_no_one_else_s(
 def test_text_a_spreadsheet_would_run_is_written_as_text() -> None:
     assert usage_views._csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert usage_views._csv_safe("Beta tester") == "Beta tester"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_lines_made_at_the_same_moment_are_each_in_the_csv_once(
+    alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are cut by offset: the lines' order must be total, or a chunk could repeat one
+    line and the next skip another."""
+    monkeypatch.setattr(usage_views, "CSV_CHUNK", 3)
+    await LlmUsage.objects.abulk_create(
+        LlmUsage(user=alice, message_id=n, provider="demo", model="demo", status="ok",
+                 coins_charged=1, input_tokens=n)
+        for n in range(1, 12)
+    )  # fmt: skip
+    await LlmUsage.objects.filter(user=alice).aupdate(created_at=timezone.now())
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    response = await client.get("/usage/usage.csv")
+    body = b"".join([chunk async for chunk in response.streaming_content]).decode()  # type: ignore[attr-defined]
+    rows = [r for r in csv.DictReader(io.StringIO(body)) if r["kind"] == "Reply"]
+    assert sorted(int(r["input tokens"]) for r in rows) == list(range(1, 12))
