@@ -152,17 +152,22 @@ def test_signup_grants_the_signup_coins_and_the_page_shows_the_balance(
         },
     )
     html = client.get("/chat/").content.decode()
-    assert f'<span id="balance-value">{settings.SIGNUP_COINS}</span> coins' in html
+    assert (
+        f'<span id="balance-value">{settings.SIGNUP_COINS}</span> <span id="balance-unit">coins'
+        in html
+    )
     assert 'id="balance-warning" hidden' in html
 
 
 def test_a_low_balance_is_flagged(client: Client, alice: Any) -> None:
     from billing.services import coins_adjust
 
-    coins_adjust(user_id=alice.pk, amount=-990, reason="spent", reference="x", created_by_id=None)
+    coins_adjust(user_id=alice.pk, amount=-999, reason="spent", reference="x", created_by_id=None)
     client.force_login(alice)
     html = client.get("/chat/").content.decode()
     assert "balance--low" in html and 'id="balance-warning" hidden' not in html
+    # One coin, not "1 coins".
+    assert '<span id="balance-value">1</span> <span id="balance-unit">coin</span>' in html
 
 
 def test_models_api_counts_the_persons_own_keys(client: Client, alice: Any, settings: Any) -> None:

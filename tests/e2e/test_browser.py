@@ -159,10 +159,20 @@ def test_stop_by_keyboard_closes_upstream_and_keeps_the_partial_text(
     provider.enqueue(text_reply(LONG, delay=0.02))
     send(page, "Go on and on")
     wait_reply(page, "text.length > 30")
-    page.keyboard.press("Shift+Tab")  # from the composer back to the Stop button
-    assert page.evaluate("document.activeElement.id") == "stop"
+    # While it streams, Send is Stop, and Enter does not send what is typed: it waits.
+    assert page.inner_text("#send") == "Stop"
+    page.keyboard.type("My next question")
+    page.keyboard.press("Enter")
+    assert "Press Escape" in page.inner_text("#composer-error")
+    assert page.locator("li.message--user").count() == 1
+    page.keyboard.press("Tab")  # from the composer to the Stop button
+    assert page.evaluate("document.activeElement.id") == "send"
     page.keyboard.press("Enter")
     wait_ended(page, timeout=5000)
+    # Stopped: the button sends again, the typed text is still there, the note is gone.
+    assert page.inner_text("#send") == "Send"
+    assert page.input_value("#input") == "My next question"
+    assert page.is_hidden("#composer-error")
     recorded = provider.wait_for_disconnect(2.0)
     assert not recorded.completed
     partial = reply_text(page)
@@ -261,20 +271,53 @@ def test_a_message_typed_while_disconnected_is_sent_when_the_socket_opens(
     assert len([r for r in provider.requests if r.body.get("stream")]) == 1
 
 
+REPLY_FRAMES = {"message_start", "text_delta", "thinking_delta", "message_snapshot", "message_stop"}
+
+
+def test_escape_stops_a_reply(page: Any, provider: SSEServer) -> None:
+    provider.enqueue(text_reply(LONG, delay=0.02))
+    send(page, "Keep going")
+    wait_reply(page, "text.length > 30")
+    page.keyboard.press("Escape")
+    wait_ended(page, timeout=5000)
+    assert page.get_attribute("li.message--assistant:last-of-type", "data-status") == "stopped"
+
+
 def test_a_refused_send_gives_its_text_back_and_the_reply_streams_on(
     page: Any, provider: SSEServer
 ) -> None:
     """The server names the refused send by its client_id; the page returns that send's text
-    to the composer and leaves the streaming reply alone."""
+    to the composer. Here the page is kept from hearing that a reply streams (another tab
+    started it, and its start has not arrived), so it sends, and the server refuses."""
+    hiding = [False]
+
+    def route(socket: Any) -> None:
+        server = socket.connect_to_server()
+
+        def from_server(message: Any) -> None:
+            kind = json.loads(message).get("type")
+            if not (hiding[0] and kind in REPLY_FRAMES):
+                socket.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r".*/ws/chat/\d+/$"), route)
+    page.reload()
+    wait_ready(page)
+    hiding[0] = True
     provider.enqueue(text_reply(LONG, delay=0.01))
-    send(page, "First question")
-    wait_reply(page, "text.includes('word3')")
+    page.fill("#input", "First question")
+    page.keyboard.press("Enter")
+    deadline = time.monotonic() + 5
+    while not provider.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    page.wait_for_timeout(300)
+    assert page.inner_text("#send") == "Send"  # it has not heard of the reply
     send(page, "Second question, too early")
     page.wait_for_selector("#composer-error:not([hidden])")
     assert "still being written" in page.text_content("#composer-error")
     assert page.input_value("#input") == "Second question, too early"
     assert page.locator("li.message--user").count() == 1
-    wait_reply(page, "text.includes('word399')")
 
 
 HOSTILE = [
@@ -562,3 +605,35 @@ def test_the_admin_dashboard_draws_its_charts_under_the_site_s_csp(
     admin.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
     context.close()
     assert problems == []
+
+
+def test_dark_mode_follows_the_system_and_a_choice_is_remembered(
+    browser: Any, live_server_url: str, screenshots: Path, provider: SSEServer
+) -> None:
+    context = browser.new_context(base_url=live_server_url, color_scheme="dark")  # real CSP
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_up_and_open_a_chat(page, "dark")
+    background = "getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    dark_background = page.evaluate(background)
+    assert dark_background == "rgb(20, 21, 25)"
+    provider.enqueue(text_reply(["| a | b |\n|---|---|\n| 1 | 2 |\n\n```py\nprint(1)\n```"]))
+    send(page, "Show me a table")
+    wait_ended(page, timeout=15000)
+    page.screenshot(path=str(screenshots / "dark.png"))
+    # The toggle: system -> dark -> light, remembered across pages and reloads.
+    assert page.inner_text("#theme-toggle") == "Theme: system"
+    page.click("#theme-toggle")
+    page.click("#theme-toggle")
+    assert page.inner_text("#theme-toggle") == "Theme: light"
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    page.goto("/usage/")
+    assert page.evaluate("document.documentElement.dataset.theme") == "light"
+    assert page.evaluate(background) == "rgb(247, 247, 248)"
+    page.click("#theme-toggle")  # back to following the system
+    page.reload()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    context.close()
+    assert errors == []

@@ -8,7 +8,7 @@
   const list = document.getElementById("messages");
   const indicator = document.getElementById("indicator");
   const indicatorText = document.getElementById("indicator-text");
-  const stopButton = document.getElementById("stop");
+  const sendButton = document.getElementById("send");
   const connection = document.getElementById("connection");
   const announcer = document.getElementById("announcer");
   const composer = document.getElementById("composer");
@@ -55,6 +55,7 @@
     const box = document.getElementById("balance");
     if (!box || typeof balance !== "number") return;
     document.getElementById("balance-value").textContent = String(balance);
+    document.getElementById("balance-unit").textContent = balance === 1 ? "coin" : "coins";
     const low = balance < Number(box.dataset.low);
     box.classList.toggle("balance--low", low);
     document.getElementById("balance-warning").hidden = !low;
@@ -155,10 +156,20 @@
     updateIndicator();
   }
 
+  function isStreaming() {
+    return [...replies.values()].some((r) => r.status === "streaming");
+  }
+
+  // While a reply streams, Send is Stop (Escape too); what is typed stays in the composer.
+  // When it ends, an error that spoke of it (a send refused meanwhile) no longer applies.
   function updateIndicator() {
-    const streaming = [...replies.values()].some((r) => r.status === "streaming");
+    const streaming = isStreaming();
     indicator.hidden = !streaming;
     if (streaming) indicatorText.textContent = "Writing…";
+    sendButton.textContent = streaming ? "Stop" : "Send";
+    sendButton.classList.toggle("stop", streaming);
+    sendButton.setAttribute("aria-label", streaming ? "Stop the reply (Escape)" : "Send");
+    if (!streaming && composerError.dataset.whileStreaming) showComposerError("");
   }
 
   function join(r, field, text, offset) {
@@ -201,6 +212,9 @@
   function showComposerError(text) {
     composerError.textContent = text;
     composerError.hidden = !text;
+    // Shown while a reply streams: it goes when the reply ends.
+    if (text && isStreaming()) composerError.dataset.whileStreaming = "1";
+    else delete composerError.dataset.whileStreaming;
   }
 
   const handlers = {
@@ -387,20 +401,32 @@
     }
   });
 
-  composer.addEventListener("submit", (event) => { event.preventDefault(); send(); });
-  input.addEventListener("input", showEstimate);
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      send();
-    }
-  });
-  stopButton.addEventListener("click", () => {
+  function stop() {
     if (socket && socket.readyState === WebSocket.OPEN) {
       socket.send(JSON.stringify({ type: "stop" }));
       indicatorText.textContent = "Stopping…";
     }
-    input.focus();
+  }
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (isStreaming()) { stop(); input.focus(); } else send();
+  });
+  input.addEventListener("input", showEstimate);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!isStreaming()) { send(); return; }
+      if (input.value.trim()) {
+        showComposerError("A reply is being written: your message waits here. Press Escape to stop the reply.");
+      }
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && isStreaming() && !event.isComposing) {
+      event.preventDefault();
+      stop();
+    }
   });
   list.addEventListener("click", (event) => {
     const button = event.target.closest(".retry");
