@@ -32,7 +32,9 @@ def phone(browser: Any) -> Iterator[Any]:
 
 
 def _fits(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+    """No horizontal scroll. On a phone a wider page widens the layout viewport itself, so the
+    page is compared with the screen's width, not innerWidth."""
+    return bool(page.evaluate(f"document.documentElement.scrollWidth <= {PHONE['width']}"))
 
 
 def _sign_up(page: Any, base: str, username: str, email: str = "") -> None:

@@ -637,3 +637,52 @@ def test_dark_mode_follows_the_system_and_a_choice_is_remembered(
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     context.close()
     assert errors == []
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_every_page_fits_a_phone_and_the_conversations_are_behind_the_menu(
+    browser: Any, live_server_url: str, screenshots: Path, provider: SSEServer
+) -> None:
+    context = browser.new_context(
+        base_url=live_server_url, viewport=PHONE, is_mobile=True, has_touch=True
+    )  # the real CSP
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    # On a phone a page wider than the screen widens the layout viewport itself: compare with
+    # the screen's width, not innerWidth.
+    fits = f"document.documentElement.scrollWidth <= {PHONE['width']}"
+    sign_up_and_open_a_chat(page, "phone")
+    wide = "| " + " | ".join(f"column{i}" for i in range(12)) + " |\n|" + "---|" * 12
+    code = "```python\nprint('" + "x" * 300 + "')\n```"
+    provider.enqueue(text_reply([f"{wide}\n| " + " | ".join("v" * 12) + f" |\n\n{code}\n"]))
+    send(page, "A wide table and long code, please")
+    wait_ended(page, timeout=15000)
+    assert page.evaluate(fits)
+    # Send and the composer are on screen; the sidebar is not until the menu opens it.
+    box = page.locator("#send").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    assert not page.is_visible("#new-chat")
+    page.screenshot(path=str(screenshots / "phone-conversation.png"))
+    page.tap("#menu-toggle")
+    page.wait_for_selector("#new-chat", state="visible")
+    assert page.get_attribute("#menu-toggle", "aria-expanded") == "true"
+    page.wait_for_timeout(400)  # its slide (0.2 s) has ended, for the picture
+    page.screenshot(path=str(screenshots / "phone-menu.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#new-chat", state="hidden")
+    assert page.evaluate("document.activeElement.id") == "menu-toggle"
+    # Touch targets: at least 44 px high.
+    for selector in ("#send", "#menu-toggle", "#theme-toggle", ".topnav a"):
+        for handle in page.query_selector_all(selector):
+            height = handle.bounding_box()["height"]
+            assert height >= 44, (selector, height)
+    for url in ("/chat/", "/settings/keys/", "/usage/"):
+        page.goto(url)
+        assert page.evaluate(fits), url
+    page.goto("/chat/")
+    assert page.is_visible("#new-chat")  # the list page is the list
+    context.close()
+    assert errors == []
