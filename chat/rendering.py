@@ -17,6 +17,9 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+# Code blocks and tables scroll sideways inside a message: a keyboard reaches them (Tab, then
+# the arrow keys scroll), as WCAG asks of a scrolling region.
+SCROLLING = {"pre": {"tabindex": "0"}, "table": {"tabindex": "0"}}
 
 _md = (
     MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -33,5 +36,6 @@ def render_markdown(text: str) -> SafeString:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values=SCROLLING,
     )
     return mark_safe(clean)

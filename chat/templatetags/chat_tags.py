@@ -23,6 +23,13 @@ def provider_label_filter(name: str) -> str:
     return registry.label(name)
 
 
+@register.filter(name="model_name")
+def model_name_filter(model_id: str) -> str:
+    """A model's name for people (its id if the catalogue no longer knows it)."""
+    model = find_model(model_id or "")
+    return model.display_name if model else (model_id or "Assistant")
+
+
 @register.simple_tag
 def reply_cost(message: Any) -> str:
     """A finished reply's cost line: model, tokens in and out, coins or the person's own key.

@@ -686,3 +686,79 @@ def test_every_page_fits_a_phone_and_the_conversations_are_behind_the_menu(
     assert page.is_visible("#new-chat")  # the list page is the list
     context.close()
     assert errors == []
+
+
+def serious_accessibility_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations of the WCAG 2.2 A and AA rules on the page."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(
+        page,
+        options={
+            "resultTypes": ["violations"],
+            "runOnly": {
+                "type": "tag",
+                "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
+            },
+        },
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(
+    "viewport", [PHONE, {"width": 1280, "height": 800}], ids=["phone", "desktop"]
+)
+def test_every_page_passes_axe_core_in_both_themes_and_sizes(
+    browser: Any, live_server_url: str, provider: SSEServer, scheme: str, viewport: dict[str, int]
+) -> None:
+    context = browser.new_context(base_url=live_server_url, viewport=viewport, color_scheme=scheme)
+    page = context.new_page()
+    problems: dict[str, list[str]] = {}
+    for url in ("/accounts/login/", "/accounts/signup/"):
+        page.goto(url)
+        problems[url] = serious_accessibility_problems(page)
+    sign_up_and_open_a_chat(page, f"axe{scheme}")
+    provider.enqueue(
+        text_reply(["A *short* answer with `code`, a [link](https://example.com) and\n\n"
+                    "| a | b |\n|---|---|\n| 1 | 2 |\n\n> a quote\n"]),
+        message_response("Accessible"),
+    )  # fmt: skip
+    send(page, "Check me")
+    wait_ended(page, timeout=15000)
+    page.wait_for_selector("li.message--assistant .message-meta:has-text('coin')")
+    problems["conversation"] = serious_accessibility_problems(page)
+    for url in ("/chat/", "/settings/keys/", "/usage/"):
+        page.goto(url)
+        problems[url] = serious_accessibility_problems(page)
+    context.close()
+    assert {url: found for url, found in problems.items() if found} == {}
+
+
+def test_keyboard_first_stop_is_a_skip_link_and_every_message_names_its_author(
+    page: Any, provider: SSEServer
+) -> None:
+    provider.enqueue(text_reply(["Labelled."]))
+    send(page, "Who says what?")
+    wait_ended(page, timeout=15000)
+    authors = "li.message .message-author"
+    assert page.locator(authors).all_inner_texts() == ["You", "Claude Sonnet 5.5"]
+    assert "Your balance is" in page.inner_text("#announcer")  # said once, at the end
+    page.reload()
+    wait_ready(page)
+    assert page.locator(authors).all_inner_texts() == ["You", "Claude Sonnet 5.5"]
+    # The conversation's skip link leads to the message box (where the page opens focused).
+    assert page.get_attribute(".skip-link", "href") == "#input"
+    # Elsewhere the first Tab reaches the skip link, shown when focused, which skips the header.
+    page.goto("/usage/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.is_visible(".skip-link")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")

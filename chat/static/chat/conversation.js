@@ -111,7 +111,7 @@
       el = document.createElement("li");
       el.className = "message message--assistant";
       el.dataset.messageId = id;
-      el.innerHTML = '<details class="thinking" hidden><summary>Thinking</summary>' +
+      el.innerHTML = '<p class="message-author"></p><details class="thinking" hidden><summary>Thinking</summary>' +
         '<div class="thinking-body plain" dir="auto"></div></details>' +
         '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
         '<p class="message-note" hidden>Stopped.</p><p class="message-meta"></p>' +
@@ -195,6 +195,10 @@
       (li) => Number(li.dataset.messageId) > Number(messageId));
     el.className = "message message--user";
     if (messageId) el.dataset.messageId = messageId;
+    const author = document.createElement("p");
+    author.className = "message-author";
+    author.textContent = "You";
+    el.appendChild(author);
     const body = document.createElement("div");
     body.className = "body plain";
     body.dir = "auto";
@@ -251,6 +255,7 @@
       r.el.querySelector(".message-error").hidden = true;
       r.el.querySelector(".message-meta").textContent = "";
       r.el.dataset.model = f.model;
+      r.el.querySelector(".message-author").textContent = MODEL_NAMES[f.model] || f.model;
       setStatus(r, "streaming");
       r.el.scrollIntoView({ block: "end" });
       announce("The reply has started.");
@@ -277,8 +282,11 @@
       setStatus(r, stopped ? "stopped" : "complete");
       render(r);
       showBalance(f.balance);
-      r.el.querySelector(".message-meta").textContent = costLine(r.el.dataset.model, f);
-      announce(stopped ? "The reply was stopped." : "The reply is complete.");
+      const cost = costLine(r.el.dataset.model, f);
+      r.el.querySelector(".message-meta").textContent = cost;
+      // Once, at the end (not every token): how it ended, what it cost, the balance left.
+      const left = typeof f.balance === "number" ? ` Your balance is ${f.balance} coin${f.balance === 1 ? "" : "s"}.` : "";
+      announce(`${stopped ? "The reply was stopped." : "The reply is complete."} ${cost}.${left}`);
     },
     error(f) {
       if (f.message_id === undefined) {

@@ -9,6 +9,8 @@
   const ALLOWED_ATTR = ["href", "title", "start", "class"];
   window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
     if (node.tagName === "A") node.setAttribute("rel", "noopener noreferrer nofollow");
+    // Code blocks and tables scroll inside the message: reachable by keyboard.
+    if (node.tagName === "PRE" || node.tagName === "TABLE") node.setAttribute("tabindex", "0");
   });
   window.renderMarkdown = function (text) {
     return window.DOMPurify.sanitize(md.render(text), {
