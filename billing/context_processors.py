@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
-from billing.services import balance_of
+from billing.services import NO_COINS_NEXT, balance_of
 
 
 def coins(request: HttpRequest) -> dict[str, object]:
@@ -11,4 +11,8 @@ def coins(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"coin_balance": balance_of(user_id=user.pk), "low_balance": settings.LOW_BALANCE_COINS}
+    return {
+        "coin_balance": balance_of(user_id=user.pk),
+        "low_balance": settings.LOW_BALANCE_COINS,
+        "no_coins_next": NO_COINS_NEXT,
+    }

@@ -29,6 +29,14 @@ class InsufficientCoins(Exception):
         self.balance = balance
 
 
+# What a person can do when their coins run out (the site sells none): shown with the refusal
+# and beside a low balance.
+NO_COINS_NEXT = (
+    "Add your own provider key on the Your keys page (its replies cost no coins), "
+    "or ask the site's administrator for more coins."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     reference: str
@@ -214,7 +222,8 @@ def reply_hold(
         if granted < min(settings.MIN_REPLY_TOKENS, max_tokens):
             raise InsufficientCoins(
                 f"You don't have enough coins for a reply from {model.display_name} "
-                f"(your balance is {account.balance} coins).",
+                f"(your balance is {account.balance} coin{'' if account.balance == 1 else 's'}). "
+                f"{NO_COINS_NEXT}",
                 balance=account.balance,
             )
         amount = pricing.hold_coins(model, input_tokens=input_tokens, max_tokens=granted)

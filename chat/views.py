@@ -22,6 +22,14 @@ from providers.limits import clamp_max_tokens
 from providers.resolution import describe, listed_models, unavailable_reason
 from providers.services import own_providers
 
+# Offered in an empty conversation: a click puts one in the message box.
+EXAMPLE_PROMPTS = (
+    "Explain how sourdough starter works, in three short paragraphs.",
+    "Write a Python function that checks whether a string is a palindrome, with tests.",
+    "Compare PostgreSQL and SQLite in a table: when to use each.",
+    "Plan a three-day trip to Lisbon on a small budget.",
+)
+
 
 def _user_id(request: HttpRequest) -> int:
     user_id = request.user.pk
@@ -92,6 +100,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "models": models,
             "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
             "retry_statuses": frames.RETRY_STATUSES,
+            "example_prompts": EXAMPLE_PROMPTS,
             # What the page's script needs of the contract, and the providers' names.
             "chat_config": json.dumps(
                 {

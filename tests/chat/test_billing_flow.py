@@ -153,6 +153,8 @@ async def test_an_empty_balance_is_refused_without_a_provider_call_and_nothing_i
     frame = await receive(tab)
     assert frame["type"] == "error" and frame["code"] == "insufficient_coins"
     assert "balance is 0 coins" in frame["message"]
+    # ... and what to do next.
+    assert "your own provider key" in frame["message"] and "administrator" in frame["message"]
     assert anthropic_server.requests == []
     assert await Message.objects.filter(conversation=conversation).acount() == 0
     assert await LlmUsage.objects.acount() == 0

@@ -157,6 +157,7 @@ def test_signup_grants_the_signup_coins_and_the_page_shows_the_balance(
         in html
     )
     assert 'id="balance-warning" hidden' in html
+    assert 'id="low-balance-help" hidden' in html
 
 
 def test_a_low_balance_is_flagged(client: Client, alice: Any) -> None:
@@ -166,6 +167,9 @@ def test_a_low_balance_is_flagged(client: Client, alice: Any) -> None:
     client.force_login(alice)
     html = client.get("/chat/").content.decode()
     assert "balance--low" in html and 'id="balance-warning" hidden' not in html
+    # What to do about it: the person's own key, or the administrator.
+    assert 'id="low-balance-help" hidden' not in html
+    assert "your own provider key" in html and "administrator" in html
     # One coin, not "1 coins".
     assert '<span id="balance-value">1</span> <span id="balance-unit">coin</span>' in html
 

@@ -762,3 +762,30 @@ def test_keyboard_first_stop_is_a_skip_link_and_every_message_names_its_author(
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('main') !== null")
+
+
+def test_an_empty_conversation_offers_examples_that_fill_the_message_box(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    examples = page.locator("#examples button.example")
+    assert examples.count() == 4
+    # On a desktop the list is a column beside the conversation, in the same row.
+    sidebar, conversation = (
+        page.locator("#sidebar").bounding_box(),
+        page.locator("#conversation").bounding_box(),
+    )
+    assert sidebar and conversation
+    assert conversation["x"] >= sidebar["x"] + sidebar["width"] and conversation["y"] < 100
+    page.screenshot(path=str(screenshots / "empty.png"))
+    prompt = examples.nth(2).inner_text()
+    examples.nth(2).click()
+    assert page.input_value("#input") == prompt
+    assert page.evaluate("document.activeElement.id") == "input"
+    assert page.inner_text("#estimate").startswith("At most ")
+    provider.enqueue(text_reply(["| PostgreSQL | SQLite |\n|---|---|\n| server | file |\n"]))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#examples", state="detached")
+    wait_ended(page, timeout=15000)
+    page.reload()
+    wait_ready(page)
+    assert page.locator("#examples").count() == 0

@@ -59,6 +59,7 @@
     const low = balance < Number(box.dataset.low);
     box.classList.toggle("balance--low", low);
     document.getElementById("balance-warning").hidden = !low;
+    document.getElementById("low-balance-help").hidden = !low;
     showEstimate();
   }
 
@@ -236,6 +237,7 @@
     },
     balance(f) { showBalance(f.balance); },
     user_message(f) {
+      hideExamples();
       const mine = f.client_id && pending.get(f.client_id);
       if (mine) {
         mine.el.dataset.messageId = f.message_id;
@@ -358,9 +360,24 @@
     });
   }
 
+  // An empty conversation's examples: a click puts one in the message box; the first message
+  // (from this tab or another) takes them away.
+  const examples = document.getElementById("examples");
+  if (examples) {
+    examples.addEventListener("click", (event) => {
+      const button = event.target.closest("button.example");
+      if (!button) return;
+      input.value = button.dataset.prompt;
+      showEstimate();
+      input.focus();
+    });
+  }
+  function hideExamples() { if (examples) examples.remove(); }
+
   function send() {
     const content = input.value.trim();
     if (!content) return;
+    hideExamples();
     showComposerError("");
     const clientId = window.crypto.randomUUID();
     const frame = { type: "send", content, model: picker.value, client_id: clientId };
