@@ -262,7 +262,7 @@ def test_a_message_typed_while_disconnected_is_sent_when_the_socket_opens(
     send(page, "Typed while offline")
     page.wait_for_selector("li.message--pending >> text=Typed while offline")
     assert page.input_value("#input") == ""
-    assert provider.requests == []
+    assert [r for r in provider.requests if r.body.get("stream")] == []
     refusing[0] = False  # the next reconnect gets through
     page.wait_for_selector("li.message--pending", state="detached", timeout=15000)
     page.wait_for_selector("#connection", state="hidden")
@@ -401,7 +401,9 @@ def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
     send(page, "Use the demo")
     wait_ended(page, timeout=15000)
     wait_reply(page, "text.includes('demo model')")
-    assert provider.requests == []  # the demo model runs offline
+    # The demo model runs offline. (An earlier test's title call, not streamed, may arrive
+    # late: a title model the fake does not serve is tried again with the reply's model.)
+    assert [r for r in provider.requests if r.body.get("stream")] == []
     page.reload()
     assert page.input_value("#model") == "demo"
     # Picked without sending: the choice is still remembered for the conversation.
