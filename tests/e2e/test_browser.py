@@ -791,3 +791,32 @@ def test_an_empty_conversation_offers_examples_that_fill_the_message_box(
     page.reload()
     wait_ready(page)
     assert page.locator("#examples").count() == 0
+
+
+def test_code_is_highlighted_and_messages_and_code_blocks_copy(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    reply = "Here:\n\n```python\ndef double(x):\n    return 2 * x  # twice\n```\n\nDone."
+    provider.enqueue(text_reply([reply[:20], reply[20:]]))
+    send(page, "Write a function")
+    wait_ended(page, timeout=15000)
+    code = "li.message--assistant pre code"
+    page.wait_for_selector(f"{code}.hljs")
+    assert page.locator(f"{code} .hljs-keyword").first.inner_text() == "def"
+    assert page.locator(f"{code} .hljs-comment").inner_text() == "# twice"
+    page.screenshot(path=str(screenshots / "code.png"))
+    # The code block's button copies its code; the reply's copies its Markdown.
+    page.click("li.message--assistant .copy-code")
+    assert page.evaluate("navigator.clipboard.readText()") == (
+        "def double(x):\n    return 2 * x  # twice\n"
+    )
+    page.click("li.message--assistant .copy-message")
+    assert page.evaluate("navigator.clipboard.readText()") == reply
+    page.click("li.message--user .copy-message")
+    assert page.evaluate("navigator.clipboard.readText()") == "Write a function"
+    # After a reload the same, from the server's rendering.
+    page.reload()
+    wait_ready(page)
+    page.wait_for_selector(f"{code}.hljs")
+    assert page.locator("li.message--assistant .copy-code").count() == 1

@@ -116,6 +116,7 @@
         '<div class="thinking-body plain" dir="auto"></div></details>' +
         '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
         '<p class="message-note" hidden>Stopped.</p><p class="message-meta"></p>' +
+        '<button type="button" class="copy-message link">Copy</button>' +
         '<p class="message-title-cost"></p>' +
         '<button type="button" class="retry" hidden>Retry</button>';
       list.appendChild(el);
@@ -138,10 +139,55 @@
   }
 
   function paint(r) {
-    r.el.querySelector(".body").innerHTML = window.renderMarkdown(r.text);
+    const body = r.el.querySelector(".body");
+    body.innerHTML = window.renderMarkdown(r.text);
+    // A finished reply's code is highlighted and gets its copy buttons (not on every frame of
+    // a streaming one: it would be repainted at once).
+    if (r.status !== "streaming") decorate(body);
     const details = r.el.querySelector(".thinking");
     details.hidden = !r.thinking;
     details.querySelector(".thinking-body").textContent = r.thinking;
+  }
+
+  // Syntax highlighting (highlight.js, served by the site) and a Copy button on each code block.
+  function decorate(body) {
+    for (const code of body.querySelectorAll("pre > code")) {
+      if (window.hljs && !code.classList.contains("hljs")) window.hljs.highlightElement(code);
+      const pre = code.parentElement;
+      if (pre.querySelector(".copy-code")) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy-code";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy this code");
+      pre.appendChild(button);
+    }
+  }
+
+  // The clipboard, where the page may write to it (a secure origin), else a selection copied.
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "visually-hidden";
+      document.body.appendChild(area);
+      area.select();
+      const done = document.execCommand("copy");
+      area.remove();
+      return done;
+    }
+  }
+
+  async function copied(button, text) {
+    const done = await copyText(text);
+    const label = button.textContent;
+    button.textContent = done ? "Copied" : "Copy failed";
+    announce(done ? "Copied." : "Copying failed.");
+    window.setTimeout(() => { button.textContent = label; }, 1500);
   }
 
   function setStatus(r, status) {
@@ -205,6 +251,11 @@
     body.dir = "auto";
     body.textContent = content;
     el.appendChild(body);
+    const copy = document.createElement("button");
+    copy.type = "button";
+    copy.className = "copy-message link";
+    copy.textContent = "Copy";
+    el.appendChild(copy);
     list.insertBefore(el, later || null);
     el.scrollIntoView({ block: "end" });
     return el;
@@ -311,6 +362,7 @@
       box.textContent = f.message;
       box.hidden = false;
       setStatus(r, f.code === "interrupted" ? "interrupted" : "error");
+      render(r);  // its code, if any, highlighted now that it has ended
       if (f.coins_charged !== undefined) {
         // It wrote text before it failed, and was billed for that.
         showBalance(f.balance);
@@ -454,6 +506,19 @@
     }
   });
   list.addEventListener("click", (event) => {
+    const copyMessage = event.target.closest(".copy-message");
+    if (copyMessage) {
+      // A reply as its Markdown; a person's message as they typed it.
+      const li = copyMessage.closest("li");
+      const r = replies.get(Number(li.dataset.messageId));
+      copied(copyMessage, r ? r.text : li.querySelector(".body").textContent);
+      return;
+    }
+    const copyCode = event.target.closest(".copy-code");
+    if (copyCode) {
+      copied(copyCode, copyCode.parentElement.querySelector("code").textContent);
+      return;
+    }
     const button = event.target.closest(".retry");
     if (!button || !socket || socket.readyState !== WebSocket.OPEN) return;
     const id = Number(button.closest("li").dataset.messageId);
@@ -462,7 +527,8 @@
   });
 
   for (const el of list.querySelectorAll("li.message--assistant")) {
-    replyFor(Number(el.dataset.messageId), false);
+    const r = replyFor(Number(el.dataset.messageId), false);
+    if (r.status !== "streaming") decorate(el.querySelector(".body"));
   }
   updateIndicator();
   connect();
