@@ -366,7 +366,7 @@ async def test_a_retry_that_fails_before_any_output_keeps_the_earlier_text(
 async def test_the_demo_model_streams_offline(alice: Any) -> None:
     conversation = await Conversation.objects.acreate(owner=alice, model="demo")
     tab = await connect(alice, conversation)
-    await send(tab, type="send", content="Hello demo")
+    await send(tab, type="send", content="Hello demo, how are you today?")
     frames = await until_end(tab)
     view = ClientView()
     for frame in frames:
@@ -374,7 +374,7 @@ async def test_the_demo_model_streams_offline(alice: Any) -> None:
     stop = frames[-1]
     assert stop["type"] == "message_stop" and stop["provider"] == "demo"
     assert stop["usage"]["output_tokens"] > 50
-    assert "Hello demo" in view.text[stop["message_id"]]
+    assert "Hello demo, how are you today?" in view.text[stop["message_id"]]
     await tab.disconnect()
 
 

@@ -79,8 +79,14 @@ def wait_reply(page: Any, condition: str) -> None:
 
 
 def wait_ended(page: Any, timeout: float) -> None:
-    """The reply has ended and its last text is on the page. The indicator hides as the end
-    frame is handled, while text is painted in the next animation frame: wait for that one."""
+    """The reply to the latest message has ended and its last text is on the page: the last
+    message is a reply that no longer streams (the indicator alone is also hidden before the
+    reply has begun). Text is painted in the next animation frame: wait for that one."""
+    page.wait_for_selector(
+        "#messages > li.message--assistant:last-child[data-status]"
+        ":not([data-status='streaming'])",
+        timeout=timeout,
+    )
     page.wait_for_selector("#indicator", state="hidden", timeout=timeout)
     page.evaluate("new Promise((painted) => requestAnimationFrame(() => painted(null)))")
 
@@ -820,3 +826,33 @@ def test_code_is_highlighted_and_messages_and_code_blocks_copy(
     wait_ready(page)
     page.wait_for_selector(f"{code}.hljs")
     assert page.locator("li.message--assistant .copy-code").count() == 1
+
+
+def test_a_streaming_reply_keeps_its_finished_blocks_so_a_selection_holds(
+    page: Any, provider: SSEServer
+) -> None:
+    """Only the block being written is painted again: the paragraphs above it are the same
+    elements from frame to frame, and text selected in them stays selected."""
+    chunks = []
+    for n in range(30):  # thirty paragraphs, a word at a time, a blank line after each
+        words = [f"Paragraph {n}", *(f"w{n}x{i}" for i in range(20))]
+        chunks += [w + " " for w in words[:-1]] + [words[-1] + "\n\n"]
+    provider.enqueue(text_reply([*chunks, "The end."], delay=0.01))
+    send(page, "Thirty paragraphs, please")
+    wait_reply(page, "text.includes('w3x5')")
+    first = page.evaluate_handle(
+        "document.querySelector('li.message--assistant:last-of-type .body p')"
+    )
+    page.evaluate(
+        "(p) => { const range = document.createRange(); range.selectNodeContents(p);"
+        " const s = window.getSelection(); s.removeAllRanges(); s.addRange(range); }",
+        first,
+    )
+    selected = page.evaluate("window.getSelection().toString()")
+    assert selected.startswith("Paragraph 0 w0x0")
+    wait_reply(page, "text.includes('w20x5')")  # many frames later
+    assert first.evaluate("(p) => p.isConnected")
+    assert page.evaluate("window.getSelection().toString()") == selected
+    wait_ended(page, timeout=20000)
+    assert reply_text(page).endswith("The end.")
+    assert page.locator("li.message--assistant:last-of-type .body p").count() == 31

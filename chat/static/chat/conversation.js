@@ -48,6 +48,7 @@
   let socket = null;
   let attempts = 0;
   let renderQueued = new Set();
+  let paintScheduled = false;
 
   function announce(text) { announcer.textContent = text; }
 
@@ -116,8 +117,8 @@
         '<div class="thinking-body plain" dir="auto"></div></details>' +
         '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
         '<p class="message-note" hidden>Stopped.</p><p class="message-meta"></p>' +
-        '<button type="button" class="copy-message link">Copy</button>' +
         '<p class="message-title-cost"></p>' +
+        '<button type="button" class="copy-message link">Copy</button>' +
         '<button type="button" class="retry" hidden>Retry</button>';
       list.appendChild(el);
     }
@@ -131,22 +132,79 @@
 
   function render(r) {
     renderQueued.add(r);
-    if (renderQueued.size > 1) return;
+    if (paintScheduled) return;
+    paintScheduled = true;
     window.requestAnimationFrame(() => {
-      for (const q of renderQueued) paint(q);
+      paintScheduled = false;
+      const queued = renderQueued;
       renderQueued = new Set();
+      for (const q of queued) paint(q);
     });
   }
 
+  // The reply's text was replaced rather than added to (a snapshot, a retry): painted anew.
+  function replaced(r) { r.generation = (r.generation || 0) + 1; }
+
   function paint(r) {
     const body = r.el.querySelector(".body");
-    body.innerHTML = window.renderMarkdown(r.text);
-    // A finished reply's code is highlighted and gets its copy buttons (not on every frame of
-    // a streaming one: it would be repainted at once).
-    if (r.status !== "streaming") decorate(body);
+    if (r.status === "streaming") {
+      paintStreaming(r, body);
+    } else {
+      // Ended: rendered whole once, as the server renders it; its code highlighted, with
+      // copy buttons.
+      r.stream = null;
+      body.innerHTML = window.renderMarkdown(r.text);
+      decorate(body);
+    }
     const details = r.el.querySelector(".thinking");
     details.hidden = !r.thinking;
     details.querySelector(".thinking-body").textContent = r.thinking;
+  }
+
+  // While a reply streams it is painted block by block. A block that has ended (at a blank line
+  // outside a code fence, and not followed by an indented continuation) is rendered once and
+  // kept; only the block being written is rendered again at each frame. So a frame costs one
+  // block, not the whole reply, and what is on screen stays put: a selection in it holds, and a
+  // screen reader keeps its place.
+  const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+  const CLOSING_FENCE = /^ {0,3}(`{3,}|~{3,})\s*$/;
+
+  function paintStreaming(r, body) {
+    let s = r.stream;
+    if (!s || s.generation !== r.generation || body.firstElementChild !== s.done) {
+      body.innerHTML = '<div class="stream-done"></div><div class="stream-tail"></div>';
+      s = r.stream = { generation: r.generation, done: body.firstElementChild,
+                       tail: body.lastElementChild, cut: 0, scan: 0, fence: null };
+    }
+    const text = r.text;
+    let cut = s.cut;
+    let pos = s.scan;
+    for (;;) {
+      const end = text.indexOf("\n", pos);
+      if (end === -1) break;  // a line still being written
+      const line = text.slice(pos, end);
+      if (s.fence) {
+        const closing = CLOSING_FENCE.exec(line);
+        if (closing && closing[1][0] === s.fence[0] && closing[1].length >= s.fence.length) {
+          s.fence = null;
+        }
+      } else if (FENCE.test(line)) {
+        s.fence = FENCE.exec(line)[1];
+      } else if (line.trim() === "") {
+        const next = text.charAt(end + 1);
+        if (next === "") break;  // what follows decides: look again at the next frame
+        if (next !== " " && next !== "\t" && next !== "\n") cut = end + 1;
+      }
+      pos = end + 1;
+    }
+    s.scan = pos;
+    if (cut > s.cut) {
+      const block = document.createElement("template");
+      block.innerHTML = window.renderMarkdown(text.slice(s.cut, cut));
+      s.done.append(block.content);
+      s.cut = cut;
+    }
+    s.tail.innerHTML = window.renderMarkdown(text.slice(s.cut));
   }
 
   // Syntax highlighting (highlight.js, served by the site) and a Copy button on each code block.
@@ -184,7 +242,8 @@
 
   async function copied(button, text) {
     const done = await copyText(text);
-    const label = button.textContent;
+    // Its own label, kept from the first click (a second one within 1.5 s reads "Copied").
+    const label = button.dataset.label || (button.dataset.label = button.textContent);
     button.textContent = done ? "Copied" : "Copy failed";
     announce(done ? "Copied." : "Copying failed.");
     window.setTimeout(() => { button.textContent = label; }, 1500);
@@ -304,7 +363,7 @@
       const r = replyFor(f.message_id, true);
       // A retry restarts the text at offset 0; the old text stays on screen until new text
       // arrives (the next paint replaces it).
-      r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0;
+      r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0; replaced(r);
       r.el.querySelector(".message-error").hidden = true;
       r.el.querySelector(".message-meta").textContent = "";
       r.el.dataset.model = f.model;
@@ -319,7 +378,7 @@
     },
     message_snapshot(f) {
       const r = replyFor(f.message_id, true);
-      r.text = f.content; r.textLen = cpLength(f.content);
+      r.text = f.content; r.textLen = cpLength(f.content); replaced(r);
       r.thinking = f.thinking || ""; r.thinkingLen = cpLength(r.thinking);
       setStatus(r, f.status);
       render(r);
@@ -356,7 +415,7 @@
       }
       const r = replyFor(f.message_id, true);
       if (f.partial_content && cpLength(f.partial_content) > r.textLen) {
-        r.text = f.partial_content; r.textLen = cpLength(r.text); render(r);
+        r.text = f.partial_content; r.textLen = cpLength(r.text); replaced(r); render(r);
       }
       const box = r.el.querySelector(".message-error");
       box.textContent = f.message;
