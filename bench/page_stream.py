@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.site import bench_site  # noqa: E402
-from tests.e2e.servers import manage  # noqa: E402
 from tests.fakes.anthropic import text_reply  # noqa: E402
 from tests.fakes.sse_server import SSEServer  # noqa: E402
 
@@ -65,8 +64,7 @@ def measure(tokens: int, rate: float) -> dict[str, float]:
 
     provider = SSEServer().start()
     try:
-        with bench_site("page-stream", provider_url=provider.url) as site:
-            manage(site.env, "collectstatic", "--noinput", "--verbosity", "0")
+        with bench_site("page-stream", provider_url=provider.url, pages=True) as site:
             worker = site.workers[0]
             assert site.person is not None
             with sync_playwright() as playwright:

@@ -83,8 +83,7 @@ def wait_ended(page: Any, timeout: float) -> None:
     message is a reply that no longer streams (the indicator alone is also hidden before the
     reply has begun). Text is painted in the next animation frame: wait for that one."""
     page.wait_for_selector(
-        "#messages > li.message--assistant:last-child[data-status]"
-        ":not([data-status='streaming'])",
+        "#messages > li.message--assistant:last-child[data-status]:not([data-status='streaming'])",
         timeout=timeout,
     )
     page.wait_for_selector("#indicator", state="hidden", timeout=timeout)
