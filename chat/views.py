@@ -101,6 +101,9 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
             "retry_statuses": frames.RETRY_STATUSES,
             "example_prompts": EXAMPLE_PROMPTS,
+            # The picker's labels stay short: why a model is unavailable is said once, below
+            # it, for all the models it applies to.
+            "unavailable": _unavailable_by_reason(models),
             # What the page's script needs of the contract, and the providers' names.
             "chat_config": json.dumps(
                 {
@@ -135,6 +138,16 @@ def conversation_model(request: HttpRequest, conversation_id: int) -> JsonRespon
     except ProviderError as exc:
         return JsonResponse({"error": exc.message}, status=400)
     return JsonResponse({"model": model.id})
+
+
+def _unavailable_by_reason(models: list[dict[str, object]]) -> list[tuple[str, list[str]]]:
+    grouped: dict[str, list[str]] = {}
+    for choice in models:
+        if not choice["available"] and choice["unavailable_reason"]:
+            grouped.setdefault(str(choice["unavailable_reason"]), []).append(
+                str(choice["display_name"])
+            )
+    return list(grouped.items())
 
 
 def _estimate_config(models: list[dict[str, object]]) -> dict[str, object]:

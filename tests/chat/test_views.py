@@ -301,3 +301,18 @@ def test_the_page_gives_the_composer_each_model_s_prices_and_typical_reply(
     assert estimate["models"]["claude-haiku-5-5"]["typical"] is None
     assert estimate["price_scale"] == 10_000 and estimate["min_reply_tokens"] >= 1
     assert 'aria-describedby="estimate"' in page
+
+
+def test_the_picker_keeps_labels_short_and_says_once_why_models_are_unavailable(
+    client: Any, alice: Any, settings: Any
+) -> None:
+    configure_provider(settings, "anthropic", API_KEY="sk-ant-x")
+    conversation = Conversation.objects.create(owner=alice, model="claude-sonnet-5-5")
+    client.force_login(alice)
+    page = client.get(f"/chat/{conversation.pk}/").content.decode()
+    assert re.search(r'value="gpt-5.5"[^>]*disabled>GPT-5.5 \(unavailable\)</option>', page)
+    reasons = re.findall(r'<p class="model-info model-unavailable">(.*?)</p>', page)
+    openai = [r for r in reasons if "OpenAI" in r]
+    assert len(openai) == 1 and openai[0].startswith("GPT-5.5, GPT-5.4 mini, GPT-4.1 mini: ")
+    assert 'href="/settings/keys/"' in openai[0]
+    assert not any("no Anthropic key" in r for r in reasons)  # the site has its key

@@ -400,7 +400,10 @@ def test_the_model_picker_offers_models_by_provider_and_remembers_the_choice(
     assert "3 coins per 1,000 tokens in, 15 out" in page.inner_text("#model-info")  # coins
     # No OpenAI key on this site and none of the person's own: offered, disabled, with why.
     gpt = page.locator('#model option[value="gpt-5.5"]')
-    assert gpt.is_disabled() and "no OpenAI key" in gpt.inner_text()
+    # The label stays short; why is said once below the picker, for all OpenAI's models.
+    assert gpt.is_disabled() and gpt.inner_text() == "GPT-5.5 (unavailable)"
+    reasons = page.locator(".model-unavailable").all_inner_texts()
+    assert any(r.startswith("GPT-5.5, GPT-5.4 mini") and "no OpenAI key" in r for r in reasons)
     page.select_option("#model", "demo")
     page.wait_for_function("document.querySelector('#model-info').textContent.includes('local')")
     send(page, "Use the demo")
