@@ -209,3 +209,17 @@ def test_grant_coins_and_reconcile_coins_commands(alice: Any) -> None:
     CoinAccount.objects.filter(user=alice).update(balance=7)
     with pytest.raises(CommandError, match="1 account"):
         call_command("reconcile_coins", stdout=out)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_admin_downloads_someone_s_usage_as_csv(alice: Any) -> None:
+    from django.contrib.auth import get_user_model
+    from django.test import AsyncClient
+
+    root = await get_user_model().objects.acreate_superuser("root", "r@example.com", "x-pass-9")
+    client = AsyncClient()
+    await client.aforce_login(root)
+    response = await client.get(f"/usage/people/{alice.pk}/usage.csv")
+    body = b"".join([c async for c in response.streaming_content]).decode()  # type: ignore[attr-defined]
+    assert response.status_code == 200 and "Welcome coins" in body
+    assert (await client.get("/usage/people/999999/usage.csv")).status_code == 404
