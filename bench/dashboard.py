@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.site import throwaway_postgres  # noqa: E402
+
 PEOPLE = 2_000
 DAYS = 90
 RUNS = 3
@@ -126,14 +128,8 @@ def main() -> None:
         help="a PostgreSQL server to make the throwaway database on",
     )  # fmt: skip
     args = parser.parse_args()
-    import psycopg
-
-    name = f"chatsite_dashboard_{os.getpid()}"
-    base = args.database_url.rsplit("/", 1)[0]
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        _setup(f"{base}/{name}")
+    with throwaway_postgres(args.database_url) as database_url:
+        _setup(database_url)
         from django.utils import timezone
 
         began = time.perf_counter()
@@ -150,12 +146,6 @@ def main() -> None:
             today,
             model="claude-sonnet-5-5",
         )
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(args.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

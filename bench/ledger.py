@@ -25,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.site import throwaway_postgres  # noqa: E402
+
 
 def _setup(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
@@ -115,14 +117,8 @@ def main() -> None:
         help="a PostgreSQL server to make the throwaway database on",
     )  # fmt: skip
     args = parser.parse_args()
-    import psycopg
-
-    name = f"chatsite_bench_{os.getpid()}"
-    base = args.database_url.rsplit("/", 1)[0]
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        _setup(f"{base}/{name}")
+    with throwaway_postgres(args.database_url) as database_url:
+        _setup(database_url)
         from billing.models import CoinAccount
         from billing.services import reconcile
 
@@ -140,13 +136,6 @@ def main() -> None:
         )
         if negative or drift:
             raise SystemExit("overspend or ledger drift")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(args.database_url, autocommit=True) as admin:
-            # WITH (FORCE): the pool's idle connections (psycopg_pool) end with it.
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

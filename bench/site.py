@@ -88,20 +88,37 @@ class Site:
 
 
 @contextmanager
+def throwaway_postgres(server_url: str = f"{POSTGRES}/postgres") -> Iterator[str]:
+    """A fresh PostgreSQL database on the server `server_url` names (its URL), dropped after,
+    with this process's Django connections closed first."""
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    base = server_url.rsplit("/", 1)[0]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        if "django" in sys.modules:
+            from django.conf import settings
+
+            if settings.configured:  # a benchmark that set Django up in its own process
+                from django.db import connections
+
+                connections.close_all()
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            # WITH (FORCE): the pool's idle connections (psycopg_pool) end with it.
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
 def _database(services: bool, tmp: Path) -> Iterator[str]:
     if not services:
         yield f"sqlite:///{tmp / 'bench.sqlite3'}"
         return
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_postgres() as url:
+        yield url
 
 
 def _flush_redis() -> None:

@@ -17,7 +17,7 @@ from billing import services
 from billing.dashboard import Dashboard, dashboard
 from billing.forms import AdjustCoinsForm, DashboardRangeForm
 from billing.models import CoinAccount, LedgerEntry, LlmUsage
-from chatsite.charts import Bar, bar_chart, hbar_chart
+from chatsite.charts import Bar, bar_chart, day_bars, hbar_chart
 from providers import catalogue, registry
 
 
@@ -238,14 +238,11 @@ def _dashboard_charts(board: Dashboard) -> list[tuple[str, SafeString]]:
     label_every = max(1, len(days) // 8)
 
     def per_day(title: str, figure: Any, unit: str, chart_id: str) -> SafeString:
-        bars = [
-            Bar(
-                label=f"{day.day:%b %-d}" if index % label_every == 0 else "",
-                value=int(figure(day.totals)),
-                tooltip=f"{day.day:%a %b %-d}: {int(figure(day.totals)):,} {unit}",
-            )
-            for index, day in enumerate(days)
-        ]
+        bars = day_bars(
+            [(day.day, int(figure(day.totals))) for day in days],
+            units=(unit.removesuffix("s"), unit),
+            every=label_every,
+        )
         total = sum(bar.value for bar in bars)
         return bar_chart(
             bars,

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Value
+from django.db.models import Exists, OuterRef, QuerySet, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
@@ -339,16 +339,20 @@ def open_hold(*, message_id: int) -> Hold | None:
     return None
 
 
-def open_holds(*, older_than: dt.timedelta) -> list[LedgerEntry]:
-    """Holds never released (their reply or title was never settled) older than `older_than`:
-    coins still held from their person. A live reply's hold is open for as long as it runs."""
+def unreleased_holds() -> QuerySet[LedgerEntry]:
+    """Holds whose release is not in the ledger: a reply or title still being written, or one
+    never settled (its process died)."""
     released = LedgerEntry.objects.filter(
         reference=Replace(OuterRef("reference"), Value(":hold"), Value(":release"))
     )
-    holds = LedgerEntry.objects.filter(
-        kind=LedgerEntry.Kind.HOLD, created_at__lt=timezone.now() - older_than
-    )
-    return list(holds.filter(~Exists(released)).select_related("account").order_by("pk"))
+    return LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD).filter(~Exists(released))
+
+
+def open_holds(*, older_than: dt.timedelta) -> list[LedgerEntry]:
+    """Holds never released (their reply or title was never settled) older than `older_than`:
+    coins still held from their person. A live reply's hold is open for as long as it runs."""
+    holds = unreleased_holds().filter(created_at__lt=timezone.now() - older_than)
+    return list(holds.select_related("account").order_by("pk"))
 
 
 def usage_record(*, usage: Usage | None = None, **fields: Any) -> int:

@@ -19,19 +19,18 @@ from django.db.models import (
     BigIntegerField,
     CharField,
     Count,
-    Exists,
     F,
     IntegerField,
     Max,
-    OuterRef,
     QuerySet,
     Sum,
     Value,
 )
-from django.db.models.functions import Cast, Coalesce, Replace, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from billing.models import LedgerEntry, LlmUsage
+from billing.services import unreleased_holds
 
 # The ledger's kinds a person sees as lines of their own (holds, releases and captures are a
 # reply's, shown as that reply's one line).
@@ -261,12 +260,8 @@ def last_days(user_id: int, *, days: int, today: dt.date | None = None) -> list[
 
 def held(user_id: int) -> int:
     """Coins held for replies and titles being written (their holds not yet released)."""
-    released = LedgerEntry.objects.filter(
-        reference=Replace(OuterRef("reference"), Value(":hold"), Value(":release"))
-    )
-    holds = LedgerEntry.objects.filter(account__user_id=user_id, kind=LedgerEntry.Kind.HOLD)
-    total = holds.filter(~Exists(released)).aggregate(total=Sum("amount"))["total"]
-    return -int(total or 0)
+    holds = unreleased_holds().filter(account__user_id=user_id)
+    return -int(holds.aggregate(total=Sum("amount"))["total"] or 0)
 
 
 def _aware(value: object) -> dt.datetime:

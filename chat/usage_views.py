@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 from billing import usage
 from billing.services import balance_of
 from chat.models import Conversation
-from chatsite.charts import Bar, bar_chart
+from chatsite.charts import bar_chart, day_bars
 from providers.catalogue import find_model
 
 LINES_PER_PAGE = 50
@@ -71,15 +71,10 @@ def _shown(user_id: int, lines: list[usage.Line]) -> list[ShownLine]:
 
 
 def _chart(days: list[usage.DayTotal]) -> str:
-    bars = [
-        Bar(
-            # Every fifth day is labelled, so the axis stays legible on a phone.
-            label=f"{day.day:%b %-d}" if index % 5 == 0 or index == len(days) - 1 else "",
-            value=day.coins,
-            tooltip=f"{day.day:%A %B %-d}: {day.coins:,} coin{'' if day.coins == 1 else 's'}",
-        )
-        for index, day in enumerate(days)
-    ]
+    # Every fifth day is labelled, so the axis stays legible on a phone.
+    bars = day_bars(
+        [(day.day, day.coins) for day in days], units=("coin", "coins"), every=5, last=True
+    )
     spent = sum(day.coins for day in days)
     return bar_chart(
         bars,

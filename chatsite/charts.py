@@ -5,6 +5,7 @@ figures in a table beside it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
@@ -24,6 +25,23 @@ class Bar:
     label: str  # under the bar (may be blank to thin out a crowded axis)
     value: int
     tooltip: str  # the bar's own title: what it stands for, in words
+
+
+def day_bars(
+    days: list[tuple[dt.date, int]], *, units: tuple[str, str], every: int, last: bool = False
+) -> list[Bar]:
+    """A bar per day, labelled every `every` days (and the last one too if `last`), each with
+    its date and value in words ("Monday December 7: 13 coins"; `units`: singular, plural)."""
+    return [
+        Bar(
+            label=f"{day:%b %-d}"
+            if index % every == 0 or (last and index == len(days) - 1)
+            else "",
+            value=value,
+            tooltip=f"{day:%A %B %-d}: {value:,} {units[0] if value == 1 else units[1]}",
+        )
+        for index, (day, value) in enumerate(days)
+    ]
 
 
 def bar_chart(bars: list[Bar], *, title: str, description: str, chart_id: str) -> SafeString:
