@@ -189,19 +189,24 @@ async def test_a_key_that_cannot_reach_the_title_model_titles_with_the_reply_s_m
 
 
 async def test_every_tab_of_the_person_follows_the_balance_of_a_reply_and_its_title(
-    alice: Any, anthropic_server: SSEServer
+    alice: Any, bob: Any, anthropic_server: SSEServer
 ) -> None:
     anthropic_server.enqueue(text_reply(["Yes."]), message_response("Oven Temperatures"))
     elsewhere = await database_sync_to_async(Conversation.objects.create)(
         owner=alice, model="claude-sonnet-5-5"
     )
-    other_tab = await connect(alice, elsewhere)
+    bobs = await database_sync_to_async(Conversation.objects.create)(
+        owner=bob, model="claude-sonnet-5-5"
+    )
+    other_tab, bobs_tab = await connect(alice, elsewhere), await connect(bob, bobs)
     _, tab, frames = await _first_exchange(alice, anthropic_server)
     title = await receive(tab)
     seen = [await receive(other_tab), await receive(other_tab)]
     assert await tab.receive_nothing(timeout=0.2)  # told once, with the title
+    assert await bobs_tab.receive_nothing(timeout=0.1)  # someone else's balance: never
     await tab.disconnect()
     await other_tab.disconnect()
+    await bobs_tab.disconnect()
     assert seen == [
         {"type": "balance", "balance": frames[-1]["balance"]},
         {"type": "balance", "balance": title["balance"]},
