@@ -102,7 +102,7 @@ def measure(replies: int) -> tuple[dict[str, float], float | None]:
         socket_id = opening.socket_id
         frame = SendFrame(content="Say hello", client_id=uuid.uuid4().hex, max_tokens=1024)
         resolved, start = trip(
-            "send", starting._begin_send, user_id=person.pk, session_key=session_key,
+            "send", starting._begin, user_id=person.pk, session_key=session_key,
             conversation_id=conversation_id, frame=frame, hub=HUB,
         )  # fmt: skip
         attempt = services.Attempt(

@@ -21,7 +21,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat import frames, limits, replies, selectors
-from chat.frames import Close, FrameError, RetryFrame, SendFrame, StopFrame
+from chat.frames import (
+    Close,
+    EditFrame,
+    FrameError,
+    RegenerateFrame,
+    RetryFrame,
+    SelectFrame,
+    SendFrame,
+    StopFrame,
+)
 from chat.hub import get_hub
 from chat.maintenance import swept_latest_exchange
 from chatsite.accounts import session_expiry, session_user, signed_in_until
@@ -55,14 +64,15 @@ class _Opening:
     owned: bool = False  # the person owns the conversation
     socket_id: int | None = None  # None: not admitted (signed out, not theirs, too many open)
     exchange: tuple[Any, Any] = (None, None)  # the latest exchange, to catch the socket up
+    branch: tuple[int, ...] = ()  # the conversation's current branch (message ids)
     expires_at: dt.datetime | None = None  # when the session ends
 
 
 def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) -> _Opening:
     """A socket's one trip to the database thread before it streams: who its session signs in
     (`session_user`: the session and the person), its admission (`_admit`) and, if it is
-    admitted, the conversation's latest exchange to bring it up to date with
-    (`maintenance.swept_latest_exchange`, read after the admission's transaction ended)."""
+    admitted, the conversation's latest exchange and current branch to bring it up to date
+    with (`maintenance.swept_latest_exchange`, read after the admission's transaction ended)."""
     user = session_user(session)
     if user is None:
         return _Opening()
@@ -71,6 +81,7 @@ def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) 
         return _Opening(user_id=user.pk, owned=owned)
     try:
         exchange = swept_latest_exchange(conversation_id=conversation_id, sweep=sweep)
+        branch = selectors.current_branch(conversation_id=conversation_id)
     except BaseException:
         # The socket is not opened after all: its row must not count against the person.
         limits.socket_close(socket_id=socket_id)
@@ -80,6 +91,7 @@ def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) 
         owned=True,
         socket_id=socket_id,
         exchange=exchange,
+        branch=tuple(branch),
         expires_at=session_expiry(session),
     )
 
@@ -239,7 +251,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         hub.track(self)
         self._frame_allowance, self._frame_counted = settings.SOCKET_FRAME_BURST, time.monotonic()
         self._watch_session(opening.expires_at)
-        await hub.catch_up(self, conversation_id, opening.exchange)
+        await hub.catch_up(self, conversation_id, opening.exchange, opening.branch)
 
     # --- the session's end: the socket goes with it ---------------------------------------------
 
@@ -321,7 +333,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await self._handle(frame)
         except replies.Refused as refused:
-            client_id = frame.client_id if isinstance(frame, SendFrame) else None
+            client_id = frame.client_id if isinstance(frame, (SendFrame, EditFrame)) else None
             await self.send(text_data=refused.frame(client_id=client_id))
             if refused.signed_out:
                 await self.close(code=Close.SIGNED_OUT)
@@ -339,11 +351,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _handle(self, frame: Any) -> None:
         assert self.conversation_id is not None and self.user_id is not None
-        # Paid actions (send, retry) re-check the person (signed out, new password, account
-        # disabled) and count against the per-minute limit before anything is written.
+        # Paid actions (send, edit, regenerate, retry) re-check the person (signed out, new
+        # password, account disabled) and count against the per-minute limit before anything
+        # is written.
         match frame:
-            case SendFrame():
-                for text in await replies.send_reply(
+            case SendFrame() | EditFrame() | RegenerateFrame() | RetryFrame():
+                for text in await replies.start_reply(
                     user_id=self.user_id,
                     session_key=self.session_key,
                     conversation_id=self.conversation_id,
@@ -352,10 +365,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.send(text_data=text)
             case StopFrame():
                 await get_hub().stop(self.conversation_id)
-            case RetryFrame(message_id=message_id):
-                await replies.retry_reply(
+            case SelectFrame(message_id=message_id):
+                await replies.select_branch(
                     user_id=self.user_id,
-                    session_key=self.session_key,
                     conversation_id=self.conversation_id,
                     message_id=message_id,
                 )

@@ -54,12 +54,44 @@ class FrameError(ValueError):
         self.client_id = client_id
 
 
+# A send without `parent_id` follows the end of the conversation's current branch.
+AT_CURRENT_LEAF = -1
+
+
 @dataclass(frozen=True, slots=True)
 class SendFrame:
     content: str
     model: str | None = None
     max_tokens: int | None = None
     client_id: str | None = None
+    # The message the new one follows (None: none, a first message), by default the end of
+    # the current branch.
+    parent_id: int | None = AT_CURRENT_LEAF
+
+
+@dataclass(frozen=True, slots=True)
+class EditFrame:
+    """A new version of the person's message `message_id` (its sibling), and a reply to it."""
+
+    message_id: int
+    content: str
+    client_id: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegenerateFrame:
+    """A new reply beside the reply `message_id` (its sibling; the old one is kept)."""
+
+    message_id: int
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SelectFrame:
+    """Make the branch through `message_id` the conversation's current one."""
+
+    message_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +104,19 @@ class RetryFrame:
     message_id: int
 
 
-ClientFrame: TypeAlias = SendFrame | StopFrame | RetryFrame
+ClientFrame: TypeAlias = (
+    SendFrame | EditFrame | RegenerateFrame | SelectFrame | StopFrame | RetryFrame
+)
 
 _FIELDS: dict[str, frozenset[str]] = {
-    "send": frozenset({"type", "content", "model", "max_tokens", "client_id"}),
+    "send": frozenset({"type", "content", "model", "max_tokens", "client_id", "parent_id"}),
+    "edit": frozenset({"type", "message_id", "content", "client_id", "model"}),
+    "regenerate": frozenset({"type", "message_id", "model"}),
+    "select": frozenset({"type", "message_id"}),
     "stop": frozenset({"type"}),
     "retry": frozenset({"type", "message_id"}),
 }
+_MAX_ID = 2**63 - 1
 
 
 def clean_text(text: str) -> str:
@@ -163,20 +201,31 @@ def parse_client_frame(text: str | None, binary: bytes | None) -> ClientFrame:
         raise FrameError("The frame must be a JSON object.")
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise FrameError("Unknown frame type; expected send, stop or retry.")
-    if kind == "send":
+        raise FrameError(
+            "Unknown frame type; expected send, edit, regenerate, select, stop or retry."
+        )
+    if kind in ("send", "edit"):
         try:
-            return _send_frame(data)
+            return _send_frame(data) if kind == "send" else _edit_frame(data)
         except FrameError as exc:
             # Refused for its content or another field: the page matches it by its client_id.
             raise FrameError(str(exc), client_id=_valid_client_id(data)) from None
     _no_unknown_fields(data, kind)
     if kind == "stop":
         return StopFrame()
-    message_id = _optional_int(data, "message_id", 1, 2**63 - 1)
+    message_id = _message_id(data)
+    if kind == "regenerate":
+        return RegenerateFrame(message_id=message_id, model=_optional_str(data, "model", 100))
+    if kind == "select":
+        return SelectFrame(message_id=message_id)
+    return RetryFrame(message_id=message_id)
+
+
+def _message_id(data: dict[str, Any]) -> int:
+    message_id = _optional_int(data, "message_id", 1, _MAX_ID)
     if message_id is None:
         raise FrameError("'message_id' is required.")
-    return RetryFrame(message_id=message_id)
+    return message_id
 
 
 def _no_unknown_fields(data: dict[str, Any], kind: str) -> None:
@@ -194,6 +243,32 @@ def _valid_client_id(data: dict[str, Any]) -> str | None:
 
 def _send_frame(data: dict[str, Any]) -> SendFrame:
     _no_unknown_fields(data, "send")
+    content, client_id = _content(data), _client_id(data)
+    # Absent: after the end of the current branch; null: a first message (a new root).
+    parent_id: int | None = AT_CURRENT_LEAF
+    if "parent_id" in data:
+        parent_id = _optional_int(data, "parent_id", 1, _MAX_ID)
+    return SendFrame(
+        content=content,
+        model=_optional_str(data, "model", 100),
+        max_tokens=_optional_int(data, "max_tokens", 1, MAX_TOKENS_CEILING),
+        client_id=client_id,
+        parent_id=parent_id,
+    )
+
+
+def _edit_frame(data: dict[str, Any]) -> EditFrame:
+    """An edit obeys a send's rules for its text and client_id."""
+    _no_unknown_fields(data, "edit")
+    return EditFrame(
+        message_id=_message_id(data),
+        content=_content(data),
+        client_id=_client_id(data),
+        model=_optional_str(data, "model", 100),
+    )
+
+
+def _content(data: dict[str, Any]) -> str:
     content = data.get("content")
     if not isinstance(content, str) or not content.strip():
         raise FrameError("'content' must be non-empty text.")
@@ -202,15 +277,14 @@ def _send_frame(data: dict[str, Any]) -> SendFrame:
             f"The message is too long (at most {settings.MESSAGE_MAX_CHARS} characters)."
         )
     _check_text(content, "content")
+    return content
+
+
+def _client_id(data: dict[str, Any]) -> str | None:
     client_id = _optional_str(data, "client_id", 64)
     if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
         raise FrameError("'client_id' may hold only letters, digits, '-' and '_'.")
-    return SendFrame(
-        content=content,
-        model=_optional_str(data, "model", 100),
-        max_tokens=_optional_int(data, "max_tokens", 1, MAX_TOKENS_CEILING),
-        client_id=client_id,
-    )
+    return client_id
 
 
 def dump(frame: dict[str, Any]) -> str:
@@ -264,21 +338,32 @@ def error(
 # --- server frames ------------------------------------------------------------------------------
 
 
-def user_message(*, message_id: int, content: str, client_id: str) -> str:
-    """`user_message`: a person's message, to every tab (the sender's matches its client_id)."""
+def user_message(
+    *, message_id: int, content: str, client_id: str, parent_id: int | None = None
+) -> str:
+    """`user_message`: a person's message, to every tab (the sender's matches its client_id),
+    after `parent_id` (None: a first message)."""
     return dump(
         {
             "type": "user_message",
             "message_id": message_id,
             "content": content,
             "client_id": client_id or None,
+            "parent_id": parent_id,
         }
     )
 
 
 def message_start(
-    *, message_id: int, conversation_id: int, model: str, provider: str, byok: bool
+    *,
+    message_id: int,
+    conversation_id: int,
+    model: str,
+    provider: str,
+    byok: bool,
+    parent_id: int | None = None,
 ) -> str:
+    """A reply began (or began again, for a retry) after the person's message `parent_id`."""
     return dump(
         {
             "type": "message_start",
@@ -287,8 +372,14 @@ def message_start(
             "model": model,
             "provider": provider,
             "byok": byok,
+            "parent_id": parent_id,
         }
     )
+
+
+def branch(*, conversation_id: int, path: list[int]) -> str:
+    """The conversation's current branch, its message ids from the root: every tab shows it."""
+    return dump({"type": "branch", "conversation_id": conversation_id, "path": path})
 
 
 def deltas(
@@ -392,4 +483,9 @@ def snapshot_of(message: Any) -> str:
 
 def user_message_of(message: Any) -> str:
     """`user_message` of a saved person's message (a `Message` row)."""
-    return user_message(message_id=message.pk, content=message.content, client_id=message.client_id)
+    return user_message(
+        message_id=message.pk,
+        content=message.content,
+        client_id=message.client_id,
+        parent_id=message.parent_id,
+    )

@@ -96,10 +96,14 @@ class Hub:
         return conversation_id not in self.replies
 
     async def catch_up(
-        self, socket: Subscriber, conversation_id: int, exchange: tuple[Any, Any]
+        self,
+        socket: Subscriber,
+        conversation_id: int,
+        exchange: tuple[Any, Any],
+        branch: tuple[int, ...] = (),
     ) -> None:
-        """Send a joined socket the latest exchange, read since it joined, then the frames held
-        for it meanwhile (the page drops the overlap)."""
+        """Send a joined socket the latest exchange and the current branch, read since it
+        joined, then the frames held for it meanwhile (the page drops the overlap)."""
         asked, message = exchange
         try:
             reply = self.replies.get(conversation_id)
@@ -111,6 +115,9 @@ class Hub:
             # right after a send): it places the person's message before the reply, by id.
             if asked is not None:
                 socket.push(frames.user_message_of(asked))
+            if branch:
+                # A tab that missed a switch (or messages) while it was away follows it now.
+                socket.push(frames.branch(conversation_id=conversation_id, path=list(branch)))
         finally:
             self.local.release(socket)
 

@@ -6,13 +6,22 @@ from django.db.models import Q
 
 
 class Conversation(models.Model):
+    DEFAULT_TITLE = "New chat"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
-    title = models.CharField(max_length=200, default="New chat")
+    title = models.CharField(max_length=200, default=DEFAULT_TITLE)
+    # The person named it: automatic titles never replace theirs.
+    title_by_person = models.BooleanField(default=False)
     model = models.CharField(max_length=100)
     # Shown on the page when the site changed the model (its model was retired).
     model_note = models.CharField(max_length=300, blank=True)
+    # The end of the branch the page shows and a new message follows (chat/tree.py); null
+    # until the first message.
+    current_leaf = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,6 +47,11 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # The message this one follows (null: the first of a branch). Messages form a tree: a
+    # regenerated reply or an edited message is a sibling of the one it replaces.
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
     )
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField(blank=True)

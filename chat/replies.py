@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any, TypeAlias, assert_never
 
 from channels.db import database_sync_to_async
 from django.db import transaction
 
 from billing import services as billing
 from chat import frames, limits, services, shutdown
-from chat.frames import SendFrame
+from chat.frames import EditFrame, RegenerateFrame, RetryFrame, SendFrame
 from chat.hub import get_hub
 from chat.model_choice import conversation_model_refresh
 from chat.models import Conversation
@@ -134,61 +135,69 @@ def _current_model(conversation: Conversation) -> Conversation:
     return conversation_model_refresh(conversation=conversation)
 
 
-def _begin_send(
-    *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame, hub: str
+# What a request names that is not in the conversation is answered with, by request.
+_NOT_HERE = {
+    "send": "The message to follow is not in this conversation.",
+    "edit": "There is no such message of yours here to edit.",
+    "regenerate": "There is no such reply here.",
+    "retry": "There is no reply to retry here.",
+}
+
+# A request that starts a reply.
+Starting: TypeAlias = SendFrame | EditFrame | RegenerateFrame | RetryFrame
+
+
+def _begin(
+    *, user_id: int, session_key: str | None, conversation_id: int, frame: Starting, hub: str
 ) -> tuple[Resolved, services.ReplyStart]:
     """Everything before the provider call, in one trip to the database thread: under load
     each trip waits for a turn of the busy event loop (bench/ttft.py). The conversation is read
-    once, locked, and stays locked until the reply has started (or was refused)."""
+    once, locked, and stays locked until the reply has started (or was refused). The model is
+    the request's if it names one, else the conversation's (the picker's last choice)."""
     _check_paid_action(user_id=user_id, session_key=session_key)
+    chosen = None if isinstance(frame, RetryFrame) else frame.model
     try:
         with transaction.atomic():
             conversation = services.conversation_lock(
                 owner_id=user_id, conversation_id=conversation_id
             )
-            if not frame.model:
+            if not chosen:
                 conversation = _current_model(conversation)
-            resolved = _resolve(frame.model or conversation.model, user_id)
-            start = services.reply_begin(
-                conversation=conversation,
-                content=frame.content,
-                client_id=frame.client_id,
-                model=resolved.model,
-                byok=resolved.credentials.byok,
-                max_tokens=clamp_max_tokens(resolved.model, frame.max_tokens),
-                hub=hub,
-            )
-    except services.ConversationNotFound:
-        raise _no_conversation() from None
-    except services.ReplyInProgress:
-        raise _in_progress() from None
-    except billing.InsufficientCoins as exc:
-        raise _no_coins(exc) from None
-    return resolved, start
-
-
-def _begin_retry(
-    *, user_id: int, session_key: str | None, conversation_id: int, message_id: int, hub: str
-) -> tuple[Resolved, services.ReplyStart]:
-    _check_paid_action(user_id=user_id, session_key=session_key)
-    try:
-        with transaction.atomic():
-            conversation = _current_model(
-                services.conversation_lock(owner_id=user_id, conversation_id=conversation_id)
-            )
-            resolved = _resolve(conversation.model, user_id)
-            start = services.reply_begin_retry(
-                conversation=conversation,
-                message_id=message_id,
-                model=resolved.model,
-                byok=resolved.credentials.byok,
-                max_tokens=clamp_max_tokens(resolved.model, None),
-                hub=hub,
-            )
+            resolved = _resolve(chosen or conversation.model, user_id)
+            asked = frame.max_tokens if isinstance(frame, SendFrame) else None
+            common: dict[str, Any] = {
+                "conversation": conversation,
+                "model": resolved.model,
+                "byok": resolved.credentials.byok,
+                "max_tokens": clamp_max_tokens(resolved.model, asked),
+                "hub": hub,
+            }
+            match frame:
+                case SendFrame():
+                    start = services.reply_begin(
+                        content=frame.content,
+                        client_id=frame.client_id,
+                        parent_id=frame.parent_id,
+                        **common,
+                    )
+                case EditFrame():
+                    start = services.reply_begin_edit(
+                        message_id=frame.message_id,
+                        content=frame.content,
+                        client_id=frame.client_id,
+                        **common,
+                    )
+                case RegenerateFrame():
+                    start = services.reply_begin_regenerate(message_id=frame.message_id, **common)
+                case RetryFrame():
+                    start = services.reply_begin_retry(message_id=frame.message_id, **common)
+                case _:
+                    assert_never(frame)
     except services.ConversationNotFound:
         raise _no_conversation() from None
     except services.MessageNotFound:
-        raise Refused("not_found", "There is no reply to retry here.") from None
+        kind = type(frame).__name__.removesuffix("Frame").lower()
+        raise Refused("not_found", _NOT_HERE[kind]) from None
     except services.ReplyInProgress:
         raise _in_progress() from None
     except billing.InsufficientCoins as exc:
@@ -196,26 +205,27 @@ def _begin_retry(
     return resolved, start
 
 
-async def send_reply(
-    *, user_id: int, session_key: str | None, conversation_id: int, frame: SendFrame
+async def start_reply(
+    *, user_id: int, session_key: str | None, conversation_id: int, frame: Starting
 ) -> list[str]:
-    """Save the person's message and start the reply; returns frames for the requester only."""
+    """Start a reply: to a new message (send), to a new version of one (edit), beside a reply
+    (regenerate) or again in place of one that failed (retry). Every tab of the conversation
+    is told; returns frames for the requester only (a resent send's)."""
     if shutdown.closing():
         raise _restarting()
     await model_sync.areload()
     hub = get_hub()
     await hub.start()
-    resolved, start = await database_sync_to_async(_begin_send)(
+    resolved, start = await database_sync_to_async(_begin)(
         user_id=user_id,
         session_key=session_key,
         conversation_id=conversation_id,
         frame=frame,
         hub=hub.channel,
     )
-    assert start.user_message is not None
-    user_frame = frames.user_message_of(start.user_message)
+    user_frames = [] if start.user_message is None else [frames.user_message_of(start.user_message)]
     if start.duplicate:
-        return [user_frame]
+        return user_frames
     reply = Reply(
         hub=hub,
         owner_id=user_id,
@@ -223,31 +233,21 @@ async def send_reply(
         resolved=resolved,
         start=start,
     )
-    await reply.launch([user_frame, reply.start_frame()])
+    await reply.launch([*user_frames, reply.start_frame()])
     return []
 
 
-async def retry_reply(
-    *, user_id: int, session_key: str | None, conversation_id: int, message_id: int
-) -> None:
-    """Regenerate the conversation's last reply, which ended in error, stopped or interrupted."""
-    if shutdown.closing():
-        raise _restarting()
-    await model_sync.areload()
-    hub = get_hub()
-    await hub.start()
-    resolved, start = await database_sync_to_async(_begin_retry)(
-        user_id=user_id,
-        session_key=session_key,
-        conversation_id=conversation_id,
-        message_id=message_id,
-        hub=hub.channel,
+async def select_branch(*, user_id: int, conversation_id: int, message_id: int) -> None:
+    """Make the branch through a message the current one; every tab of the conversation, on
+    every worker, follows (`branch`)."""
+    try:
+        path = await database_sync_to_async(services.branch_select)(
+            owner_id=user_id, conversation_id=conversation_id, message_id=message_id
+        )
+    except services.ConversationNotFound:
+        raise _no_conversation() from None
+    except services.MessageNotFound:
+        raise Refused("not_found", "There is no such message here.") from None
+    await get_hub().announce(
+        conversation_id, frames.branch(conversation_id=conversation_id, path=path)
     )
-    reply = Reply(
-        hub=hub,
-        owner_id=user_id,
-        conversation_id=conversation_id,
-        resolved=resolved,
-        start=start,
-    )
-    await reply.launch([reply.start_frame()])

@@ -60,6 +60,9 @@ class Reply:
         self.owner_id = owner_id
         self.conversation_id = conversation_id
         self.message_id = start.assistant.pk
+        self.parent_id: int | None = start.assistant.parent_id
+        # The conversation has a title already (named by a reply before, or by the person).
+        self.titled = start.titled
         self.resolved = resolved
         self.request = ChatRequest(
             model=resolved.model.id, messages=start.history, max_tokens=start.max_tokens
@@ -134,6 +137,7 @@ class Reply:
             model=self.resolved.model.id,
             provider=self.resolved.model.provider,
             byok=self.resolved.credentials.byok,
+            parent_id=self.parent_id,
         )
 
     # --- control -------------------------------------------------------------------------------
@@ -210,12 +214,13 @@ class Reply:
             await self._finish(status, error)
         finally:
             self.hub.unregister(self)
-        first_reply = len(self.request.messages) == 1
-        if status == Message.Status.COMPLETE and first_reply and settings.AUTO_TITLES:
+        # Named after its first reply that wrote text, however that reply ended.
+        if self.text.length and not self.titled and settings.AUTO_TITLES:
             _track(self.loop.create_task(self._name_conversation()))
 
     async def _name_conversation(self) -> None:
-        """After the first reply, a short call names the conversation (chat/titles.py)."""
+        """After the first reply with text, a short call names the conversation
+        (chat/titles.py), from the message it answered and its text."""
         try:
             await titles.name_conversation(
                 hub=self.hub,
@@ -223,7 +228,7 @@ class Reply:
                 conversation_id=self.conversation_id,
                 message_id=self.message_id,
                 resolved=self.resolved,
-                question=self.request.messages[0].content,
+                question=self.request.messages[-1].content if self.request.messages else "",
                 answer=self.text.value(),
             )
         except Exception:

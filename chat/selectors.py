@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias, cast
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, When
 
 from billing.models import LlmUsage
 from chat.models import Conversation, Message
+from chat.tree import path_to
 from providers.base import ChatMessage
 
 Role: TypeAlias = Literal["user", "assistant"]
 
 # What a socket is sent when it opens (hub.catch_up): the latest reply, the message it answers
 # (and, if the reply streams, the hub running it).
-_SHOWN = ("id", "role", "content", "thinking", "status", "client_id", "hub")
+_SHOWN = ("id", "parent_id", "role", "content", "thinking", "status", "client_id", "hub")
 
 
 def conversation_for_owner(*, owner_id: int, conversation_id: int) -> Conversation | None:
@@ -46,10 +47,10 @@ def reply_hub(*, conversation_id: int) -> str | None:
 def conversation_to_reply_in(
     *, owner_id: int, conversation_id: int, lock: bool = False
 ) -> Conversation | None:
-    """`conversation_for_owner` with only what a reply needs loaded (its model), locked until
-    the transaction ends if `lock`."""
+    """`conversation_for_owner` with only what a reply needs loaded (its model, its branch,
+    whether it has a title), locked until the transaction ends if `lock`."""
     found = Conversation.objects.filter(pk=conversation_id, owner_id=owner_id).only(
-        "id", "owner_id", "model", "model_note"
+        "id", "owner_id", "model", "model_note", "current_leaf_id", "title", "title_by_person"
     )
     if lock:
         found = found.select_for_update()
@@ -65,25 +66,50 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
 
 
 def latest_exchange(*, conversation_id: int) -> tuple[Message | None, Message | None]:
-    """The latest reply and the person's message it answers (what a reconnecting tab needs),
-    with what a tab is sent of them loaded."""
+    """The reply streaming now, else the latest one, and the person's message it answers (what
+    a reconnecting tab needs), with what a tab is sent of them loaded."""
     messages = Message.objects.filter(conversation_id=conversation_id).only(*_SHOWN)
-    reply = messages.filter(role=Message.Role.ASSISTANT).order_by("-id").first()
+    replies = messages.filter(role=Message.Role.ASSISTANT)
+    # A retried reply streams again under its own (older) id: it comes first.
+    reply = replies.order_by(
+        Case(When(status=Message.Status.STREAMING, then=0), default=1), "-id"
+    ).first()
     if reply is None:
         return None, None
-    asked = messages.filter(role=Message.Role.USER, id__lt=reply.pk).order_by("-id").first()
+    asked = messages.filter(pk=reply.parent_id).first() if reply.parent_id else None
     return asked, reply
 
 
-def provider_history(*, conversation_id: int, before_id: int) -> list[ChatMessage]:
-    """The turns sent upstream for a reply: everything earlier that has text."""
-    rows = (
-        Message.objects.filter(conversation_id=conversation_id, id__lt=before_id)
-        .exclude(content="")
-        .order_by("id")
-        .values_list("role", "content")
+def tree(*, conversation_id: int) -> dict[int, int | None]:
+    """Every message's parent, by id (chat/tree.py)."""
+    return dict(
+        Message.objects.filter(conversation_id=conversation_id).values_list("id", "parent_id")
     )
-    return [ChatMessage(role=cast(Role, role), content=content) for role, content in rows]
+
+
+def current_branch(*, conversation_id: int) -> list[int]:
+    """The ids of the conversation's current branch, from its root."""
+    leaf = (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("current_leaf_id", flat=True)
+        .first()
+    )
+    return path_to(tree(conversation_id=conversation_id), leaf)
+
+
+def provider_history(*, conversation_id: int, up_to: int | None) -> list[ChatMessage]:
+    """The turns sent upstream for a reply: the branch from its root to `up_to` (the message
+    the reply answers), those of them that have text."""
+    rows = {
+        pk: (parent, role, content)
+        for pk, parent, role, content in Message.objects.filter(
+            conversation_id=conversation_id
+        ).values_list("id", "parent_id", "role", "content")
+    }
+    path = path_to({pk: row[0] for pk, row in rows.items()}, up_to)
+    return [
+        ChatMessage(role=cast(Role, rows[pk][1]), content=rows[pk][2]) for pk in path if rows[pk][2]
+    ]
 
 
 def title_calls(*, message_ids: list[int]) -> dict[int, LlmUsage]:

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from billing import services as billing
 from billing.services import Hold, Settlement
-from chat import limits, selectors
-from chat.frames import RETRY_STATUSES
+from chat import limits, selectors, tree
+from chat.frames import AT_CURRENT_LEAF, RETRY_STATUSES
 from chat.models import Conversation, Message
 from chatsite import sql
 from providers.base import ChatMessage
@@ -55,6 +55,8 @@ class ReplyStart:
     # and those with any tab of the person, to tell of the balance it leaves.
     other_hubs: tuple[str, ...] = ()
     person_hubs: tuple[str, ...] = ()
+    # The conversation has a title: no reply needs to name it.
+    titled: bool = True
 
 
 def conversation_lock(*, owner_id: int, conversation_id: int) -> Conversation:
@@ -80,16 +82,20 @@ def _hold(
     max_tokens: int,
     hub: str,
 ) -> ReplyStart:
-    """The conversation's model, the history, the coin hold of a reply and the other hubs to
-    tell of it, in its transaction (which holds the conversation's row lock: a socket opening
-    meanwhile waits, then finds the reply streaming)."""
+    """The conversation's model and branch, the history, the coin hold of a reply and the other
+    hubs to tell of it, in its transaction (which holds the conversation's row lock: a socket
+    opening meanwhile waits, then finds the reply streaming). The reply ends the conversation's
+    current branch."""
     if conversation.model != model.id:
         # A model the person picked replaces any note about a model the site replaced.
         conversation.model, conversation.model_note = model.id, ""
     Conversation.objects.filter(pk=conversation.pk).update(
-        model=conversation.model, model_note=conversation.model_note, updated_at=timezone.now()
+        model=conversation.model,
+        model_note=conversation.model_note,
+        current_leaf_id=assistant.pk,
+        updated_at=timezone.now(),
     )
-    history = selectors.provider_history(conversation_id=conversation.pk, before_id=assistant.pk)
+    history = selectors.provider_history(conversation_id=conversation.pk, up_to=assistant.parent_id)
     reference = f"reply:{assistant.pk}:{uuid.uuid4().hex[:12]}"
     hold = None
     if not byok:
@@ -114,13 +120,15 @@ def _hold(
         max_tokens=max_tokens,
         other_hubs=tuple(showing),
         person_hubs=tuple(person_hubs),
+        titled=conversation.title_by_person or conversation.title != Conversation.DEFAULT_TITLE,
     )
 
 
 # The columns a person's message sets; the others are null. A test holds its row to the ORM's.
 ASKED_COLUMNS = (
-    "conversation_id", "role", "content", "thinking", "thinking_signature", "status", "model",
-    "provider", "byok", "stop_reason", "error_code", "error_message", "client_id", "hub",
+    "conversation_id", "parent_id", "role", "content", "thinking", "thinking_signature",
+    "status", "model", "provider", "byok", "stop_reason", "error_code", "error_message",
+    "client_id", "hub",
     "created_at", "updated_at", "unsettled",
 )  # fmt: skip
 
@@ -132,23 +140,30 @@ def _asked_insert() -> str:
     # PostgreSQL and SQLite (3.35+) both take ON CONFLICT without a target, and RETURNING.
     return (
         f"INSERT INTO {table} ({columns}) "
-        "VALUES (%s, %s, %s, '', '', %s, '', '', %s, '', '', '', %s, '', %s, %s, %s) "
+        "VALUES (%s, %s, %s, %s, '', '', %s, '', '', %s, '', '', '', %s, '', %s, %s, %s) "
         "ON CONFLICT DO NOTHING RETURNING id"
     )
 
 
-def user_message_if_new(*, conversation_id: int, content: str, client_id: str) -> Message | None:
-    """Save a person's message, unless its `client_id` was sent before (then nothing is written:
-    None). One statement for its meaning (chatsite/sql.py): the unique constraint on client_id
-    decides, whatever else runs meanwhile."""
+def user_message_if_new(
+    *, conversation_id: int, parent_id: int | None, content: str, client_id: str
+) -> Message | None:
+    """Save a person's message after `parent_id`, unless its `client_id` was sent before (then
+    nothing is written: None). One statement for its meaning (chatsite/sql.py): the unique
+    constraint on client_id decides, whatever else runs meanwhile."""
     now = sql.now()
     role, status = Message.Role.USER, Message.Status.COMPLETE
-    params = [conversation_id, role, content, status, False, client_id, now, now, False]
+    params = [conversation_id, parent_id, role, content, status, False, client_id, now, now, False]
     row = sql.one(_asked_insert(), params)
     if row is None:
         return None
     return Message(
-        pk=row[0], conversation_id=conversation_id, role=role, content=content, client_id=client_id
+        pk=row[0],
+        conversation_id=conversation_id,
+        parent_id=parent_id,
+        role=role,
+        content=content,
+        client_id=client_id,
     )
 
 
@@ -188,6 +203,44 @@ def conversation_start(*, owner_id: int) -> Conversation:
     return conversation_create(owner_id=owner_id)
 
 
+def _message_in(conversation: Conversation, message_id: int, role: str | None = None) -> Message:
+    """One of the conversation's messages (of `role`, if given); MessageNotFound otherwise,
+    whatever the id names elsewhere."""
+    found = conversation.messages.filter(pk=message_id)
+    if role is not None:
+        found = found.filter(role=role)
+    message = found.only("id", "parent_id", "role", "status").first()
+    if message is None:
+        raise MessageNotFound()
+    return message
+
+
+def _parent_of_new(conversation: Conversation, parent_id: int | None) -> int | None:
+    if parent_id == AT_CURRENT_LEAF:
+        return conversation.current_leaf_id
+    if parent_id is None:
+        return None
+    return _message_in(conversation, parent_id).pk
+
+
+def _placeholder(
+    conversation: Conversation, parent_id: int | None, model: ModelInfo, byok: bool, hub: str
+) -> Message:
+    """A reply's row while it streams, run by `hub`. A reply still streaming in the
+    conversation makes its insert fail (a constraint): the callers' ReplyInProgress."""
+    return Message.objects.create(
+        conversation_id=conversation.pk,
+        parent_id=parent_id,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=model.id,
+        provider=model.provider,
+        byok=byok,
+        heartbeat_at=timezone.now(),
+        hub=hub,
+    )
+
+
 def reply_begin(
     *,
     conversation: Conversation,
@@ -197,34 +250,31 @@ def reply_begin(
     byok: bool,
     max_tokens: int,
     hub: str,
+    parent_id: int | None = AT_CURRENT_LEAF,
 ) -> ReplyStart:
-    """Save the person's message and a streaming placeholder run by `hub`, and hold the reply's
-    coins.
+    """Save the person's message after `parent_id` (None: as a first message; by default after
+    the end of the current branch) and a streaming placeholder run by `hub`, and hold the
+    reply's coins. An edit is a send after the edited message's parent: its sibling.
 
     In the caller's transaction, with `conversation` locked by `conversation_lock`: a refusal
-    (`InsufficientCoins`, `ReplyInProgress`) leaves the transaction to be undone, so nothing is
-    written.
+    (`InsufficientCoins`, `ReplyInProgress`, `MessageNotFound` for a parent that is not the
+    conversation's) leaves the transaction to be undone, so nothing is written.
     """
     try:
         with transaction.atomic(savepoint=False):
+            parent = _parent_of_new(conversation, parent_id)
             # A resent send (the same client_id) writes nothing new.
             user_message = user_message_if_new(
-                conversation_id=conversation.pk, content=content, client_id=client_id or ""
+                conversation_id=conversation.pk,
+                parent_id=parent,
+                content=content,
+                client_id=client_id or "",
             )
             if user_message is None:
                 return _sent_before(conversation, client_id or "")
             # A reply still streaming makes the placeholder's insert fail (a constraint):
             # ReplyInProgress below, and the transaction with the person's message undone.
-            assistant = Message.objects.create(
-                conversation_id=conversation.pk,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                model=model.id,
-                provider=model.provider,
-                byok=byok,
-                heartbeat_at=timezone.now(),
-                hub=hub,
-            )
+            assistant = _placeholder(conversation, user_message.pk, model, byok, hub)
             start = _hold(
                 owner_id=conversation.owner_id,
                 conversation=conversation,
@@ -240,13 +290,84 @@ def reply_begin(
     return dataclasses.replace(start, user_message=user_message)
 
 
+def reply_begin_edit(
+    *,
+    conversation: Conversation,
+    message_id: int,
+    content: str,
+    client_id: str | None,
+    model: ModelInfo,
+    byok: bool,
+    max_tokens: int,
+    hub: str,
+) -> ReplyStart:
+    """A new version of the person's message `message_id` (its sibling: the old one and
+    everything after it are kept) and a reply to it, as `reply_begin`."""
+    edited = _message_in(conversation, message_id, Message.Role.USER)
+    return reply_begin(
+        conversation=conversation,
+        content=content,
+        client_id=client_id,
+        model=model,
+        byok=byok,
+        max_tokens=max_tokens,
+        hub=hub,
+        parent_id=edited.parent_id,
+    )
+
+
+@transaction.atomic
+def branch_select(*, owner_id: int, conversation_id: int, message_id: int) -> list[int]:
+    """Make the branch through `message_id` the conversation's current one, down to that
+    message's latest continuation (chat/tree.py); its ids from the root. A foreign or missing
+    conversation or message: ConversationNotFound, MessageNotFound."""
+    conversation = conversation_lock(owner_id=owner_id, conversation_id=conversation_id)
+    parents = selectors.tree(conversation_id=conversation.pk)
+    try:
+        leaf = tree.leaf_under(parents, message_id)
+    except tree.NotInTree:
+        raise MessageNotFound() from None
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf_id=leaf)
+    return tree.path_to(parents, leaf)
+
+
 def _sent_before(conversation: Conversation, client_id: str) -> ReplyStart:
     """What a resent send is answered with: the message as first sent and its reply."""
     sent = conversation.messages.get(role=Message.Role.USER, client_id=client_id)
-    reply = conversation.messages.filter(pk__gt=sent.pk, role=Message.Role.ASSISTANT).first()
+    reply = sent.children.order_by("id").first()
     if reply is None:  # its reply was never saved: not a send to start again either
         raise ReplyInProgress()
     return ReplyStart(assistant=reply, history=[], user_message=sent, duplicate=True)
+
+
+def reply_begin_regenerate(
+    *,
+    conversation: Conversation,
+    message_id: int,
+    model: ModelInfo,
+    byok: bool,
+    max_tokens: int,
+    hub: str,
+) -> ReplyStart:
+    """Start a new reply beside the reply `message_id` (its sibling: the old one is kept), run
+    by `hub`, as `reply_begin`."""
+    try:
+        with transaction.atomic(savepoint=False):
+            beside = _message_in(conversation, message_id, Message.Role.ASSISTANT)
+            if beside.status == Message.Status.STREAMING:
+                raise ReplyInProgress()
+            assistant = _placeholder(conversation, beside.parent_id, model, byok, hub)
+            return _hold(
+                owner_id=conversation.owner_id,
+                conversation=conversation,
+                assistant=assistant,
+                model=model,
+                byok=byok,
+                max_tokens=max_tokens,
+                hub=hub,
+            )
+    except IntegrityError:
+        raise ReplyInProgress() from None
 
 
 def reply_begin_retry(
@@ -258,13 +379,13 @@ def reply_begin_retry(
     max_tokens: int,
     hub: str,
 ) -> ReplyStart:
-    """Start a new attempt at the conversation's last reply, if it ended without completing,
-    run by `hub`. In the caller's transaction, with `conversation` locked by
-    `conversation_lock`, as `reply_begin`."""
+    """Start a new attempt at a reply that ended without completing and that nothing follows
+    yet (it is replaced in place: no message depends on it), run by `hub`. In the caller's
+    transaction, with `conversation` locked by `conversation_lock`, as `reply_begin`."""
     try:
         with transaction.atomic(savepoint=False):
-            last = conversation.messages.order_by("-id").first()
-            if last is None or last.pk != message_id or last.role != Message.Role.ASSISTANT:
+            last = conversation.messages.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
+            if last is None or last.children.exists():
                 raise MessageNotFound()
             if last.status not in RETRY_STATUSES:
                 if last.status == Message.Status.STREAMING:

@@ -34,7 +34,7 @@ from providers.resolution import Resolved
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TITLE = Conversation._meta.get_field("title").default
+DEFAULT_TITLE = Conversation.DEFAULT_TITLE
 TITLE_MAX_TOKENS = 40
 # Models that always reason first spend output tokens on it: they get room for it.
 REASONING_TITLE_MAX_TOKENS = 1_024
@@ -98,7 +98,7 @@ def _title_begin(
         .filter(pk=conversation_id, owner_id=owner_id)
         .first()
     )
-    if conversation is None or conversation.title != DEFAULT_TITLE:
+    if conversation is None or conversation.title_by_person or conversation.title != DEFAULT_TITLE:
         raise _Skip()
     reference = f"title:{conversation_id}:{uuid.uuid4().hex[:12]}"
     if resolved.credentials.byok:
@@ -138,10 +138,11 @@ def _title_settle(
     error_code: str,
     duration_ms: int,
 ) -> _Settled:
-    """Save the title (only over the default one), bill the call and record it."""
+    """Save the title (only over the default one: never over the person's own, even if they
+    named it "New chat" meanwhile), bill the call and record it."""
     saved = bool(title) and bool(
         Conversation.objects.filter(
-            pk=conversation_id, owner_id=owner_id, title=DEFAULT_TITLE
+            pk=conversation_id, owner_id=owner_id, title=DEFAULT_TITLE, title_by_person=False
         ).update(title=title)
     )
     settlement = billing.reply_settle(

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import pricing
 from billing.typical import typical_reply_coins
-from chat import frames, maintenance, selectors, services
+from chat import frames, maintenance, selectors, services, tree
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
 from chat.models import Message
@@ -63,6 +63,13 @@ def _costed(message: Message) -> bool:
     return message.status in ("error", "interrupted") and bool(message.content)
 
 
+def _blank(role: str, status: str) -> Message:
+    """A message as the page's script copies it for one that arrives while the page is open."""
+    blank = Message(role=role, status=status)
+    blank.on_branch = True  # type: ignore[attr-defined]
+    return blank
+
+
 @login_required
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
@@ -75,7 +82,13 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     conversation = conversation_model_refresh(conversation=conversation)
     maintenance.replies_sweep_stale(conversation_id=conversation.pk)
     messages = list(selectors.conversation_messages(conversation=conversation))
+    # Every message is on the page; those of the current branch are shown (the script
+    # switches branches without a reload).
+    parents = {m.pk: m.parent_id for m in messages}
+    leaf = conversation.current_leaf_id
+    shown = set(tree.path_to(parents, leaf if leaf in parents else max(parents, default=None)))
     for message in messages:
+        message.on_branch = message.pk in shown  # type: ignore[attr-defined]
         # A reply streaming in this process: show what it has now, not the last checkpoint.
         live = live_replies.get(message.pk) if message.status == "streaming" else None
         if live is not None:
@@ -101,6 +114,8 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
             "retry_statuses": frames.RETRY_STATUSES,
             "example_prompts": EXAMPLE_PROMPTS,
+            "blank_user": _blank(Message.Role.USER, Message.Status.COMPLETE),
+            "blank_assistant": _blank(Message.Role.ASSISTANT, Message.Status.STREAMING),
             # The picker's labels stay short: why a model is unavailable is said once, below
             # it, for all the models it applies to.
             "unavailable": _unavailable_by_reason(models),

@@ -433,7 +433,7 @@ async def test_a_send_makes_one_trip_to_the_database_thread_before_its_reply(
     assert frames[-1]["type"] == "message_stop"
 
     # (The socket's catch-up was read in its connect's one trip, before it was accepted.)
-    assert database_trips[0] == "_begin_send", database_trips
+    assert database_trips[0] == "_begin", database_trips
     # (Channels' test communicator swaps close_old_connections for `no_op`.)
     assert not {"close_old_connections", "no_op"} & set(database_trips), database_trips
     await tab.disconnect()

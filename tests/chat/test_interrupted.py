@@ -121,6 +121,12 @@ async def test_a_tab_watching_a_reply_whose_worker_dies_sees_it_interrupted_once
     snapshot = await receive(tab)
     assert snapshot["type"] == "message_snapshot" and snapshot["status"] == "streaming"
     assert (await receive(tab))["type"] == "user_message"
+    branch = await receive(tab)
+    assert branch == {
+        "type": "branch",
+        "conversation_id": conversation.pk,
+        "path": [orphan.parent_id, orphan.pk],
+    }
     end = await receive(tab, timeout=10)
     assert end["type"] == "message_snapshot" and end["status"] == "interrupted"
     assert end["content"].startswith("Partial text")

@@ -24,7 +24,7 @@ def _row(message: Message) -> dict[str, Any]:
 def test_a_persons_message_is_the_row_the_orm_writes(alice: Any) -> None:
     conversation = Conversation.objects.create(owner=alice, model="demo")
     written = services.user_message_if_new(
-        conversation_id=conversation.pk, content="Grüße 👋", client_id="c-1"
+        conversation_id=conversation.pk, parent_id=None, content="Grüße 👋", client_id="c-1"
     )
     assert written is not None
     by_orm = Message.objects.create(
@@ -34,18 +34,18 @@ def test_a_persons_message_is_the_row_the_orm_writes(alice: Any) -> None:
     assert written.created_at is not None and written.created_at == written.updated_at
 
 
-def test_the_statement_sets_every_column_that_is_not_null() -> None:
+def test_the_statement_sets_every_column_that_is_not_null_and_the_parent() -> None:
     required = {f.column for f in Message._meta.concrete_fields if not f.null and not f.primary_key}
-    assert set(services.ASKED_COLUMNS) == required
+    assert set(services.ASKED_COLUMNS) == required | {"parent_id"}
 
 
 def test_a_resent_client_id_writes_nothing(alice: Any) -> None:
     conversation = Conversation.objects.create(owner=alice, model="demo")
     first = services.user_message_if_new(
-        conversation_id=conversation.pk, content="once", client_id="same"
+        conversation_id=conversation.pk, parent_id=None, content="once", client_id="same"
     )
     again = services.user_message_if_new(
-        conversation_id=conversation.pk, content="twice", client_id="same"
+        conversation_id=conversation.pk, parent_id=None, content="twice", client_id="same"
     )
     assert first is not None and again is None
     assert list(conversation.messages.values_list("content", flat=True)) == ["once"]
@@ -55,6 +55,6 @@ def test_messages_without_a_client_id_are_all_written(alice: Any) -> None:
     conversation = Conversation.objects.create(owner=alice, model="demo")
     for content in ("a", "b"):
         assert services.user_message_if_new(
-            conversation_id=conversation.pk, content=content, client_id=""
+            conversation_id=conversation.pk, parent_id=None, content=content, client_id=""
         )
     assert conversation.messages.count() == 2

@@ -2,67 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RETIRES
+from tests.e2e.conftest import RETIRES, sign_up_and_open_a_chat, wait_ready
 from tests.e2e.servers import manage
 from tests.fakes.anthropic import message_response, text_reply
 from tests.fakes.sse_server import SSEServer
 
 pytestmark = pytest.mark.browser
 
-_names = itertools.count()
-
 LONG = [f"word{i} " for i in range(400)]
-
-
-@pytest.fixture
-def page(
-    browser: Any, live_server_url: str, request: pytest.FixtureRequest, screenshots: Path
-) -> Iterator[Any]:
-    """A signed-up person on a new conversation; fails the test on any page error.
-
-    Playwright's `wait_for_function` evaluates strings, which the site's CSP forbids, so these
-    tests bypass the CSP; the sanitizers alone must hold here. The page under its real CSP is
-    tested in `test_the_page_works_under_its_content_security_policy`.
-    """
-    context = browser.new_context(base_url=live_server_url, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    sign_up_and_open_a_chat(page, "person")
-    yield page
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        # What the person saw when it failed, kept with the other screenshots.
-        page.screenshot(path=str(screenshots / f"FAILED-{request.node.name}.png"), full_page=True)
-        print("page errors:", errors)
-    context.close()
-    assert errors == []
-
-
-def sign_up_and_open_a_chat(page: Any, prefix: str) -> None:
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", f"{prefix}{next(_names)}_{int(time.time())}")
-    page.fill("#id_password1", "browser-pass-phrase-7")
-    page.fill("#id_password2", "browser-pass-phrase-7")
-    page.click("button[type=submit]")
-    page.click("#new-chat")
-    wait_ready(page)
-
-
-def wait_ready(page: Any) -> None:
-    """The page's script has run (a person pressing Enter earlier only gets a new line)."""
-    page.wait_for_selector("#conversation[data-ready]")
 
 
 def send(page: Any, text: str) -> None:

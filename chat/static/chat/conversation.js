@@ -69,6 +69,7 @@
   function historyCharacters() {
     let total = 0;
     for (const li of list.children) {
+      if (li.hidden) continue;  // another branch: not sent
       if (li.classList.contains("message--user")) {
         total += cpLength(li.querySelector(".body").textContent);
       } else {
@@ -104,23 +105,25 @@
     }
   }
 
-  function replyFor(id, create) {
+  // A message that arrived while the page is open: a copy of the server's blank one
+  // (templates/chat/_message.html), placed by id (the tree's order is the order of ids).
+  function newMessage(role, id, parentId) {
+    const el = document.getElementById(`blank-${role}`).content.firstElementChild.cloneNode(true);
+    if (id) el.dataset.messageId = id;
+    el.dataset.parentId = parentId === null || parentId === undefined ? "" : String(parentId);
+    const later = id && [...list.children].find(
+      (li) => li.dataset.messageId && Number(li.dataset.messageId) > Number(id));
+    list.insertBefore(el, later || null);
+    return el;
+  }
+
+  function replyFor(id, create, parentId) {
     let r = replies.get(id);
     if (r) return r;
     let el = list.querySelector(`li[data-message-id="${id}"]`);
     if (!el) {
       if (!create) return null;
-      el = document.createElement("li");
-      el.className = "message message--assistant";
-      el.dataset.messageId = id;
-      el.innerHTML = '<p class="message-author"></p><details class="thinking" hidden><summary>Thinking</summary>' +
-        '<div class="thinking-body plain" dir="auto"></div></details>' +
-        '<div class="body" dir="auto"></div><p class="message-error" role="alert" hidden></p>' +
-        '<p class="message-note" hidden>Stopped.</p><p class="message-meta"></p>' +
-        '<p class="message-title-cost"></p>' +
-        '<button type="button" class="copy-message link">Copy</button>' +
-        '<button type="button" class="retry" hidden>Retry</button>';
-      list.appendChild(el);
+      el = newMessage("assistant", id, parentId);
     }
     const text = el.dataset.content || "";
     const thinking = el.dataset.thinking || "";
@@ -255,9 +258,6 @@
     const streaming = status === "streaming";
     r.el.setAttribute("aria-busy", streaming ? "true" : "false");
     r.el.querySelector(".message-note").hidden = status !== "stopped";
-    const retry = r.el.querySelector(".retry");
-    retry.hidden = !RETRY_STATUSES.includes(status) ||
-      r.el !== list.lastElementChild;
     if (!["error", "interrupted"].includes(status)) r.el.querySelector(".message-error").hidden = true;
     updateIndicator();
   }
@@ -276,6 +276,116 @@
     sendButton.classList.toggle("stop", streaming);
     sendButton.setAttribute("aria-label", streaming ? "Stop the reply (Escape)" : "Send");
     if (!streaming && composerError.dataset.whileStreaming) showComposerError("");
+    updateActions();
+  }
+
+  // --- the tree: every message is on the page, the current branch is shown -------------------
+
+  const messageEls = () => [...list.children].filter((li) => li.dataset.messageId);
+  const byId = (id) => list.querySelector(`li[data-message-id="${id}"]`);
+  const parentOf = (li) => li.dataset.parentId || "";
+  const childrenOf = (id) => messageEls().filter((li) => parentOf(li) === String(id));
+
+  // The ids from the root to `id`, or null if the page lacks one of them.
+  function pathTo(id) {
+    const path = [];
+    for (let li = byId(id); li; li = parentOf(li) ? byId(parentOf(li)) : null) {
+      path.unshift(li.dataset.messageId);
+      if (!parentOf(li)) return path;
+    }
+    return null;
+  }
+
+  // The end of the branch through `id`: its newest child at each step (as the server picks it).
+  function leafUnder(id) {
+    for (;;) {
+      const newest = childrenOf(id).at(-1);
+      if (!newest) return id;
+      id = newest.dataset.messageId;
+    }
+  }
+
+  // Show one branch (ids from the root); messages not yet confirmed stay where they are.
+  function showBranch(path) {
+    const shown = new Set(path.map(String));
+    for (const li of messageEls()) li.hidden = !shown.has(li.dataset.messageId);
+    updateVersions();
+    updateActions();
+  }
+
+  // "‹ 2 / 3 ›" on every shown message that has other versions.
+  function updateVersions() {
+    for (const li of messageEls()) {
+      if (li.hidden) continue;
+      const versions = messageEls().filter((other) => parentOf(other) === parentOf(li));
+      const box = li.querySelector(".versions");
+      box.hidden = versions.length < 2;
+      if (box.hidden) continue;
+      const at = versions.indexOf(li);
+      box.querySelector(".version-count").textContent = `${at + 1} / ${versions.length}`;
+      box.setAttribute("aria-label", `Version ${at + 1} of ${versions.length}`);
+      box.querySelector(".version-prev").disabled = at === 0;
+      box.querySelector(".version-next").disabled = at === versions.length - 1;
+    }
+  }
+
+  // Retry (in place) on a reply that failed or was stopped and that nothing follows yet;
+  // Regenerate on any other finished reply; Edit on a person's messages. None while a reply
+  // is being written (one at a time).
+  function updateActions() {
+    const streaming = isStreaming();
+    for (const li of messageEls()) {
+      const edit = li.querySelector(".edit");
+      if (edit) { edit.hidden = false; edit.disabled = streaming; continue; }
+      const status = li.dataset.status;
+      const retry = li.querySelector(".retry");
+      retry.hidden = !RETRY_STATUSES.includes(status) || childrenOf(li.dataset.messageId).length > 0;
+      const regenerate = li.querySelector(".regenerate");
+      regenerate.hidden = status === "streaming" || !retry.hidden;
+      regenerate.disabled = streaming;
+    }
+  }
+
+  // Switch to another version of a message: shown here at once, then every tab follows the
+  // server's `branch`. Focus stays on the same control of the version now shown.
+  function selectVersion(li, step, control) {
+    const versions = messageEls().filter((other) => parentOf(other) === parentOf(li));
+    const target = versions[versions.indexOf(li) + step];
+    if (!target) return;
+    const path = pathTo(leafUnder(target.dataset.messageId));
+    if (path) showBranch(path);
+    transmit({ type: "select", message_id: Number(target.dataset.messageId) });
+    const same = target.querySelector(control);
+    (same.disabled ? target.querySelector(".version-count") : same).focus();
+    announce(`Version ${versions.indexOf(target) + 1} of ${versions.length}.`);
+  }
+
+  // The page lacks messages of the branch to show (it missed them while away): its list is
+  // read again from the server, and what this tab has not sent yet is kept.
+  async function refreshMessages() {
+    let page;
+    try {
+      const response = await fetch(window.location.pathname, { credentials: "same-origin" });
+      if (!response.ok) return;
+      page = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch { return; }
+    const fresh = page.getElementById("messages");
+    if (!fresh) return;
+    const unsent = [...list.children].filter((li) => !li.dataset.messageId);
+    list.replaceChildren(...fresh.children, ...unsent);
+    replies.clear();
+    for (const el of list.querySelectorAll("li.message--assistant[data-message-id]")) {
+      const r = replyFor(Number(el.dataset.messageId), false);
+      if (r.status !== "streaming") decorate(el.querySelector(".body"));
+      else render(r);
+    }
+    updateVersions();
+    updateIndicator();
+  }
+
+  function followBranch(path) {
+    if (path.every((id) => byId(id))) showBranch(path);
+    else refreshMessages();
   }
 
   function join(r, field, text, offset) {
@@ -294,28 +404,9 @@
     if (socket) socket.close(CLOSE.resync, "resync");
   }
 
-  function addUserMessage(content, messageId) {
-    const el = document.createElement("li");
-    // A message learnt late (a reconnect) goes before any later one already on the page.
-    const later = messageId && [...list.children].find(
-      (li) => Number(li.dataset.messageId) > Number(messageId));
-    el.className = "message message--user";
-    if (messageId) el.dataset.messageId = messageId;
-    const author = document.createElement("p");
-    author.className = "message-author";
-    author.textContent = "You";
-    el.appendChild(author);
-    const body = document.createElement("div");
-    body.className = "body plain";
-    body.dir = "auto";
-    body.textContent = content;
-    el.appendChild(body);
-    const copy = document.createElement("button");
-    copy.type = "button";
-    copy.className = "copy-message link";
-    copy.textContent = "Copy";
-    el.appendChild(copy);
-    list.insertBefore(el, later || null);
+  function addUserMessage(content, messageId, parentId) {
+    const el = newMessage("user", messageId, parentId);
+    el.querySelector(".body").textContent = content;
     el.scrollIntoView({ block: "end" });
     return el;
   }
@@ -349,18 +440,28 @@
     user_message(f) {
       hideExamples();
       const mine = f.client_id && pending.get(f.client_id);
-      if (mine) {
+      if (mine) pending.delete(f.client_id);
+      if (mine && mine.editor) closeEditor(mine.editor, input);
+      if (mine && mine.el) {
         mine.el.dataset.messageId = f.message_id;
+        mine.el.dataset.parentId = f.parent_id === null ? "" : String(f.parent_id);
         mine.el.classList.remove("message--pending");
-        pending.delete(f.client_id);
-        return;
+      } else if (!byId(f.message_id)) {
+        addUserMessage(f.content, f.message_id, f.parent_id);
+      } else {
+        return;  // known already (a catch-up after a reconnect)
       }
-      if (!list.querySelector(`li[data-message-id="${f.message_id}"]`)) {
-        addUserMessage(f.content, f.message_id);
-      }
+      // A new message ends the current branch, in every tab.
+      const path = pathTo(f.message_id);
+      if (path) showBranch(path); else refreshMessages();
+    },
+    branch(f) {
+      if (String(f.conversation_id) === String(conversationId)) followBranch(f.path);
     },
     message_start(f) {
-      const r = replyFor(f.message_id, true);
+      const r = replyFor(f.message_id, true, f.parent_id);
+      const path = pathTo(f.message_id);
+      if (path) showBranch(path); else refreshMessages();
       // A retry restarts the text at offset 0; the old text stays on screen until new text
       // arrives (the next paint replaces it).
       r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0; replaced(r);
@@ -405,8 +506,13 @@
         // Refused before any reply began. A refused send names itself: its text goes back into
         // the composer, so nothing typed is lost.
         const refused = f.client_id && pending.get(f.client_id);
+        if (refused) pending.delete(f.client_id);
+        if (refused && refused.editor) {
+          // A refused edit stays open with its text, and says why.
+          editorError(refused.editor, f.message);
+          return;
+        }
         if (refused) {
-          pending.delete(f.client_id);
           refused.el.remove();
           if (!input.value) input.value = refused.frame.content;
         }
@@ -492,6 +598,10 @@
     showComposerError("");
     const clientId = window.crypto.randomUUID();
     const frame = { type: "send", content, model: picker.value, client_id: clientId };
+    // It follows what this tab shows (the end of the branch on screen).
+    const shown = [...list.children].filter((li) => !li.hidden);
+    const last = shown.at(-1);
+    if (last && last.dataset.messageId) frame.parent_id = Number(last.dataset.messageId);
     const el = addUserMessage(content);
     el.classList.add("message--pending");
     pending.set(clientId, { el, frame });
@@ -578,17 +688,89 @@
       copied(copyCode, copyCode.parentElement.querySelector("code").textContent);
       return;
     }
-    const button = event.target.closest(".retry");
+    const version = event.target.closest(".version-prev, .version-next");
+    if (version) {
+      const next = version.classList.contains("version-next");
+      selectVersion(version.closest("li"), next ? 1 : -1, next ? ".version-next" : ".version-prev");
+      return;
+    }
+    const edit = event.target.closest(".edit");
+    if (edit) { openEditor(edit.closest("li")); return; }
+    const button = event.target.closest(".retry, .regenerate");
     if (!button || !socket || socket.readyState !== WebSocket.OPEN) return;
     const id = Number(button.closest("li").dataset.messageId);
-    socket.send(JSON.stringify({ type: "retry", message_id: id }));
-    button.hidden = true;
+    if (button.classList.contains("retry")) {
+      socket.send(JSON.stringify({ type: "retry", message_id: id }));
+      button.hidden = true;
+    } else {
+      // Another version of this reply, from the model picked now.
+      socket.send(JSON.stringify({ type: "regenerate", message_id: id, model: picker.value }));
+    }
   });
+
+  // --- editing a message: a new version of it, and a reply to that --------------------------
+
+  function openEditor(li) {
+    if (li.querySelector(".editor")) return;
+    const form = document.getElementById("editor").content.firstElementChild.cloneNode(true);
+    const area = form.querySelector("textarea");
+    area.id = `edit-${li.dataset.messageId}`;
+    form.querySelector("label").htmlFor = area.id;
+    area.value = li.querySelector(".body").textContent;
+    li.querySelector(".body").hidden = true;
+    li.querySelector(".message-actions").hidden = true;
+    li.insertBefore(form, li.querySelector(".message-actions"));
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    form.addEventListener("submit", (event) => { event.preventDefault(); submitEdit(li, form); });
+    form.querySelector(".editor-cancel").addEventListener("click", () => {
+      closeEditor(form, li.querySelector(".edit"));
+    });
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();  // not the page's Escape, which stops a reply
+        closeEditor(form, li.querySelector(".edit"));
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submitEdit(li, form);
+      }
+    });
+  }
+
+  function closeEditor(form, focus) {
+    const li = form.closest("li");
+    li.querySelector(".body").hidden = false;
+    li.querySelector(".message-actions").hidden = false;
+    form.remove();
+    if (focus) focus.focus();
+  }
+
+  function editorError(form, text) {
+    const error = form.querySelector(".composer-error");
+    error.textContent = text;
+    error.hidden = !text;
+    form.querySelector("button[type=submit]").disabled = false;
+  }
+
+  function submitEdit(li, form) {
+    const content = form.querySelector("textarea").value.trim();
+    if (!content) { editorError(form, "Write something first."); return; }
+    if (isStreaming()) { editorError(form, "A reply is being written: wait for it, or stop it first."); return; }
+    editorError(form, "");
+    const clientId = window.crypto.randomUUID();
+    const frame = { type: "edit", message_id: Number(li.dataset.messageId), content,
+                    model: picker.value, client_id: clientId };
+    pending.set(clientId, { editor: form, frame });
+    form.querySelector("button[type=submit]").disabled = true;
+    transmit(frame);  // or when the socket opens again
+  }
 
   for (const el of list.querySelectorAll("li.message--assistant")) {
     const r = replyFor(Number(el.dataset.messageId), false);
     if (r.status !== "streaming") decorate(el.querySelector(".body"));
   }
+  updateVersions();
   updateIndicator();
   connect();
   document.getElementById("send").disabled = false;
