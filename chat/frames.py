@@ -465,6 +465,12 @@ def conversation_title(
     return dump(frame)
 
 
+def conversation_deleted(*, conversation_id: int) -> str:
+    """The person deleted the conversation: a tab showing it leaves, the others drop it from
+    their list."""
+    return dump({"type": "conversation_deleted", "conversation_id": conversation_id})
+
+
 def balance(*, balance: int) -> str:
     """The person's balance changed (a reply or a title was billed): for every tab of theirs,
     whatever conversation it shows, so each header follows every charge."""

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from billing import services as billing
 from chat import limits, selectors, services
 from chat.frames import Close
-from chat.models import Message
+from chat.models import Conversation, Message, OpenSocket
 from chatsite.accounts import sessions_ended
 from providers.catalogue import find_model
 from providers.events import Usage
@@ -42,11 +43,52 @@ async def checkpoint_loop(hub: Hub) -> None:
                 logger.exception("checkpoint of %d replies failed", len(rows))
 
 
+# An empty conversation ("New chat" clicked, nothing sent) is removed after this long, by a
+# sweep every EMPTY_SWEEP_EVERY seconds on each worker.
+EMPTY_KEPT_FOR = dt.timedelta(days=1)
+EMPTY_SWEEP_EVERY = 3600.0
+
+
+def empty_conversations_remove(*, now: dt.datetime | None = None) -> int:
+    """Remove conversations that never had a message, made over EMPTY_KEPT_FOR ago and open
+    in no tab (a person about to write in one keeps it)."""
+    cutoff = (now or timezone.now()) - EMPTY_KEPT_FOR
+    open_in_a_tab = OpenSocket.objects.filter(conversation_id=OuterRef("pk"))
+    removed, _ = (
+        Conversation.objects.filter(
+            current_leaf__isnull=True, messages__isnull=True, created_at__lt=cutoff
+        )
+        .exclude(Exists(open_in_a_tab))
+        .delete()
+    )
+    return removed
+
+
+def deleted_conversations_remove(*, conversation_id: int | None = None) -> int:
+    """Remove the rows of deleted conversations (all, or one) whose reply has ended."""
+    deleted = Conversation.objects.filter(deleted_at__isnull=False)
+    if conversation_id is not None:
+        deleted = deleted.filter(pk=conversation_id)
+    streaming = Message.objects.filter(
+        conversation_id=OuterRef("pk"), status=Message.Status.STREAMING
+    )
+    removed, _ = deleted.exclude(Exists(streaming)).delete()
+    return removed
+
+
 async def sweep_loop(hub: Hub) -> None:
-    """End replies whose process died, within about REPLY_STALE_AFTER + this interval, and
-    renew the leases of this worker's sockets."""
+    """End replies whose process died, within about REPLY_STALE_AFTER + this interval, renew
+    the leases of this worker's sockets, and now and then remove empty conversations."""
+    loop = asyncio.get_running_loop()
+    next_empty_sweep = loop.time()
     while True:
         await asyncio.sleep(settings.REPLY_SWEEP_INTERVAL)
+        if loop.time() >= next_empty_sweep:
+            next_empty_sweep = loop.time() + EMPTY_SWEEP_EVERY
+            try:
+                await database_sync_to_async(empty_conversations_remove)()
+            except Exception:
+                logger.exception("removing empty conversations failed")
         try:
             swept = await database_sync_to_async(replies_sweep_stale)()
         except Exception:
@@ -54,6 +96,11 @@ async def sweep_loop(hub: Hub) -> None:
             continue
         if swept:
             logger.warning("ended %d interrupted repl(ies): %s", len(swept), swept)
+        try:
+            # Those whose reply ended on a worker that died, or before its removal ran.
+            await database_sync_to_async(deleted_conversations_remove)()
+        except Exception:
+            logger.exception("removing deleted conversations failed")
         try:
             settled = await database_sync_to_async(replies_settle_unsettled)()
         except Exception:

@@ -22,12 +22,20 @@ class Conversation(models.Model):
     current_leaf = models.ForeignKey(
         "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Deleted by the person: gone for them at once (every read of theirs leaves it out); its
+    # rows go as soon as no reply of it is being written (chat/conversations.py).
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"]),
+            models.Index(
+                fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="deleted"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

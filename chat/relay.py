@@ -25,7 +25,7 @@ The messages, all on hubs' own channels but the last:
   meanwhile, in order (the layer's cost grows with the workers, not with the replies).
 - `relay.announce` {conversation, owner, frames}: a frame for every tab (a new title).
 - `relay.person` {user, frames}: a frame for every tab of a person, whatever it shows (the
-  balance a reply or a title left).
+  balance a reply or a title left; to the group: a conversation renamed or deleted).
 - `relay.stop` {conversation}: Stop pressed in a tab on another worker.
 - `relay.revoke` {user, session, code}, to the group: close a person's sockets everywhere (a
   sign-out, a new password, a disabled account).
@@ -367,3 +367,16 @@ async def revoke_sockets(*, user_id: int, session_key: str | None, code: int) ->
         HUBS_GROUP,
         {"type": "relay.revoke", "user": user_id, "session": session_key, "code": code},
     )
+
+
+async def tell_person_everywhere(*, user_id: int, text: str) -> None:
+    """One frame for every tab of a person on every worker (a conversation renamed or deleted
+    from a page's request), through the layer: no hub of the calling thread's loop is needed."""
+    await get_channel_layer().group_send(
+        HUBS_GROUP, {"type": "relay.person", "user": user_id, "frames": [text]}
+    )
+
+
+async def stop_on(*, hub: str, conversation_id: int) -> None:
+    """Ask the hub running a conversation's reply to stop it (from a page's request)."""
+    await get_channel_layer().send(hub, {"type": "relay.stop", "conversation": conversation_id})

@@ -13,9 +13,10 @@ import logging
 import random
 from typing import assert_never
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, retry, services, settlement, shutdown, titles
+from chat import frames, maintenance, retry, services, settlement, shutdown, titles
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
@@ -214,6 +215,15 @@ class Reply:
             await self._finish(status, error)
         finally:
             self.hub.unregister(self)
+        if self.stop_requested:
+            # Stopped, perhaps because the person deleted the conversation: its rows go now.
+            try:
+                await database_sync_to_async(maintenance.deleted_conversations_remove)(
+                    conversation_id=self.conversation_id
+                )
+            except Exception:
+                # The sweep removes them later.
+                logger.exception("could not remove deleted conversation %s", self.conversation_id)
         # Named after its first reply that wrote text, however that reply ended.
         if self.text.length and not self.titled and settings.AUTO_TITLES:
             _track(self.loop.create_task(self._name_conversation()))

@@ -19,15 +19,22 @@ _SHOWN = ("id", "parent_id", "role", "content", "thinking", "status", "client_id
 
 
 def conversation_for_owner(*, owner_id: int, conversation_id: int) -> Conversation | None:
-    """The conversation if `owner_id` owns it; a foreign id looks exactly like a missing one."""
-    return Conversation.objects.filter(pk=conversation_id, owner_id=owner_id).first()
+    """The conversation if `owner_id` owns it; a foreign id looks exactly like a missing one,
+    and so does a deleted one."""
+    return _owned(owner_id, conversation_id).first()
+
+
+def _owned(owner_id: int, conversation_id: int) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(
+        pk=conversation_id, owner_id=owner_id, deleted_at__isnull=True
+    )
 
 
 def owns_conversation(*, owner_id: int, conversation_id: int, lock: bool = False) -> bool:
     """`conversation_for_owner` as a yes or no, for every socket's handshake. With `lock`, no
     reply can start in the conversation until the transaction ends (a reply's start locks the
     row for update), so the socket is either seen by it or sees it (chat/hub.py)."""
-    owned = Conversation.objects.filter(pk=conversation_id, owner_id=owner_id)
+    owned = _owned(owner_id, conversation_id)
     if lock:
         # Conflicts with a reply's start (FOR UPDATE), not with rows that refer to it.
         owned = owned.select_for_update(no_key=True)
@@ -49,16 +56,12 @@ def conversation_to_reply_in(
 ) -> Conversation | None:
     """`conversation_for_owner` with only what a reply needs loaded (its model, its branch,
     whether it has a title), locked until the transaction ends if `lock`."""
-    found = Conversation.objects.filter(pk=conversation_id, owner_id=owner_id).only(
+    found = _owned(owner_id, conversation_id).only(
         "id", "owner_id", "model", "model_note", "current_leaf_id", "title", "title_by_person"
     )
     if lock:
         found = found.select_for_update()
     return found.first()
-
-
-def conversations_for_owner(*, owner_id: int) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(owner_id=owner_id)
 
 
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import conversation_views, views
 
 app_name = "chat"
 urlpatterns = [
@@ -8,4 +8,6 @@ urlpatterns = [
     path("new/", views.conversation_new, name="new"),
     path("<int:conversation_id>/", views.conversation_detail, name="conversation"),
     path("<int:conversation_id>/model/", views.conversation_model, name="model"),
+    path("<int:conversation_id>/rename/", conversation_views.conversation_rename, name="rename"),
+    path("<int:conversation_id>/delete/", conversation_views.conversation_delete, name="delete"),
 ]

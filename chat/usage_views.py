@@ -56,7 +56,9 @@ def _model_name(model_id: str) -> str:
 def _shown(user_id: int, lines: list[usage.Line]) -> list[ShownLine]:
     ids = {line.conversation_id for line in lines if line.conversation_id}
     titles = dict(
-        Conversation.objects.filter(owner_id=user_id, pk__in=ids).values_list("pk", "title")
+        Conversation.objects.filter(
+            owner_id=user_id, pk__in=ids, deleted_at__isnull=True
+        ).values_list("pk", "title")
     )
     return [
         ShownLine(

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import pricing
 from billing.typical import typical_reply_coins
-from chat import frames, maintenance, selectors, services, tree
+from chat import conversations, frames, maintenance, selectors, services, tree
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
 from chat.models import Message
@@ -37,11 +37,35 @@ def _user_id(request: HttpRequest) -> int:
     return int(user_id)
 
 
+# The sidebar's most recent conversations; the list page has them all, by pages.
+SIDEBAR_SIZE = 50
+
+
+def _sidebar(owner_id: int) -> dict[str, object]:
+    recent = list(conversations.listed(owner_id=owner_id)[: SIDEBAR_SIZE + 1])
+    return {
+        "conversations": recent[:SIDEBAR_SIZE],
+        "more_conversations": len(recent) > SIDEBAR_SIZE,
+    }
+
+
 @login_required
 @require_GET
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    conversations = selectors.conversations_for_owner(owner_id=_user_id(request))
-    return render(request, "chat/list.html", {"conversations": conversations})
+    """The person's conversations, newest first, a page at a time (`after`: the cursor of the
+    page before)."""
+    owner_id = _user_id(request)
+    listing = conversations.page(owner_id=owner_id, after=request.GET.get("after") or None)
+    return render(
+        request,
+        "chat/list.html",
+        {
+            "page": listing,
+            "paged": bool(request.GET.get("after")),
+            "deleted": "deleted" in request.GET,
+            **_sidebar(owner_id),
+        },
+    )
 
 
 @login_required
@@ -111,7 +135,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "chat_messages": messages,
             "streaming": streaming,
             "models": models,
-            "conversations": selectors.conversations_for_owner(owner_id=_user_id(request))[:50],
+            **_sidebar(_user_id(request)),
             "retry_statuses": frames.RETRY_STATUSES,
             "example_prompts": EXAMPLE_PROMPTS,
             "blank_user": _blank(Message.Role.USER, Message.Status.COMPLETE),

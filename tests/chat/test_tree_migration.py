@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from chat import selectors
+from chat import tree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,8 +33,16 @@ def test_the_migration_links_each_conversation_into_one_line(alice: Any) -> None
         ]
     executor.loader.build_graph()
     executor.migrate(AFTER)
-
+    new = executor.loader.project_state(AFTER).apps
     for conversation_id, line in lines.items():
-        assert selectors.current_branch(conversation_id=conversation_id) == line
-        parents = selectors.tree(conversation_id=conversation_id)
+        leaf = new.get_model("chat", "Conversation").objects.get(pk=conversation_id).current_leaf_id
+        parents = dict(
+            new.get_model("chat", "Message")
+            .objects.filter(conversation_id=conversation_id)
+            .values_list("id", "parent_id")
+        )
         assert parents == dict(zip(line, [None, *line][: len(line)], strict=True))
+        assert tree.path_to(parents, leaf) == line
+    # The database as the other tests expect it: every migration applied.
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())

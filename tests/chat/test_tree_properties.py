@@ -16,8 +16,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from chat import selectors, services
 from chat.frames import AT_CURRENT_LEAF, RETRY_STATUSES

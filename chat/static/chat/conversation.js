@@ -423,13 +423,46 @@
     else delete composerError.dataset.whileStreaming;
   }
 
+  // --- the conversation's name, here and in the list -------------------------------------
+
+  function sidebarLink(id) {
+    return document.querySelector(`.conversation-list a[data-conversation-id="${id}"]`);
+  }
+
+  function showTitle(title) {
+    document.getElementById("conversation-title").textContent = title;
+    document.title = title;
+    const link = sidebarLink(conversationId);
+    if (link) link.textContent = title;
+    for (const el of document.querySelectorAll(".delete-title")) el.textContent = title;
+  }
+  window.ChatPage = { showTitle };
+
+  // A conversation is listed from its first message on: it goes to the top of the list.
+  function listThisConversation() {
+    if (sidebarLink(conversationId)) return;
+    const list = document.getElementById("conversation-list");
+    if (!list) return;
+    const empty = document.getElementById("no-conversations");
+    if (empty) empty.remove();
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = window.location.pathname;
+    link.dir = "auto";
+    link.dataset.conversationId = conversationId;
+    link.setAttribute("aria-current", "page");
+    link.textContent = document.getElementById("conversation-title").textContent;
+    item.appendChild(link);
+    list.prepend(item);
+  }
+
   const handlers = {
     conversation_title(f) {
-      if (String(f.conversation_id) !== String(conversationId)) return;
-      document.getElementById("conversation-title").textContent = f.title;
-      document.title = f.title;
-      const link = document.querySelector(".conversation-list a[aria-current=\"page\"]");
+      // Named (by its first reply, or renamed by the person in any tab): the list follows.
+      const link = sidebarLink(f.conversation_id);
       if (link) link.textContent = f.title;
+      if (String(f.conversation_id) !== String(conversationId)) return;
+      showTitle(f.title);
       if (f.coins_charged === undefined) return;
       // What naming the conversation cost, under the reply it followed.
       showBalance(f.balance);
@@ -437,8 +470,17 @@
       if (r) r.el.querySelector(".message-title-cost").textContent = "Title · " + costLine(f.model, f);
     },
     balance(f) { showBalance(f.balance); },
+    conversation_deleted(f) {
+      if (String(f.conversation_id) === String(conversationId)) {
+        window.location.assign("/chat/?deleted=1");  // deleted in another tab: nothing to show
+        return;
+      }
+      const link = sidebarLink(f.conversation_id);
+      if (link) link.closest("li").remove();
+    },
     user_message(f) {
       hideExamples();
+      listThisConversation();
       const mine = f.client_id && pending.get(f.client_id);
       if (mine) pending.delete(f.client_id);
       if (mine && mine.editor) closeEditor(mine.editor, input);
@@ -669,7 +711,9 @@
     }
   });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && isStreaming() && !event.isComposing) {
+    // Escape in an open dialog closes it; it stops no reply.
+    if (event.key === "Escape" && isStreaming() && !event.isComposing &&
+        !document.querySelector("dialog[open]")) {
       event.preventDefault();
       stop();
     }
