@@ -1,15 +1,19 @@
-"""Pages and requests that manage a conversation: rename, delete (with its confirmation)."""
+"""Pages and requests that manage a conversation: rename, delete (with its confirmation),
+export."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import conversations, selectors
+from chat import conversations, export, selectors
 from chat.services import ConversationNotFound
 
 
@@ -67,3 +71,42 @@ def conversation_delete(request: HttpRequest, conversation_id: int) -> HttpRespo
     # Said by the list page (not a session message: another tab of the conversation goes to
     # the list at the same moment, and would take it).
     return redirect(reverse("chat:list") + "?deleted=1")
+
+
+def _owned(request: HttpRequest, conversation_id: int) -> Any:
+    conversation = selectors.conversation_for_owner(
+        owner_id=_user_id(request), conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _download(body: str, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@require_GET
+def export_markdown(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The current branch as Markdown."""
+    conversation = _owned(request, conversation_id)
+    return _download(
+        export.as_markdown(conversation),
+        "text/markdown; charset=utf-8",
+        export.filename(conversation, "md"),
+    )
+
+
+@login_required
+@require_GET
+def export_json(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The whole tree as JSON, with each reply's model, times, tokens and coins."""
+    conversation = _owned(request, conversation_id)
+    return _download(
+        json.dumps(export.as_json(conversation), ensure_ascii=False, indent=2),
+        "application/json; charset=utf-8",
+        export.filename(conversation, "json"),
+    )

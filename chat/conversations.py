@@ -114,5 +114,10 @@ def _mark_deleted(*, owner_id: int, conversation_id: int) -> tuple[str, str | No
     return title, hub
 
 
+def tell_branch(owner_id: int, conversation_id: int, path: list[int]) -> None:
+    """Every tab on the conversation follows a branch chosen by a page's request."""
+    _tell(owner_id, frames.branch(conversation_id=conversation_id, path=path))
+
+
 def _tell(owner_id: int, text: str) -> None:
     async_to_sync(relay.tell_person_everywhere)(user_id=owner_id, text=text)

@@ -224,8 +224,9 @@ class Reply:
             except Exception:
                 # The sweep removes them later.
                 logger.exception("could not remove deleted conversation %s", self.conversation_id)
-        # Named after its first reply that wrote text, however that reply ended.
-        if self.text.length and not self.titled and settings.AUTO_TITLES:
+        # Named after its first reply that wrote text, however that reply ended (not by a
+        # worker on its way down: the next reply names it).
+        if self.text.length and not self.titled and settings.AUTO_TITLES and not shutdown.closing():
             _track(self.loop.create_task(self._name_conversation()))
 
     async def _name_conversation(self) -> None:

@@ -95,7 +95,7 @@ def _title_begin(
 ) -> _Begun:
     conversation = (
         Conversation.objects.select_for_update()
-        .filter(pk=conversation_id, owner_id=owner_id)
+        .filter(pk=conversation_id, owner_id=owner_id, deleted_at__isnull=True)
         .first()
     )
     if conversation is None or conversation.title_by_person or conversation.title != DEFAULT_TITLE:

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import pricing
 from billing.typical import typical_reply_coins
-from chat import conversations, frames, maintenance, selectors, services, tree
+from chat import conversations, frames, maintenance, search, selectors, services, tree
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
 from chat.models import Message
@@ -55,17 +55,16 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     """The person's conversations, newest first, a page at a time (`after`: the cursor of the
     page before)."""
     owner_id = _user_id(request)
+    query = request.GET.get("q", "").strip()
+    context: dict[str, object] = {"deleted": "deleted" in request.GET, **_sidebar(owner_id)}
+    if query:
+        # A search over their titles and messages (chat/search.py).
+        found = search.search(owner_id=owner_id, query=query)
+        context |= {"q": query, "results": found.results, "more": found.more}
+        return render(request, "chat/search.html", context)
     listing = conversations.page(owner_id=owner_id, after=request.GET.get("after") or None)
-    return render(
-        request,
-        "chat/list.html",
-        {
-            "page": listing,
-            "paged": bool(request.GET.get("after")),
-            "deleted": "deleted" in request.GET,
-            **_sidebar(owner_id),
-        },
-    )
+    context |= {"page": listing, "paged": bool(request.GET.get("after"))}
+    return render(request, "chat/list.html", context)
 
 
 @login_required
@@ -85,6 +84,15 @@ def _costed(message: Message) -> bool:
     if message.status in ("complete", "stopped"):
         return True
     return message.status in ("error", "interrupted") and bool(message.content)
+
+
+def _message_asked(request: HttpRequest, parents: dict[int, int | None]) -> int | None:
+    """The message `?at=` names, if it is one of this conversation's."""
+    try:
+        asked = int(request.GET.get("at", ""))
+    except ValueError:
+        return None
+    return asked if asked in parents else None
 
 
 def _blank(role: str, status: str) -> Message:
@@ -111,8 +119,17 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     parents = {m.pk: m.parent_id for m in messages}
     leaf = conversation.current_leaf_id
     shown = set(tree.path_to(parents, leaf if leaf in parents else max(parents, default=None)))
+    # Opened at a message (a search result): its branch is shown, and becomes the current one.
+    found = _message_asked(request, parents)
+    if found is not None and found not in shown:
+        path = services.branch_select(
+            owner_id=_user_id(request), conversation_id=conversation.pk, message_id=found
+        )
+        conversations.tell_branch(_user_id(request), conversation.pk, path)
+        shown = set(path)
     for message in messages:
         message.on_branch = message.pk in shown  # type: ignore[attr-defined]
+        message.found = message.pk == found  # type: ignore[attr-defined]
         # A reply streaming in this process: show what it has now, not the last checkpoint.
         live = live_replies.get(message.pk) if message.status == "streaming" else None
         if live is not None:

@@ -3,6 +3,7 @@ several tabs, on a phone, with axe-core."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,45 @@ def test_the_list_pages_fit_a_phone_and_pass_axe(
         if scheme == "dark":
             phone.screenshot(path=str(screenshots / "phone-delete.png"))
         context.close()
+
+
+def test_search_from_the_sidebar_opens_at_the_message_on_its_branch(
+    page: Any, provider: SSEServer, screenshots: Path
+) -> None:
+    provider.enqueue(text_reply(["Try the pastel de nata in Belém."]))
+    send(page, "What should I eat in Lisbon?")
+    wait_ended(page, timeout=10000)
+    provider.enqueue(text_reply(["Grilled sardines, in June."]))
+    page.click("li.message--assistant:not([hidden]) .regenerate")
+    page.wait_for_selector("li.message--assistant:not([hidden]) .body:has-text('sardines')")
+    wait_ended(page, timeout=10000)
+    # Search, from the sidebar, for a word of the older version (not shown now).
+    page.fill("#search", "Belém NATA")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/chat/?q=*")
+    result = page.locator(".search-result")
+    assert result.count() == 1
+    assert result.locator("mark").all_inner_texts() == ["nata", "Belém"]
+    assert serious_accessibility_problems(page) == []
+    page.screenshot(path=str(screenshots / "search.png"))
+    result.locator("a").first.click()
+    wait_ready(page)
+    found = page.locator("li.message--found")
+    assert found.is_visible() and "pastel de nata" in found.inner_text()
+    assert found.locator(".version-count").inner_text() == "1 / 2"
+
+
+def test_export_downloads_the_branch_as_markdown_and_the_tree_as_json(
+    page: Any, provider: SSEServer
+) -> None:
+    provider.enqueue(text_reply(["An answer."]))
+    send(page, "A question")
+    wait_ended(page, timeout=10000)
+    with page.expect_download() as markdown:
+        page.click("text=Export Markdown")
+    text = Path(markdown.value.path()).read_text()
+    assert "## You\n\nA question" in text and "An answer." in text
+    with page.expect_download() as tree:
+        page.click("text=Export JSON")
+    data = json.loads(Path(tree.value.path()).read_text())
+    assert [m["content"] for m in data["messages"]] == ["A question", "An answer."]
