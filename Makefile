@@ -93,6 +93,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.reply_db --services
 	$(BIN)/python -m bench.ledger
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.plot $(BENCH_OUT) docs/relay-latency.svg
 	$(BIN)/python -m bench.machine
 

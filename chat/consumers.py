@@ -32,7 +32,8 @@ from chat.frames import (
     StopFrame,
 )
 from chat.hub import get_hub
-from chat.maintenance import swept_latest_exchange
+from chat.maintenance import swept_exchange_and_tree
+from chat.tree import path_to
 from chatsite.accounts import session_expiry, session_user, signed_in_until
 
 logger = logging.getLogger(__name__)
@@ -45,15 +46,16 @@ SESSION_RECHECK_AFTER = dt.timedelta(seconds=30)
 
 
 @transaction.atomic
-def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int | None]:
-    """One trip to the database thread: does the person own the conversation, and the row of
-    their new socket (None when they have too many open). The conversation stays locked until
-    the row is saved: a reply starting meanwhile finds this socket's hub (chat/hub.py)."""
-    if not selectors.owns_conversation(
-        owner_id=user_id, conversation_id=conversation_id, lock=True
-    ):
-        return False, None
-    return True, limits.socket_open(user_id=user_id, hub=hub, conversation_id=conversation_id)
+def _admit(*, user_id: int, conversation_id: int, hub: str) -> tuple[bool, int | None, int | None]:
+    """Does the person own the conversation, the row of their new socket (None when they have
+    too many open), and the end of the conversation's current branch. The conversation stays
+    locked until the row is saved: a reply starting meanwhile finds this socket's hub
+    (chat/hub.py)."""
+    owned, leaf = selectors.owned_leaf(owner_id=user_id, conversation_id=conversation_id, lock=True)
+    if not owned:
+        return False, None, None
+    socket_id = limits.socket_open(user_id=user_id, hub=hub, conversation_id=conversation_id)
+    return True, socket_id, leaf
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +74,17 @@ def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) 
     """A socket's one trip to the database thread before it streams: who its session signs in
     (`session_user`: the session and the person), its admission (`_admit`) and, if it is
     admitted, the conversation's latest exchange and current branch to bring it up to date
-    with (`maintenance.swept_latest_exchange`, read after the admission's transaction ended)."""
+    with (`maintenance.swept_exchange_and_tree`, read after the admission's transaction ended)."""
     user = session_user(session)
     if user is None:
         return _Opening()
-    owned, socket_id = _admit(user_id=user.pk, conversation_id=conversation_id, hub=hub)
+    owned, socket_id, leaf = _admit(user_id=user.pk, conversation_id=conversation_id, hub=hub)
     if socket_id is None:
         return _Opening(user_id=user.pk, owned=owned)
     try:
-        exchange = swept_latest_exchange(conversation_id=conversation_id, sweep=sweep)
-        branch = selectors.current_branch(conversation_id=conversation_id)
+        asked, reply, parents = swept_exchange_and_tree(
+            conversation_id=conversation_id, sweep=sweep
+        )
     except BaseException:
         # The socket is not opened after all: its row must not count against the person.
         limits.socket_close(socket_id=socket_id)
@@ -90,8 +93,8 @@ def _open(*, session: SessionBase, conversation_id: int, hub: str, sweep: bool) 
         user_id=user.pk,
         owned=True,
         socket_id=socket_id,
-        exchange=exchange,
-        branch=tuple(branch),
+        exchange=(asked, reply),
+        branch=tuple(path_to(parents, leaf)) if leaf in parents else (),
         expires_at=session_expiry(session),
     )
 

@@ -137,14 +137,21 @@ def _renew_leases(*, hub: str) -> None:
 
 def swept_latest_exchange(*, conversation_id: int, sweep: bool) -> tuple[Any, Any]:
     """The latest exchange (in the database thread); with `sweep`, a reply whose process died
-    is ended first (here at the latest, when someone looks). Only the latest reply can be
-    streaming (one per conversation, and none starts after it while it streams), so the sweep
-    is looked for only when it is."""
-    asked, reply = selectors.latest_exchange(conversation_id=conversation_id)
+    is ended first (here at the latest, when someone looks)."""
+    asked, reply, _ = swept_exchange_and_tree(conversation_id=conversation_id, sweep=sweep)
+    return asked, reply
+
+
+def swept_exchange_and_tree(
+    *, conversation_id: int, sweep: bool
+) -> tuple[Any, Any, dict[int, int | None]]:
+    """`swept_latest_exchange`, and every message's parent. Only the reply streaming can need
+    the sweep (one per conversation), so it is looked for only then."""
+    asked, reply, parents = selectors.exchange_and_tree(conversation_id=conversation_id)
     streaming = reply is not None and reply.status == Message.Status.STREAMING
     if sweep and streaming and replies_sweep_stale(conversation_id=conversation_id):
-        asked, reply = selectors.latest_exchange(conversation_id=conversation_id)
-    return asked, reply
+        asked, reply, parents = selectors.exchange_and_tree(conversation_id=conversation_id)
+    return asked, reply, parents
 
 
 INTERRUPTED_MESSAGE = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias, cast
 
-from django.db.models import Case, QuerySet, When
+from django.db.models import QuerySet
 
 from billing.models import LlmUsage
 from chat.models import Conversation, Message
@@ -34,11 +34,7 @@ def owns_conversation(*, owner_id: int, conversation_id: int, lock: bool = False
     """`conversation_for_owner` as a yes or no, for every socket's handshake. With `lock`, no
     reply can start in the conversation until the transaction ends (a reply's start locks the
     row for update), so the socket is either seen by it or sees it (chat/hub.py)."""
-    owned = _owned(owner_id, conversation_id)
-    if lock:
-        # Conflicts with a reply's start (FOR UPDATE), not with rows that refer to it.
-        owned = owned.select_for_update(no_key=True)
-    return owned.exists()
+    return owned_leaf(owner_id=owner_id, conversation_id=conversation_id, lock=lock)[0]
 
 
 def reply_hub(*, conversation_id: int) -> str | None:
@@ -71,16 +67,34 @@ def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
 def latest_exchange(*, conversation_id: int) -> tuple[Message | None, Message | None]:
     """The reply streaming now, else the latest one, and the person's message it answers (what
     a reconnecting tab needs), with what a tab is sent of them loaded."""
-    messages = Message.objects.filter(conversation_id=conversation_id).only(*_SHOWN)
-    replies = messages.filter(role=Message.Role.ASSISTANT)
-    # A retried reply streams again under its own (older) id: it comes first.
-    reply = replies.order_by(
-        Case(When(status=Message.Status.STREAMING, then=0), default=1), "-id"
-    ).first()
-    if reply is None:
-        return None, None
-    asked = messages.filter(pk=reply.parent_id).first() if reply.parent_id else None
+    asked, reply, _ = exchange_and_tree(conversation_id=conversation_id)
     return asked, reply
+
+
+def exchange_and_tree(
+    *, conversation_id: int
+) -> tuple[Message | None, Message | None, dict[int, int | None]]:
+    """`latest_exchange`, and every message's parent (chat/tree.py), in two queries: the tree's
+    narrow columns, then the two messages' shown ones."""
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id).values_list(
+            "id", "parent_id", "role", "status"
+        )
+    )
+    parents: dict[int, int | None] = {pk: parent for pk, parent, _, _ in rows}
+    # A retried reply streams again under its own (older) id: it comes first.
+    replies = [
+        (status == Message.Status.STREAMING, pk)
+        for pk, _, role, status in rows
+        if role == Message.Role.ASSISTANT
+    ]
+    if not replies:
+        return None, None, parents
+    _, reply_id = max(replies)
+    asked_id = parents[reply_id]
+    shown = Message.objects.filter(pk__in=[reply_id, asked_id or reply_id]).only(*_SHOWN)
+    by_id = {message.pk: message for message in shown}
+    return by_id.get(asked_id) if asked_id else None, by_id.get(reply_id), parents
 
 
 def tree(*, conversation_id: int) -> dict[int, int | None]:
@@ -98,6 +112,19 @@ def current_branch(*, conversation_id: int) -> list[int]:
         .first()
     )
     return path_to(tree(conversation_id=conversation_id), leaf)
+
+
+def owned_leaf(
+    *, owner_id: int, conversation_id: int, lock: bool = False
+) -> tuple[bool, int | None]:
+    """`owns_conversation`, and the end of its current branch (None before its first message),
+    in the one query."""
+    owned = _owned(owner_id, conversation_id)
+    if lock:
+        # Conflicts with a reply's start (FOR UPDATE), not with rows that refer to it.
+        owned = owned.select_for_update(no_key=True)
+    row = owned.values_list("id", "current_leaf_id").first()
+    return (row is not None, row[1] if row else None)
 
 
 def provider_history(*, conversation_id: int, up_to: int | None) -> list[ChatMessage]:

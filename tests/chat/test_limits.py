@@ -102,7 +102,7 @@ def test_a_socket_whose_catch_up_cannot_be_read_leaves_no_row_counting_against_i
     def unreadable(**_: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(consumers, "swept_latest_exchange", unreadable)
+    monkeypatch.setattr(consumers, "swept_exchange_and_tree", unreadable)
     with pytest.raises(RuntimeError):
         consumers._open(
             session=signed_in_session(alice),

@@ -483,7 +483,7 @@ async def test_a_tab_opening_elsewhere_while_a_reply_starts_waits_for_its_start_
             release.wait(5)
         connections.close_all()
 
-    def admit() -> tuple[bool, int | None]:
+    def admit() -> tuple[bool, int | None, int | None]:
         try:
             return consumers._admit(user_id=alice.pk, conversation_id=conversation.pk, hub="hub.b!")
         finally:
@@ -497,7 +497,7 @@ async def test_a_tab_opening_elsewhere_while_a_reply_starts_waits_for_its_start_
     assert not admitting.done(), "a socket was admitted while a reply's start was uncommitted"
     release.set()
     await starting
-    owned, socket_id = await asyncio.wait_for(admitting, 30)
+    owned, socket_id, _ = await asyncio.wait_for(admitting, 30)
     assert owned and socket_id is not None
     # Admitted after the start committed: the socket's catch-up finds the reply and its hub.
     hub = await database_sync_to_async(selectors.reply_hub)(conversation_id=conversation.pk)

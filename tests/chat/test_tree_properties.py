@@ -1,9 +1,10 @@
 """The message tree on random histories: sends (after the branch's end, after any message, as a
-first message), regenerations, edits, retries, switches and replies ending every way, in any
-order. At every step nothing is lost or changed (a retry replaces only its own reply), the text
-a reply is sent is exactly the branch from its root to the message it answers (invariant 9),
-one reply at most streams, and the current branch is the one the last action chose. Runs on
-SQLite and on PostgreSQL (CI)."""
+first message), regenerations, edits, retries, switches, replies ending every way and the
+conversation's deletion, in any order. At every step nothing is lost or changed (a retry
+replaces only its own reply), the text a reply is sent is exactly the branch from its root to
+the message it answers (invariant 9), one reply at most streams, the current branch is the one
+the last action chose, and a deleted conversation refuses everything and leaves nothing once
+no reply of it streams. Runs on SQLite and on PostgreSQL (CI)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from chat import selectors, services
+from chat import conversations, maintenance, selectors, services
 from chat.frames import AT_CURRENT_LEAF, RETRY_STATUSES
 from chat.models import Conversation, Message
 from providers.catalogue import get_model
@@ -46,6 +47,7 @@ class TreeMachine(RuleBasedStateMachine):
         self.leaf: int | None = None
         self.streaming: int | None = None
         self.texts = itertools.count()
+        self.deleted = False
 
     # --- the model's own view of the tree ---------------------------------------------------
 
@@ -81,7 +83,11 @@ class TreeMachine(RuleBasedStateMachine):
                     hub="hub.test!",
                     **fields,
                 )
-        except (services.ReplyInProgress, services.MessageNotFound) as refused:
+        except (
+            services.ReplyInProgress,
+            services.MessageNotFound,
+            services.ConversationNotFound,
+        ) as refused:
             return refused
 
     def _started(self, start: Any, *, new_question: str | None) -> bool:
@@ -108,6 +114,7 @@ class TreeMachine(RuleBasedStateMachine):
         self.streaming = self.leaf = reply.pk
         return True
 
+    @precondition(lambda self: not self.deleted)
     @rule(data=st.data(), where=st.sampled_from(["end", "after", "first"]))
     def send(self, data: st.DataObject, where: str) -> None:
         text = f"question {next(self.texts)}"
@@ -119,7 +126,9 @@ class TreeMachine(RuleBasedStateMachine):
         start = self._start(services.reply_begin, content=text, client_id=None, parent_id=parent)
         self._started(start, new_question=text)
 
-    @precondition(lambda self: any(r[0] == "assistant" for r in self.kept.values()))
+    @precondition(
+        lambda self: not self.deleted and any(r[0] == "assistant" for r in self.kept.values())
+    )
     @rule(data=st.data())
     def regenerate(self, data: st.DataObject) -> None:
         beside = data.draw(st.sampled_from(self._ids("assistant")))
@@ -130,7 +139,7 @@ class TreeMachine(RuleBasedStateMachine):
         if self._started(start, new_question=None):
             assert self.kept[start.assistant.pk][1] == self.kept[beside][1]
 
-    @precondition(lambda self: any(r[0] == "user" for r in self.kept.values()))
+    @precondition(lambda self: not self.deleted and any(r[0] == "user" for r in self.kept.values()))
     @rule(data=st.data())
     def edit(self, data: st.DataObject) -> None:
         edited = data.draw(st.sampled_from(self._ids("user")))
@@ -142,7 +151,9 @@ class TreeMachine(RuleBasedStateMachine):
             assert start.user_message is not None
             assert start.user_message.parent_id == self.kept[edited][1]
 
-    @precondition(lambda self: any(r[0] == "assistant" for r in self.kept.values()))
+    @precondition(
+        lambda self: not self.deleted and any(r[0] == "assistant" for r in self.kept.values())
+    )
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         again = data.draw(st.sampled_from(self._ids("assistant")))
@@ -171,8 +182,39 @@ class TreeMachine(RuleBasedStateMachine):
         role, parent, _ = self.kept[self.streaming]
         self.kept[self.streaming] = (role, parent, text)
         self.streaming = None
+        # As the runner does after a reply that was stopped (a delete stops it first).
+        maintenance.deleted_conversations_remove(conversation_id=self.conversation.pk)
 
-    @precondition(lambda self: bool(self.kept))
+    @precondition(lambda self: not self.deleted)
+    @rule()
+    def delete(self) -> None:
+        """Delete the conversation, at any point: gone for the person at once, its rows as
+        soon as no reply of it streams."""
+        assert conversations.delete(
+            owner_id=self.conversation.owner_id, conversation_id=self.conversation.pk
+        )
+        self.deleted = True
+
+    @precondition(lambda self: self.deleted)
+    @rule(data=st.data())
+    def act_on_the_deleted(self, data: st.DataObject) -> None:
+        """Every action on a deleted conversation is refused as on a missing one."""
+        some = data.draw(st.sampled_from(sorted(self.kept) or [1]))
+        for begin, fields in (
+            (services.reply_begin, {"content": "x", "client_id": None}),
+            (services.reply_begin_regenerate, {"message_id": some}),
+            (services.reply_begin_edit, {"message_id": some, "content": "x", "client_id": None}),
+            (services.reply_begin_retry, {"message_id": some}),
+        ):
+            assert isinstance(self._start(begin, **fields), services.ConversationNotFound)
+        with pytest.raises(services.ConversationNotFound):
+            services.branch_select(
+                owner_id=self.conversation.owner_id,
+                conversation_id=self.conversation.pk,
+                message_id=some,
+            )
+
+    @precondition(lambda self: not self.deleted and bool(self.kept))
     @rule(data=st.data())
     def select(self, data: st.DataObject) -> None:
         chosen = data.draw(st.sampled_from(sorted(self.kept)))
@@ -188,6 +230,8 @@ class TreeMachine(RuleBasedStateMachine):
 
     @invariant()
     def nothing_is_lost_or_changed(self) -> None:
+        if self.deleted:
+            return  # deleted_leaves_nothing says what is left
         rows = {
             pk: (role, parent, content)
             for pk, role, parent, content in Message.objects.filter(
@@ -201,7 +245,20 @@ class TreeMachine(RuleBasedStateMachine):
         assert rows == self.kept
 
     @invariant()
+    def deleted_leaves_nothing(self) -> None:
+        if not self.deleted:
+            return
+        owner_id = self.conversation.owner_id
+        assert not conversations.listed(owner_id=owner_id).filter(pk=self.conversation.pk)
+        left = Message.objects.filter(conversation=self.conversation).count()
+        if self.streaming is None:
+            assert left == 0
+            assert not Conversation.objects.filter(pk=self.conversation.pk).exists()
+
+    @invariant()
     def the_current_branch_is_the_last_one_chosen(self) -> None:
+        if self.deleted:
+            return
         assert selectors.current_branch(conversation_id=self.conversation.pk) == self._path(
             self.leaf
         )

@@ -159,3 +159,27 @@ def test_versions_fit_a_phone_and_pass_axe_in_the_dark(
     assert serious_accessibility_problems(phone) == []
     phone.screenshot(path=str(screenshots / "phone-versions.png"))
     context.close()
+
+
+def test_a_reply_streams_on_while_another_version_is_shown_and_after_a_reload(
+    page: Any, provider: SSEServer
+) -> None:
+    provider.enqueue(text_reply(["Short one."]))
+    send(page, "Write me something")
+    wait_shown(page, SHOWN_REPLY, ["Short one."])
+    wait_idle(page)
+    chunks = [f"slow{i} " for i in range(120)]
+    provider.enqueue(text_reply(chunks, delay=0.03))
+    page.click(f"{SHOWN_REPLY} .regenerate")
+    page.wait_for_selector(f"{SHOWN_REPLY} .body:has-text('slow3')")
+    # While it streams, look at the first version; then reload, still mid-reply.
+    page.click(f"{SHOWN_REPLY} .version-prev")
+    wait_shown(page, SHOWN_REPLY, ["Short one."])
+    assert page.is_visible("#indicator")  # a reply is still being written, on the other branch
+    page.reload()
+    wait_ready(page)
+    wait_shown(page, SHOWN_REPLY, ["Short one."])
+    assert page.inner_text(f"{SHOWN_REPLY} .version-count") == "1 / 2"
+    page.click(f"{SHOWN_REPLY} .version-next")
+    page.wait_for_selector("#indicator", state="hidden", timeout=15000)
+    wait_shown(page, SHOWN_REPLY, ["".join(chunks).strip()])
