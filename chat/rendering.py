@@ -6,9 +6,12 @@ with the same allow-list) in chat/static/chat/render.js.
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
@@ -28,6 +31,24 @@ _md = (
 )
 
 
+# A table column's alignment: markdown-it writes it as a style attribute, which the site's
+# CSP would refuse; it becomes one of these classes (chat.css), as render.js does too.
+ALIGNED = {"th": {"align-left", "align-center", "align-right"}}
+ALIGNED["td"] = ALIGNED["th"]
+_ALIGNMENT = re.compile(r"text-align:\s*(left|center|right)")
+
+
+def _align_by_class(state: StateCore) -> None:
+    for token in state.tokens:
+        if token.type in ("th_open", "td_open") and "style" in token.attrs:
+            found = _ALIGNMENT.search(str(token.attrs.pop("style")))
+            if found:
+                token.attrs["class"] = f"align-{found.group(1)}"
+
+
+_md.core.ruler.push("align_by_class", _align_by_class)
+
+
 def render_markdown(text: str) -> SafeString:
     html = _md.render(text)
     clean = nh3.clean(
@@ -37,5 +58,6 @@ def render_markdown(text: str) -> SafeString:
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values=SCROLLING,
+        allowed_classes=ALIGNED,
     )
     return mark_safe(clean)

@@ -114,11 +114,15 @@ def _table(prompt: str) -> str:
     return (
         f"Here is a comparison for *{_quoted(prompt)}* (the demo model's sample data):\n\n"
         "| | PostgreSQL | SQLite |\n"
-        "|---|---|---|\n"
+        "|---|:---:|:---:|\n"
         "| Runs as | a server | a file in your process |\n"
         "| Many writers at once | yes | one at a time |\n"
         "| Setup | install and configure | nothing |\n"
         "| Best for | sites with many users | development, small sites, devices |\n\n"
+        "| Size limit | PostgreSQL | SQLite |\n"
+        "|:---|---:|---:|\n"
+        "| Largest database | unlimited | 281 TB |\n"
+        "| Largest row | 1.6 TB | 1 GB |\n\n"
         "> Tables scroll inside the message when they are wider than the screen."
     )
 

@@ -785,6 +785,28 @@ def test_code_is_highlighted_and_messages_and_code_blocks_copy(
     assert page.locator("li.message--assistant .copy-code").count() == 1
 
 
+def test_a_table_keeps_its_column_alignment_live_and_after_a_reload(
+    page: Any, provider: SSEServer
+) -> None:
+    reply = "| item | price |\n|:--|--:|\n| tea | 3.50 |\n| cake | 12.00 |\n\nThat's all."
+    provider.enqueue(text_reply([reply[:25], reply[25:]]))
+    send(page, "Prices in a table")
+    wait_ended(page, timeout=15000)
+    cell = "li.message--assistant td:nth-child(2)"
+
+    def aligned() -> list[str]:
+        return [
+            page.eval_on_selector(f"{cell} >> nth={i}", "el => getComputedStyle(el).textAlign")
+            for i in range(2)
+        ]
+
+    assert aligned() == ["right", "right"]
+    assert page.get_attribute("li.message--assistant th:first-child", "class") == "align-left"
+    page.reload()
+    wait_ready(page)
+    assert aligned() == ["right", "right"]  # the server's rendering says the same
+
+
 def test_a_streaming_reply_keeps_its_finished_blocks_so_a_selection_holds(
     page: Any, provider: SSEServer
 ) -> None:

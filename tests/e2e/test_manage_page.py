@@ -119,6 +119,15 @@ def test_the_list_pages_fit_a_phone_and_pass_axe(
         row_delete = phone.locator(".row-delete").bounding_box()
         assert row_delete is not None and row_delete["height"] >= 44
         assert serious_accessibility_problems(phone) == []
+        # Search, from the list page's own box.
+        phone.fill("#search", "rather LONG")
+        phone.keyboard.press("Enter")
+        phone.wait_for_selector(".search-result mark")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        assert serious_accessibility_problems(phone) == []
+        if scheme == "light":
+            phone.screenshot(path=str(screenshots / "phone-search.png"))
+        phone.goto("/chat/")
         phone.goto(phone.locator(".row-delete").get_attribute("href"))
         assert phone.locator("h2").inner_text().startswith("Delete “")
         assert serious_accessibility_problems(phone) == []

@@ -3,6 +3,17 @@
 (function () {
   "use strict";
   const md = window.markdownit("default", { html: false, linkify: false, typographer: false });
+  // A table column's alignment, as a class (the CSP refuses style attributes), as the server.
+  md.core.ruler.push("align_by_class", (state) => {
+    for (const token of state.tokens) {
+      if (token.type !== "th_open" && token.type !== "td_open") continue;
+      const style = token.attrGet("style");
+      if (style === null) continue;
+      token.attrs = token.attrs.filter(([name]) => name !== "style");
+      const found = /text-align:\s*(left|center|right)/.exec(style);
+      if (found) token.attrSet("class", `align-${found[1]}`);
+    }
+  });
   const ALLOWED_TAGS = ["p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote",
     "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a",
     "table", "thead", "tbody", "tr", "th", "td"];
