@@ -330,14 +330,17 @@
   }
 
   // Retry (in place) on a reply that failed or was stopped and that nothing follows yet;
-  // Regenerate on any other finished reply; Edit on a person's messages. None while a reply
-  // is being written (one at a time).
+  // Regenerate on any other finished reply; Edit on a person's messages; Copy on every message
+  // but a reply being written. Edit and Regenerate wait while a reply is being written (one at
+  // a time).
   function updateActions() {
     const streaming = isStreaming();
     for (const li of messageEls()) {
       const edit = li.querySelector(".edit");
       if (edit) { edit.hidden = false; edit.disabled = streaming; continue; }
       const status = li.dataset.status;
+      // A reply's actions are for a reply that has ended (while it streams, Stop is the one).
+      li.querySelector(".copy-message").hidden = status === "streaming";
       const retry = li.querySelector(".retry");
       retry.hidden = !RETRY_STATUSES.includes(status) || childrenOf(li.dataset.messageId).length > 0;
       const regenerate = li.querySelector(".regenerate");
