@@ -729,6 +729,46 @@ def test_keyboard_first_stop_is_a_skip_link_and_every_message_names_its_author(
     assert page.evaluate("document.activeElement.closest('main') !== null")
 
 
+def test_the_keyboard_reaches_every_message_action_in_order_and_copy_works(
+    page: Any, provider: SSEServer
+) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    reply = "Use:\n\n```sh\nmake run\n```"
+    provider.enqueue(text_reply([reply]))
+    send(page, "How do I start it?")
+    wait_ended(page, timeout=15000)
+    page.wait_for_selector("li.message--assistant pre code.hljs")
+    # Backwards from the message box, as a person tabbing up from it.
+    page.focus("#input")
+    seen = []
+    for _ in range(8):
+        page.keyboard.press("Shift+Tab")
+        seen.append(
+            page.evaluate(
+                "(() => { const el = document.activeElement;"
+                " return (el.closest('li') ? el.closest('li').className.split(' ')[1] + ':' : '')"
+                " + (el.tagName === 'PRE' ? 'PRE'"
+                " : el.getAttribute('aria-label') || el.textContent.trim()); })()"
+            )
+        )
+    assert seen[:6] == [
+        "message--assistant:Regenerate",
+        "message--assistant:Copy",
+        "message--assistant:Copy this code",
+        "message--assistant:PRE",  # the code block itself scrolls: reachable
+        "message--user:Edit",
+        "message--user:Copy",
+    ]
+    # Forward again, six stops, to the reply's Copy; Enter copies its Markdown, and says so.
+    for _ in range(6):
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Copy"
+    page.keyboard.press("Enter")
+    assert page.evaluate("navigator.clipboard.readText()") == reply
+    assert page.evaluate("document.activeElement.textContent") == "Copied"
+    assert page.inner_text("#announcer") == "Copied."
+
+
 def test_an_empty_conversation_offers_examples_that_fill_the_message_box(
     page: Any, provider: SSEServer, screenshots: Path
 ) -> None:
