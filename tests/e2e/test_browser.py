@@ -769,6 +769,32 @@ def test_the_keyboard_reaches_every_message_action_in_order_and_copy_works(
     assert page.inner_text("#announcer") == "Copied."
 
 
+def test_keyboard_only_a_new_chat_a_send_and_a_stop(page: Any, provider: SSEServer) -> None:
+    provider.enqueue(text_reply(["First."]))
+    send(page, "A first chat")  # (an empty one is what New chat opens again)
+    wait_ended(page, timeout=15000)
+    first_chat = page.url
+    page.keyboard.press("Escape")  # nothing streams: nothing happens
+    page.evaluate("document.activeElement.blur()")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "new-chat":
+            break
+    assert page.evaluate("document.activeElement.id") == "new-chat"
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: url != first_chat)
+    wait_ready(page)
+    # The message box has the focus: type, Enter sends, Escape stops.
+    assert page.evaluate("document.activeElement.id") == "input"
+    provider.enqueue(text_reply([f"tok{i} " for i in range(400)], delay=0.02))
+    page.keyboard.type("Go on for a while")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("li.message--assistant .body:has-text('tok5')")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("li.message--assistant[data-status='stopped']")
+    assert page.evaluate("document.activeElement.id") == "input"
+
+
 def test_an_empty_conversation_offers_examples_that_fill_the_message_box(
     page: Any, provider: SSEServer, screenshots: Path
 ) -> None:
