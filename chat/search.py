@@ -66,6 +66,9 @@ class Found:
 
 
 def search(*, owner_id: int, query: str) -> Found:
+    """The person's conversations whose title, or one of whose messages, holds every word of
+    the query: the most recently active first, at most MAX_RESULTS, each with its newest
+    matching message (read from the newest MESSAGES_READ matches)."""
     words = words_of(query)
     if not words:
         return Found(results=[])
