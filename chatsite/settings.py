@@ -276,6 +276,10 @@ THINKING_BUDGET_TOKENS = env.int("THINKING_BUDGET_TOKENS", default=4_096)
 # Name each conversation after its first reply with one short call to the same model (billed
 # like a reply, recorded as a `title` LlmUsage row).
 AUTO_TITLES = env.bool("AUTO_TITLES", default=True)
+# A tool call that takes longer is stopped and reported to the model as an error; a longer
+# result is cut to this many characters (tools/registry.py).
+TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=30.0)
+TOOL_RESULT_MAX_CHARS = env.int("TOOL_RESULT_MAX_CHARS", default=20_000)
 # How often each process reloads the figures `sync_models` stored (seconds).
 MODEL_SYNC_RELOAD = env.float("MODEL_SYNC_RELOAD", default=60.0)
 # Pace of the offline demo model.
