@@ -38,9 +38,9 @@ from providers.events import (
     TextDelta,
     ThinkingDelta,
     ThinkingSignature,
-    ToolUse,
     Usage,
     UsageUpdate,
+    tool_call,
 )
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,8 @@ class _StreamState:
         self.check = check
         self.stop_reason: StopReason = "other"
         self.finished = False
+        # Tool calls being streamed, by block index: their id, name and input's JSON pieces.
+        self.calls: dict[int, tuple[str, str, list[str]]] = {}
 
     def feed(self, event: dict[str, Any]) -> list[StreamEvent]:
         # Dispatch on the type string: new event types get added, unknown ones are skipped.
@@ -154,8 +156,13 @@ class _StreamState:
                     return [ThinkingDelta(thinking)]
                 if kind == "signature_delta" and (signature := sse.text(delta, "signature")):
                     return [ThinkingSignature(signature)]
-                # Tool input JSON and citations are not part of the visible text.
+                if kind == "input_json_delta" and (call := self.calls.get(_index(event))):
+                    call[2].append(sse.text(delta, "partial_json"))
+                # Citations are not part of the visible text.
                 return []
+            case "content_block_stop":
+                call = self.calls.pop(_index(event), None)
+                return [] if call is None else [tool_call(*call)]
             case "message_start":
                 message = sse.obj(event, "message")
                 _assign_usage(self.usage, sse.obj(message, "usage"))
@@ -163,8 +170,15 @@ class _StreamState:
             case "content_block_start":
                 block = sse.obj(event, "content_block")
                 kind = block.get("type")
-                if kind in ("tool_use", "server_tool_use"):
-                    return [ToolUse(name=sse.text(block, "name"))]
+                if kind == "tool_use":
+                    # Its input streams as JSON pieces; the call is complete at its block's end.
+                    # (A `server_tool_use` block is a tool Anthropic runs itself: not ours.)
+                    self.calls[_index(event)] = (
+                        sse.text(block, "id"),
+                        sse.text(block, "name"),
+                        [],
+                    )
+                    return []
                 if kind == "text" and (text := sse.text(block, "text")):
                     return [TextDelta(text)]
                 if kind == "thinking" and (thinking := sse.text(block, "thinking")):
@@ -180,6 +194,11 @@ class _StreamState:
                 usage = self.check(self.usage)
                 return [MessageStop(self.stop_reason, usage, self.check.output_usable)]
         return []
+
+
+def _index(event: dict[str, Any]) -> int:
+    index = event.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else -1
 
 
 _USAGE_FIELDS = (
@@ -297,6 +316,11 @@ def _params(request: ChatRequest) -> dict[str, Any]:
     }
     if request.system:
         params["system"] = request.system
+    if request.tools:
+        params["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in request.tools
+        ]
     thinking = _thinking(request)
     if thinking is not None:
         params["thinking"] = thinking

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from providers.events import StreamEvent, Usage
 
@@ -17,6 +17,15 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a model is offered it (tools/registry.py's `Tool`, without its function)."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: Sequence[ChatMessage]
@@ -24,6 +33,8 @@ class ChatRequest:
     system: str | None = None
     # Let a model that can think do so (and stream its thinking); title calls turn it off.
     thinking: bool = True
+    # The tools the model may call (none: it is not told of any).
+    tools: Sequence[ToolSpec] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 StopReason: TypeAlias = Literal[
     "end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "content_filter", "other"
@@ -45,10 +46,27 @@ class ThinkingSignature:
 
 
 @dataclass(slots=True, frozen=True)
-class ToolUse:
-    """A tool-use block began; the chat does not run tools, but the reply must go on."""
+class ToolCall:
+    """A call of one of the request's tools, its input complete (streamed in pieces, read once
+    its block ended). `input` is None when the pieces did not make a JSON object; `problem`
+    then says so, for the model (tools/registry.py reports it as an error result)."""
 
+    call_id: str
     name: str
+    input: dict[str, Any] | None
+    problem: str = ""
+
+
+def tool_call(call_id: str, name: str, pieces: list[str]) -> ToolCall:
+    """The call whose input arrived in `pieces` of JSON text (no pieces: no input, `{}`)."""
+    text = "".join(pieces).strip() or "{}"
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ToolCall(call_id, name, None, "The tool input was not valid JSON.")
+    if not isinstance(value, dict):
+        return ToolCall(call_id, name, None, "The tool input was not a JSON object.")
+    return ToolCall(call_id, name, value)
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,7 +89,7 @@ StreamEvent: TypeAlias = (
     | TextDelta
     | ThinkingDelta
     | ThinkingSignature
-    | ToolUse
+    | ToolCall
     | UsageUpdate
     | MessageStop
 )

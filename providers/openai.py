@@ -37,9 +37,9 @@ from providers.events import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
-    ToolUse,
     Usage,
     UsageUpdate,
+    tool_call,
 )
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ class _StreamState:
         self.started = False
         self.stop_reason: StopReason | None = None
         self.usage: Usage | None = None
-        self.tool_calls: set[int] = set()
+        # Tool calls being streamed, by index: their id, name and arguments' JSON pieces.
+        self.calls: dict[int, tuple[str, str, list[str]]] = {}
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -176,14 +177,26 @@ class _StreamState:
             if refusal := sse.text(delta, "refusal"):
                 out.append(TextDelta(refusal))
                 self.stop_reason = "refusal"
-            for call in sse.objs(delta, "tool_calls"):
-                # Tool calls arrive in pieces; the first piece of each carries its name.
-                index = call.get("index")
-                if isinstance(index, int) and index not in self.tool_calls:
-                    self.tool_calls.add(index)
-                    name = sse.text(sse.obj(call, "function"), "name")
-                    out.append(ToolUse(name=name or "tool"))
+            for piece in sse.objs(delta, "tool_calls"):
+                # A call arrives in pieces: the first carries its id and name, each a piece of
+                # its arguments' JSON text.
+                index = piece.get("index")
+                if not isinstance(index, int) or isinstance(index, bool):
+                    continue
+                function = sse.obj(piece, "function")
+                call = self.calls.setdefault(index, ("", "", []))
+                if not call[0] or not call[1]:
+                    call = self.calls[index] = (
+                        call[0] or sse.text(piece, "id"),
+                        call[1] or sse.text(function, "name"),
+                        call[2],
+                    )
+                call[2].append(sse.text(function, "arguments"))
             finish = sse.text(choice, "finish_reason")
+            if finish:
+                # The calls are complete once the choice has finished.
+                out += [tool_call(*self.calls[i]) for i in sorted(self.calls)]
+                self.calls.clear()
             if finish and self.stop_reason != "refusal":
                 self.stop_reason = _FINISH_REASONS.get(finish, "other")
         if usage := sse.obj(chunk, "usage"):
@@ -218,6 +231,19 @@ class OpenAIAdapter:
         params: dict[str, Any] = {"model": request.model, "messages": messages}
         params[model.max_tokens_param if model else "max_tokens"] = request.max_tokens
         params.update(self.extra_params(request, model))
+        if request.tools:
+            # Chat Completions' function tools (OpenRouter passes them to every provider).
+            params["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.input_schema,
+                    },
+                }
+                for t in request.tools
+            ]
         if not request.thinking and model is not None and model.always_reasons:
             # A reasoning family cannot stop reasoning; a call that needs none asks for little.
             params["reasoning_effort"] = "low"

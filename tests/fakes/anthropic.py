@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tests.fakes.sse_server import Chunk, Script, sse
@@ -57,6 +58,7 @@ def text_reply(
     delay: float = 0.0,
     thinking: list[str] | None = None,
     tool_use: bool = False,
+    calls: Sequence[tuple[str, str, Sequence[str]]] = (),
     stop_reason: str = "end_turn",
     error_after: int | None = None,
     error_type: str = "overloaded_error",
@@ -64,6 +66,9 @@ def text_reply(
     drop_after: int | None = None,
 ) -> Script:
     """A whole streamed message: optional thinking block, the text in `chunks`, optional tool use.
+
+    `calls` are tool calls after the text: (id, name, the input's JSON text in pieces);
+    `tool_use=True` is one, get_weather for Paris.
 
     `error_after=n` sends an `error` event after n text deltas; `drop_after=n` cuts the
     connection there; `delay` is the pause before every text delta.
@@ -94,15 +99,15 @@ def text_reply(
             out.append(Chunk(_block_delta(index, {"type": "text_delta", "text": maybe}), delay))
     out.append(Chunk(_block_stop(index)))
     if tool_use:
+        calls = [("toolu_fake", "get_weather", ['{"city": "Pa', 'ris"}']), *calls]
+    for call_id, name, pieces in calls:
         index += 1
-        block = {"type": "tool_use", "id": "toolu_fake", "name": "get_weather", "input": {}}
+        block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
         out.append(Chunk(_block_start(index, block)))
-        out.append(
-            Chunk(_block_delta(index, {"type": "input_json_delta", "partial_json": '{"city": "Pa'}))
-        )
-        out.append(
-            Chunk(_block_delta(index, {"type": "input_json_delta", "partial_json": 'ris"}'}))
-        )
+        for piece in pieces:
+            out.append(
+                Chunk(_block_delta(index, {"type": "input_json_delta", "partial_json": piece}))
+            )
         out.append(Chunk(_block_stop(index)))
         stop_reason = "tool_use"
     out.append(

@@ -9,6 +9,7 @@ with an `error` object and `finish_reason: "error"`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from tests.fakes.sse_server import Chunk, Script, sse
@@ -49,6 +50,7 @@ def text_reply(
     finish: str = "stop",
     reasoning: list[str] | None = None,
     tool_call: bool = False,
+    calls: Sequence[tuple[str, str, Sequence[str]]] = (),
     refusal: str | None = None,
     cost: float | None = None,
     comments: bool = False,
@@ -84,15 +86,18 @@ def text_reply(
     if refusal is not None:
         out.append(Chunk(chunk(model, {"refusal": refusal})))
     if tool_call:
+        calls = [("call_fake", "get_weather", ['{"city": "Pa', 'ris"}']), *calls]
+    for index, (call_id, name, pieces) in enumerate(calls):
+        # The first piece names the call; the arguments' JSON text follows in pieces.
         call = {
-            "index": 0,
-            "id": "call_fake",
+            "index": index,
+            "id": call_id,
             "type": "function",
-            "function": {"name": "get_weather", "arguments": ""},
+            "function": {"name": name, "arguments": ""},
         }
         out.append(Chunk(chunk(model, {"tool_calls": [call]})))
-        for piece in ('{"city": "Pa', 'ris"}'):
-            fragment = {"index": 0, "function": {"arguments": piece}}
+        for piece in pieces:
+            fragment = {"index": index, "function": {"arguments": piece}}
             out.append(Chunk(chunk(model, {"tool_calls": [fragment]})))
         finish = "tool_calls"
     if not no_finish:

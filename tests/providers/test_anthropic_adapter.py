@@ -30,7 +30,7 @@ from providers.events import (
     TextDelta,
     ThinkingDelta,
     ThinkingSignature,
-    ToolUse,
+    ToolCall,
     UsageUpdate,
 )
 from tests.fakes.anthropic import error_response, text_reply
@@ -127,7 +127,7 @@ async def test_tool_use_block_is_survived_and_the_reply_completes(
 ) -> None:
     anthropic_server.enqueue(text_reply(["Let me check."], tool_use=True, output_tokens=30))
     events = await collect(anthropic_server)
-    assert ToolUse(name="get_weather") in events
+    assert ToolCall("toolu_fake", "get_weather", {"city": "Paris"}) in events
     stop = events[-1]
     assert isinstance(stop, MessageStop)
     assert stop.stop_reason == "tool_use"

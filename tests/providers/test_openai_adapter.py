@@ -27,7 +27,7 @@ from providers.events import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
-    ToolUse,
+    ToolCall,
     UsageUpdate,
 )
 from providers.openai import OpenAIAdapter, OpenRouterAdapter
@@ -149,7 +149,8 @@ async def test_tool_call_deltas_are_survived_and_the_reply_completes_with_usage(
 ) -> None:
     openai_server.enqueue(text_reply(["Let me check."], tool_call=True, completion_tokens=31))
     events = await openai_events(openai_server)
-    assert [e for e in events if isinstance(e, ToolUse)] == [ToolUse(name="get_weather")]
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    assert calls == [ToolCall("call_fake", "get_weather", {"city": "Paris"})]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Let me check."
     stop = events[-1]
     assert isinstance(stop, MessageStop)
