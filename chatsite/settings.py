@@ -280,6 +280,9 @@ AUTO_TITLES = env.bool("AUTO_TITLES", default=True)
 # result is cut to this many characters (tools/registry.py).
 TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=30.0)
 TOOL_RESULT_MAX_CHARS = env.int("TOOL_RESULT_MAX_CHARS", default=20_000)
+# Private networks the URL fetcher may read after all (an intranet), as CIDRs; by default it
+# reads public addresses only (tools/fetch.py).
+TOOL_FETCH_ALLOWED_NETWORKS = env.list("TOOL_FETCH_ALLOWED_NETWORKS", default=[])
 # How often each process reloads the figures `sync_models` stored (seconds).
 MODEL_SYNC_RELOAD = env.float("MODEL_SYNC_RELOAD", default=60.0)
 # Pace of the offline demo model.
