@@ -73,10 +73,9 @@ def conversation_lock(*, owner_id: int, conversation_id: int) -> Conversation:
 
 
 def _hold(
-    *,
-    owner_id: int,
     conversation: Conversation,
     assistant: Message,
+    *,
     model: ModelInfo,
     byok: bool,
     max_tokens: int,
@@ -86,6 +85,7 @@ def _hold(
     hubs to tell of it, in its transaction (which holds the conversation's row lock: a socket
     opening meanwhile waits, then finds the reply streaming). The reply ends the conversation's
     current branch."""
+    owner_id = conversation.owner_id
     if conversation.model != model.id:
         # A model the person picked replaces any note about a model the site replaced.
         conversation.model, conversation.model_note = model.id, ""
@@ -276,9 +276,8 @@ def reply_begin(
             # ReplyInProgress below, and the transaction with the person's message undone.
             assistant = _placeholder(conversation, user_message.pk, model, byok, hub)
             start = _hold(
-                owner_id=conversation.owner_id,
-                conversation=conversation,
-                assistant=assistant,
+                conversation,
+                assistant,
                 model=model,
                 byok=byok,
                 max_tokens=max_tokens,
@@ -358,9 +357,8 @@ def reply_begin_regenerate(
                 raise ReplyInProgress()
             assistant = _placeholder(conversation, beside.parent_id, model, byok, hub)
             return _hold(
-                owner_id=conversation.owner_id,
-                conversation=conversation,
-                assistant=assistant,
+                conversation,
+                assistant,
                 model=model,
                 byok=byok,
                 max_tokens=max_tokens,
@@ -398,9 +396,8 @@ def reply_begin_retry(
             last.hub = hub
             last.save()
             start = _hold(
-                owner_id=conversation.owner_id,
-                conversation=conversation,
-                assistant=last,
+                conversation,
+                last,
                 model=model,
                 byok=byok,
                 max_tokens=max_tokens,
