@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "providers",
     "billing",
     "chat",
+    "tools",
 ]
 
 MIDDLEWARE = [

@@ -5,48 +5,14 @@ with the server's token in no result and no log line."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.tools.conftest import TOKEN, free_port
 from tools import mcp as mcp_module
 from tools.mcp import McpServerSpec, list_tools
 from tools.registry import ToolError, run_tool
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "mcp-secret-token-6b1f"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.mcp_server", str(port), TOKEN], cwd=ROOT
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("the MCP server did not start")
-    yield f"http://127.0.0.1:{port}/mcp"
-    process.terminate()
-    process.wait(10)
 
 
 def _spec(url: str, token: str = TOKEN) -> McpServerSpec:
@@ -85,7 +51,7 @@ async def test_a_refused_token_is_said_and_never_shown(
 async def test_a_server_that_is_down_costs_an_error_soon() -> None:
     began = time.monotonic()
     with pytest.raises(ToolError, match="could not be reached"):
-        await list_tools(_spec(f"http://127.0.0.1:{_free_port()}/mcp"))
+        await list_tools(_spec(f"http://127.0.0.1:{free_port()}/mcp"))
     assert time.monotonic() - began < 5
 
 
