@@ -7,6 +7,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import signals  # noqa: F401  (connects the receivers)
-        from chatsite import connections
+        from chatsite import connections, logs
 
+        logs.install()
         connections.connect()

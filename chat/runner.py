@@ -22,6 +22,7 @@ from chat.hub import Hub
 from chat.models import Message
 from chat.reply_delivery import Delivery
 from chat.reply_text import ReplyText
+from chatsite import logs
 from providers.base import ChatRequest
 from providers.errors import ProviderError, ProviderFailure, ProviderTimeout
 from providers.events import (
@@ -177,6 +178,8 @@ class Reply:
     # --- the run -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        # Every line logged from here on (the provider call, the settle, the title) names it.
+        logs.bind_reply(message_id=self.message_id, conversation_id=self.conversation_id)
         self.started_at = self.loop.time()
         self._pump = self.loop.create_task(self._consume())
         if self.stop_requested or self.interrupted:
@@ -314,6 +317,16 @@ class Reply:
         self._delivery.finish()
         self.status = status
         end = await settlement.settle(self, status, error)
+        # One line per reply, for operators: how it ended and what it took.
+        logger.info(
+            "reply ended %s: model %s, %d tokens in, %d out, %.2f s%s",
+            status,
+            self.resolved.model.id,
+            self.usage.input_tokens,
+            self.usage.output_tokens,
+            self.loop.time() - self.started_at,
+            f", {error.code}" if error is not None else "",
+        )
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
