@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,22 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.site import throwaway_postgres  # noqa: E402
+from bench.site import add_database_url, django_on_throwaway_postgres  # noqa: E402
 
 PEOPLE = 2_000
 DAYS = 90
 RUNS = 3
-
-
-def _setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings_test")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _fill(rows: int) -> None:
@@ -123,13 +111,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/postgres",
-        help="a PostgreSQL server to make the throwaway database on",
-    )  # fmt: skip
+    add_database_url(parser)
     args = parser.parse_args()
-    with throwaway_postgres(args.database_url) as database_url:
-        _setup(database_url)
+    with django_on_throwaway_postgres(args.database_url):
         from django.utils import timezone
 
         began = time.perf_counter()

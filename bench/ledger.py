@@ -14,7 +14,6 @@ It creates (and drops) its own throwaway database on the server named by --datab
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
@@ -25,18 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.site import throwaway_postgres  # noqa: E402
-
-
-def _setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings_test")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from bench.site import add_database_url, django_on_throwaway_postgres  # noqa: E402
 
 
 def _people(count: int, coins: int) -> list[int]:
@@ -112,13 +100,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/postgres",
-        help="a PostgreSQL server to make the throwaway database on",
-    )  # fmt: skip
+    add_database_url(parser)
     args = parser.parse_args()
-    with throwaway_postgres(args.database_url) as database_url:
-        _setup(database_url)
+    with django_on_throwaway_postgres(args.database_url):
         from billing.models import CoinAccount
         from billing.services import reconcile
 

@@ -15,7 +15,6 @@ all. The issue asks for a p95 under 100 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.site import throwaway_postgres  # noqa: E402
+from bench.site import add_database_url, django_on_throwaway_postgres  # noqa: E402
 
 VOCABULARY = 5_000
 WORDS_PER_MESSAGE = 40
@@ -39,17 +38,6 @@ QUERIES = {
     "no match": "nowhere",
     "long query": " ".join(f"w{n}" for n in range(100, 400, 3)),
 }
-
-
-def _setup(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings_test")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _fill(conversations: int, messages: int, others: int) -> int:
@@ -142,13 +130,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--others", type=int, default=2, help="other people, as many each")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/postgres",
-        help="a PostgreSQL server to make the throwaway database on",
-    )  # fmt: skip
+    add_database_url(parser)
     args = parser.parse_args()
-    with throwaway_postgres(args.database_url) as database_url:
-        _setup(database_url)
+    with django_on_throwaway_postgres(args.database_url):
         began = time.perf_counter()
         owner_id = _fill(args.conversations, args.messages, args.others)
         people = 1 + args.others

@@ -8,6 +8,7 @@ site (`chatsite.asgi`) or the floor (`bench.floor`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import subprocess
@@ -110,6 +111,30 @@ def throwaway_postgres(server_url: str = f"{POSTGRES}/postgres") -> Iterator[str
         with psycopg.connect(server_url, autocommit=True) as conn:
             # WITH (FORCE): the pool's idle connections (psycopg_pool) end with it.
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def add_database_url(parser: argparse.ArgumentParser) -> None:
+    """`--database-url`: the PostgreSQL server a benchmark makes its throwaway database on."""
+    parser.add_argument(
+        "--database-url", default=f"{POSTGRES}/postgres",
+        help="a PostgreSQL server to make the throwaway database on",
+    )  # fmt: skip
+
+
+@contextmanager
+def django_on_throwaway_postgres(server_url: str) -> Iterator[None]:
+    """Django set up in this process on a fresh, migrated PostgreSQL database (dropped after),
+    for the benchmarks that time queries in process."""
+    with throwaway_postgres(server_url) as database_url:
+        os.environ["DATABASE_URL"] = database_url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings_test")
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        yield
 
 
 @contextmanager

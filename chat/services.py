@@ -223,12 +223,18 @@ def _parent_of_new(conversation: Conversation, parent_id: int | None) -> int | N
     return _message_in(conversation, parent_id).pk
 
 
-def _placeholder(
-    conversation: Conversation, parent_id: int | None, model: ModelInfo, byok: bool, hub: str
-) -> Message:
-    """A reply's row while it streams, run by `hub`. A reply still streaming in the
-    conversation makes its insert fail (a constraint): the callers' ReplyInProgress."""
-    return Message.objects.create(
+def _reply_after(
+    conversation: Conversation,
+    parent_id: int | None,
+    model: ModelInfo,
+    byok: bool,
+    max_tokens: int,
+    hub: str,
+) -> ReplyStart:
+    """A new reply's row while it streams, run by `hub`, after `parent_id`, and its hold. A
+    reply still streaming in the conversation makes its insert fail (a constraint): the
+    callers' ReplyInProgress."""
+    assistant = Message.objects.create(
         conversation_id=conversation.pk,
         parent_id=parent_id,
         role=Message.Role.ASSISTANT,
@@ -239,6 +245,7 @@ def _placeholder(
         heartbeat_at=timezone.now(),
         hub=hub,
     )
+    return _hold(conversation, assistant, model=model, byok=byok, max_tokens=max_tokens, hub=hub)
 
 
 def reply_begin(
@@ -272,17 +279,9 @@ def reply_begin(
             )
             if user_message is None:
                 return _sent_before(conversation, client_id or "")
-            # A reply still streaming makes the placeholder's insert fail (a constraint):
+            # A reply still streaming makes the reply's insert fail (a constraint):
             # ReplyInProgress below, and the transaction with the person's message undone.
-            assistant = _placeholder(conversation, user_message.pk, model, byok, hub)
-            start = _hold(
-                conversation,
-                assistant,
-                model=model,
-                byok=byok,
-                max_tokens=max_tokens,
-                hub=hub,
-            )
+            start = _reply_after(conversation, user_message.pk, model, byok, max_tokens, hub)
     except IntegrityError:
         # Another worker won the race for this conversation's one streaming slot.
         raise ReplyInProgress() from None
@@ -355,15 +354,7 @@ def reply_begin_regenerate(
             beside = _message_in(conversation, message_id, Message.Role.ASSISTANT)
             if beside.status == Message.Status.STREAMING:
                 raise ReplyInProgress()
-            assistant = _placeholder(conversation, beside.parent_id, model, byok, hub)
-            return _hold(
-                conversation,
-                assistant,
-                model=model,
-                byok=byok,
-                max_tokens=max_tokens,
-                hub=hub,
-            )
+            return _reply_after(conversation, beside.parent_id, model, byok, max_tokens, hub)
     except IntegrityError:
         raise ReplyInProgress() from None
 
