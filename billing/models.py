@@ -104,6 +104,9 @@ class LlmUsage(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices)
     error_code = models.CharField(max_length=30, blank=True)
     attempt = models.PositiveSmallIntegerField(default=1)
+    # A reply's tool loop calls the model once per round (chat/tool_loop.py); its attempt
+    # counts within the round.
+    round = models.PositiveSmallIntegerField(default=1)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cache_creation_input_tokens = models.PositiveIntegerField(default=0)

@@ -52,6 +52,26 @@ def conversation_rename(request: HttpRequest, conversation_id: int) -> HttpRespo
 
 
 @login_required
+@require_POST
+def conversation_tools(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The person's switch for tools here (form field `enabled`: "true" or "false"):
+    `{"enabled"}`, or `{"error"}` with 404, to the page's script; a plain form post (the
+    switch without the script) goes back to the conversation."""
+    enabled = request.POST.get("enabled", "") in ("true", "on", "1")
+    try:
+        conversations.tools_switch(
+            owner_id=_user_id(request), conversation_id=conversation_id, enabled=enabled
+        )
+    except ConversationNotFound:
+        if _wants_json(request):
+            return JsonResponse({"error": "This conversation does not exist."}, status=404)
+        raise Http404("No such conversation.") from None
+    if _wants_json(request):
+        return JsonResponse({"enabled": enabled})
+    return redirect("chat:conversation", conversation_id=conversation_id)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def conversation_delete(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """GET: the confirmation, naming the conversation (the page's own dialog says the same).

@@ -85,6 +85,17 @@ def rename(*, owner_id: int, conversation_id: int, title: str) -> str:
     return title
 
 
+def tools_switch(*, owner_id: int, conversation_id: int, enabled: bool) -> None:
+    """The person's switch for tools in this conversation (from its next reply on); every tab
+    of theirs follows. A foreign or missing conversation: ConversationNotFound."""
+    switched = Conversation.objects.filter(
+        pk=conversation_id, owner_id=owner_id, deleted_at__isnull=True
+    ).update(tools_enabled=enabled)
+    if not switched:
+        raise ConversationNotFound()
+    _tell(owner_id, frames.conversation_tools(conversation_id=conversation_id, enabled=enabled))
+
+
 def delete(*, owner_id: int, conversation_id: int) -> str:
     """Delete the conversation: gone for the person at once (pages, search, export, sockets
     and sends leave it out), every tab of theirs told. A reply being written is stopped

@@ -4,6 +4,7 @@ reply's model, times, tokens and coins)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.db.models import Sum
@@ -13,7 +14,7 @@ from django.utils.text import slugify
 from billing.models import LlmUsage
 from chat import tree
 from chat.models import Conversation, Message
-from chat.templatetags.chat_tags import model_name_filter
+from chat.templatetags.chat_tags import model_name_filter, tool_groups
 
 
 def filename(conversation: Conversation, extension: str) -> str:
@@ -63,7 +64,7 @@ def as_markdown(conversation: Conversation) -> str:
         if message.thinking:
             out += ["> **Thinking**", ">"] + [f"> {line}" for line in message.thinking.splitlines()]
             out += [""]
-        out.append(message.content)
+        out.append(_with_calls(message))
         ending = {"stopped": "Stopped.", "interrupted": "Interrupted."}.get(message.status, "")
         if message.status == Message.Status.ERROR:
             ending = f"Failed: {message.error_message}"
@@ -73,6 +74,30 @@ def as_markdown(conversation: Conversation) -> str:
         facts.append("own key" if message.byok else f"{coins.get(message.pk, 0)} coins")
         out += ["", f"*{' · '.join(facts)}*" + (f" {ending}" if ending else "")]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _with_calls(message: Message) -> str:
+    """A reply's text with its tool calls where it asked for them, each as a quote: the tool,
+    its input and what it gave."""
+    if not message.tools:
+        return message.content
+    text, start, out = message.content, 0, []
+    for offset, calls in tool_groups(message.tools):
+        offset = min(max(offset, start), len(text))
+        out.append(text[start:offset])
+        for call in calls:
+            result = call.get("result") or {}
+            gave = "Error" if result.get("is_error") else "Result"
+            asked = json.dumps(call.get("input") or {}, ensure_ascii=False)
+            lines = [
+                f"**Tool `{call['name']}`** `{asked}`",
+                f"{gave}: {result.get('content', 'none (it did not finish)')}",
+            ]
+            quoted = "\n".join(f"> {line}" for part in lines for line in part.splitlines())
+            out.append(f"\n\n{quoted}\n\n")
+        start = offset
+    out.append(text[start:])
+    return "".join(out)
 
 
 def as_json(conversation: Conversation) -> dict[str, Any]:
@@ -113,5 +138,6 @@ def _message(message: Message, coins: dict[int, int]) -> dict[str, Any]:
             "stop_reason": message.stop_reason,
             "error_code": message.error_code,
             "error_message": message.error_message,
+            "tools": message.tools or [],
         }
     return shown

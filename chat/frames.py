@@ -396,7 +396,16 @@ def deltas(
     return out
 
 
-def message_snapshot(*, message_id: int, content: str, thinking: str, status: str) -> str:
+def message_snapshot(
+    *,
+    message_id: int,
+    content: str,
+    thinking: str,
+    status: str,
+    tools: list[dict[str, Any]] | None = None,
+) -> str:
+    """`tools`: the reply's tool calls so far, each as its `tool_call` frame's fields and, once
+    it ran, its `result` (`is_error`, `content`, `duration_ms`)."""
     return dump(
         {
             "type": "message_snapshot",
@@ -404,6 +413,34 @@ def message_snapshot(*, message_id: int, content: str, thinking: str, status: st
             "content": content,
             "thinking": thinking,
             "status": status,
+            "tools": tools or [],
+        }
+    )
+
+
+def tool_call(*, message_id: int, call: dict[str, Any]) -> str:
+    """A call the model asked for, its input complete; `offset`: the reply's text length then."""
+    return dump(
+        {
+            "type": "tool_call",
+            "message_id": message_id,
+            "call_id": call["call_id"],
+            "name": call["name"],
+            "input": call["input"],
+            "offset": call["offset"],
+        }
+    )
+
+
+def tool_result(*, message_id: int, call_id: str, result: dict[str, Any]) -> str:
+    return dump(
+        {
+            "type": "tool_result",
+            "message_id": message_id,
+            "call_id": call_id,
+            "is_error": result["is_error"],
+            "content": result["content"],
+            "duration_ms": result["duration_ms"],
         }
     )
 
@@ -471,6 +508,13 @@ def conversation_deleted(*, conversation_id: int) -> str:
     return dump({"type": "conversation_deleted", "conversation_id": conversation_id})
 
 
+def conversation_tools(*, conversation_id: int, enabled: bool) -> str:
+    """The person switched tools on or off in the conversation: every tab's switch follows."""
+    return dump(
+        {"type": "conversation_tools", "conversation_id": conversation_id, "enabled": enabled}
+    )
+
+
 def balance(*, balance: int) -> str:
     """The person's balance changed (a reply or a title was billed): for every tab of theirs,
     whatever conversation it shows, so each header follows every charge."""
@@ -484,6 +528,7 @@ def snapshot_of(message: Any) -> str:
         content=message.content,
         thinking=message.thinking,
         status=message.status,
+        tools=message.tools,
     )
 
 

@@ -183,9 +183,19 @@ def replies_sweep_stale(*, conversation_id: int | None = None) -> list[int]:
             )
             if not ended:
                 continue
+            if message.tools and any(call.get("result") is None for call in message.tools):
+                # Its calls still running died with it.
+                Message.objects.filter(pk=message.pk).update(tools=interrupted_calls(message.tools))
             _settle_interrupted(message)
         swept.append(message.pk)
     return swept
+
+
+def interrupted_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A dead reply's tool calls, those still running ended as interrupted."""
+    ended = {"is_error": True, "content": "Interrupted: the server running it restarted.",
+             "duration_ms": 0}  # fmt: skip
+    return [call if call.get("result") is not None else {**call, "result": ended} for call in calls]
 
 
 def _settle_interrupted(message: Message) -> None:
@@ -193,6 +203,10 @@ def _settle_interrupted(message: Message) -> None:
     if model is None:
         return
     produced = len(message.content) + len(message.thinking)
+    if message.tools:
+        # Its tool loop's earlier rounds were billed as they ended: only the text after its
+        # last call is the last round's (its thinking is not known apart: left out).
+        produced = max(0, len(message.content) - max(call["offset"] for call in message.tools))
     usage = billing.billable_usage(
         Usage(), produced_output=produced > 0, final=False, text_length=produced
     )

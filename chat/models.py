@@ -14,6 +14,8 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, default=DEFAULT_TITLE)
     # The person named it: automatic titles never replace theirs.
     title_by_person = models.BooleanField(default=False)
+    # The person's switch: may the models use the site's tools here (tools/)?
+    tools_enabled = models.BooleanField(default=True)
     model = models.CharField(max_length=100)
     # Shown on the page when the site changed the model (its model was retired).
     model_note = models.CharField(max_length=300, blank=True)
@@ -66,6 +68,9 @@ class Message(models.Model):
     thinking = models.TextField(blank=True)
     # The provider's signatures of the thinking blocks: kept server-side, never shown.
     thinking_signature = models.TextField(blank=True)
+    # A reply's tool calls, in order (chat/tool_loop.py): each its call id, tool name, input,
+    # `offset` in the text where it was asked for, round, and `result` once it ran. Null: none.
+    tools = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     model = models.CharField(max_length=100, blank=True)
     provider = models.CharField(max_length=20, blank=True)

@@ -29,6 +29,7 @@ from providers.errors import ProviderError
 from providers.keys import KeyDecryptionError
 from providers.limits import clamp_max_tokens
 from providers.resolution import Resolved, resolve
+from tools import offer
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ Starting: TypeAlias = SendFrame | EditFrame | RegenerateFrame | RetryFrame
 
 def _begin(
     *, user_id: int, session_key: str | None, conversation_id: int, frame: Starting, hub: str
-) -> tuple[Resolved, services.ReplyStart]:
+) -> tuple[Resolved, services.ReplyStart, offer.Setup]:
     """Everything before the provider call, in one trip to the database thread: under load
     each trip waits for a turn of the busy event loop (bench/ttft.py). The conversation is read
     once, locked, and stays locked until the reply has started (or was refused). The model is
@@ -193,6 +194,10 @@ def _begin(
                     start = services.reply_begin_retry(message_id=frame.message_id, **common)
                 case _:
                     assert_never(frame)
+            # The tools it may call: the admin's switches, the model's and the person's.
+            tools = offer.offered_setup(
+                offer.setup(), resolved.model, conversation_allows=conversation.tools_enabled
+            )
     except services.ConversationNotFound:
         raise _no_conversation() from None
     except services.MessageNotFound:
@@ -202,7 +207,7 @@ def _begin(
         raise _in_progress() from None
     except billing.InsufficientCoins as exc:
         raise _no_coins(exc) from None
-    return resolved, start
+    return resolved, start, tools
 
 
 async def start_reply(
@@ -216,7 +221,7 @@ async def start_reply(
     await model_sync.areload()
     hub = get_hub()
     await hub.start()
-    resolved, start = await database_sync_to_async(_begin)(
+    resolved, start, tools = await database_sync_to_async(_begin)(
         user_id=user_id,
         session_key=session_key,
         conversation_id=conversation_id,
@@ -232,6 +237,7 @@ async def start_reply(
         conversation_id=conversation_id,
         resolved=resolved,
         start=start,
+        tool_setup=tools,
     )
     await reply.launch([*user_frames, reply.start_frame()])
     return []

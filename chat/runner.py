@@ -9,34 +9,37 @@ upstream HTTP stream.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
-from typing import assert_never
+from typing import Any, assert_never
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, maintenance, retry, services, settlement, shutdown, titles
+from chat import frames, maintenance, retry, services, settlement, shutdown, titles, tool_loop
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
 from chat.reply_delivery import Delivery
 from chat.reply_text import ReplyText
 from chatsite import logs
-from providers.base import ChatRequest
+from providers.base import ChatRequest, ToolOutcome, ToolRound
 from providers.errors import ProviderError, ProviderFailure, ProviderTimeout
 from providers.events import (
     MessageStart,
     MessageStop,
     StopReason,
     TextDelta,
+    ThinkingBlock,
     ThinkingDelta,
-    ThinkingSignature,
     ToolCall,
     Usage,
     UsageUpdate,
 )
 from providers.resolution import Resolved
+from tools import offer
+from tools.registry import ToolResult
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class Reply:
         resolved: Resolved,
         start: services.ReplyStart,
         attempt: int = 1,
+        tool_setup: offer.Setup | None = None,
     ) -> None:
         self.hub = hub
         self.owner_id = owner_id
@@ -79,7 +83,8 @@ class Reply:
         self.usage = Usage()
         # Thinking blocks' signatures: saved with the message, never sent to a browser.
         self.signatures: list[str] = []
-        self.stop_reason: StopReason = "other"
+        # The provider's reason, or "tool_limit": the loop's last round asked for more tools.
+        self.stop_reason: StopReason | str = "other"
         self.remote_watchers: set[str] = set()
         # The other workers' hubs with tabs on the conversation when the reply began.
         self.other_hubs = start.other_hubs
@@ -100,6 +105,22 @@ class Reply:
         self.final_usage = False
         self.started_at = self.loop.time()
         self.first_delta_at: float | None = None
+        # The tool loop (chat/tool_loop.py): what the admin and the person allow, the tools
+        # offered, the rounds so far (each one provider call) and every call asked for.
+        self.tool_setup = tool_setup
+        self.toolbox: offer.Toolbox | None = None
+        self.max_tokens = start.max_tokens
+        self.history_characters = sum(len(m.content) for m in start.history)
+        self.round = 1
+        self.rounds: list[ToolRound] = []
+        self.calls = tool_loop.Calls()
+        self._round_start()
+        # The tokens and coins of the rounds billed before the current one.
+        self.earlier = Usage()
+        self.earlier_coins = 0
+        # The current round's call is still to be billed (not when the balance could not pay
+        # for it: the reply ended before it began).
+        self.call_open = True
 
     # --- what others read ----------------------------------------------------------------------
 
@@ -109,6 +130,7 @@ class Reply:
             content=self.text.value(),
             thinking=self.thinking.value(),
             status=self.status,
+            tools=self.calls.value() if self.calls else None,
         )
 
     def add_remote_watcher(self, hub: str) -> None:
@@ -124,6 +146,10 @@ class Reply:
 
     def peek(self) -> tuple[str, str]:
         return self.text.peek(), self.thinking.peek()
+
+    def peek_tools(self) -> list[dict[str, Any]] | None:
+        """Its tool calls so far, from another thread (a copy; never mutates)."""
+        return [dict(item) for item in list(self.calls.items)] or None
 
     def checkpoint_row(self, now: float) -> tuple[int, str, str] | None:
         if not self._dirty and now - self._last_checkpoint < HEARTBEAT_INTERVAL:
@@ -249,13 +275,46 @@ class Reply:
             logger.exception("naming conversation %s failed", self.conversation_id)
 
     async def _consume(self) -> None:
-        """Stream the reply, retrying failures that happen before any output (chat/retry.py)."""
+        """The reply's rounds: one provider call each, then the tools it asked for, until a
+        round asks for none (or the loop's round limit)."""
+        if self.tool_setup:
+            self.toolbox = await offer.toolbox(self.tool_setup)
+            if self.toolbox:
+                self.request = dataclasses.replace(self.request, tools=self.toolbox.specs())
+        while True:
+            await self._round()
+            if not self.round_calls:
+                return
+            await database_sync_to_async(services.reply_tools_save)(
+                message_id=self.message_id, tools=self.calls.value()
+            )
+            if self.stop_reason != "tool_use":
+                # Cut short (its length limit) while it asked: nothing runs.
+                self._calls_not_run("Not run: the reply was cut short as it asked for this.")
+                return
+            self.round_ended = True
+            if self.round >= settings.TOOL_ROUNDS_MAX:
+                self._calls_not_run(tool_loop.limit_note())
+                self.stop_reason = "tool_limit"
+                return
+            assert self.toolbox is not None  # calls are taken only when tools were offered
+            outcomes = await tool_loop.run_round(self.toolbox, self.round_calls, self._tool_ran)
+            self._round_done(outcomes)
+            ahead = await settlement.next_round(self)
+            if ahead.refused:
+                raise tool_loop.NoCoinsForRound(
+                    "Your balance cannot pay for another round of tool calls, so the reply "
+                    f"ends here with its text. {ahead.refused}"
+                )
+
+    async def _round(self) -> None:
+        """One round's call, retried while it has produced nothing (chat/retry.py)."""
         while True:
             try:
                 await self._attempt()
                 return
             except ProviderError as exc:
-                produced = self.text.length + self.thinking.length > 0
+                produced = self.round_output() > 0
                 wait = retry.retry_delay(
                     exc, attempt=self.attempt, produced_output=produced, rng=_rng
                 )
@@ -270,7 +329,84 @@ class Reply:
                 self.attempt += 1
                 self.started_at = self.loop.time()
                 self.usage = Usage()
-                self.signatures.clear()
+                del self.signatures[self.round_signatures_from :]
+                self.round_blocks.clear()
+
+    # --- the tool loop -------------------------------------------------------------------------
+
+    def _round_start(self) -> None:
+        self.round_calls: list[ToolCall] = []
+        self.round_blocks: list[dict[str, Any]] = []
+        self.round_text_from = self.text.length
+        self.round_thinking_from = self.thinking.length
+        self.round_signatures_from = len(self.signatures)
+        # The round's call ended well, asking for tools (its LlmUsage row says `ok`).
+        self.round_ended = False
+
+    def round_output(self) -> int:
+        """What the current round produced: its text, thinking and calls."""
+        return (
+            self.text.length
+            - self.round_text_from
+            + self.thinking.length
+            - self.round_thinking_from
+            + len(self.round_calls)
+        )
+
+    def _round_done(self, outcomes: list[ToolOutcome]) -> None:
+        self.rounds.append(
+            ToolRound(
+                text=self.text.value()[self.round_text_from :],
+                calls=tuple(self.round_calls),
+                outcomes=tuple(outcomes),
+                thinking_blocks=tuple(self.round_blocks),
+            )
+        )
+
+    def round_billed(self, usage: Usage, ahead: services.NextRound) -> None:
+        """The round that ended was billed, and the next one's coins held (or refused)."""
+        self.earlier = settlement.added(self.earlier, usage)
+        self.earlier_coins += ahead.settlement.coins_charged
+        if ahead.settlement.coins_charged:
+            self.balance_after = ahead.settlement.balance
+            self.hub.deliver(self.conversation_id, frames.balance(balance=ahead.settlement.balance))
+        self.hold, self.reference = ahead.hold, ahead.reference
+        if ahead.refused:
+            self.call_open = False
+            return
+        if ahead.hold is not None:
+            self.max_tokens = ahead.max_tokens
+        self.round += 1
+        self.attempt = 1
+        self.usage = Usage()
+        self.final_usage = False
+        self.stop_reason = "other"
+        self.started_at = self.loop.time()
+        self.first_delta_at = None
+        self._round_start()
+        self.request = dataclasses.replace(
+            self.request, rounds=tuple(self.rounds), max_tokens=self.max_tokens
+        )
+
+    def _send(self, frame: str) -> None:
+        """A frame after the text streamed so far, to every tab on every worker."""
+        self._delivery.flush()
+        self.hub.deliver(self.conversation_id, frame)
+        if self.remote_watchers:
+            self.hub.relay(self, [*self.take_remote_frames(), frame])
+
+    def _tool_asked(self, call: ToolCall) -> None:
+        call, item = self.calls.asked(call, offset=self.text.length, round=self.round)
+        self.round_calls.append(call)
+        self._send(frames.tool_call(message_id=self.message_id, call=item))
+
+    def _tool_ran(self, call_id: str, result: ToolResult) -> None:
+        outcome = self.calls.ran(call_id, result)
+        self._send(frames.tool_result(message_id=self.message_id, call_id=call_id, result=outcome))
+
+    def _calls_not_run(self, why: str) -> None:
+        for call_id in self.calls.unfinished():
+            self._tool_ran(call_id, ToolResult(why, is_error=True))
 
     def _retrying_frame(self, error: ProviderError, wait: float) -> str:
         return frames.retrying(
@@ -290,18 +426,25 @@ class Reply:
                     self.text.add(clean_text(text), bool(self.remote_watchers))
                     self._after_delta()
                 case ThinkingDelta(text=text):
+                    if self.round > 1 and self.thinking.length == self.round_thinking_from > 0:
+                        # A later round's thinking, apart from the round before's.
+                        self.thinking.add("\n\n", bool(self.remote_watchers))
                     self.thinking.add(clean_text(text), bool(self.remote_watchers))
                     self._after_delta()
                 case UsageUpdate(usage=usage):
                     self.usage = usage
-                case ThinkingSignature(signature=signature):
-                    self.signatures.append(signature)
+                case ThinkingBlock() as block:
+                    self.round_blocks.append(block.block)
+                    if block.signature:
+                        self.signatures.append(block.signature)
+                case ToolCall() as call if self.toolbox:
+                    self._tool_asked(call)
                 case MessageStop(stop_reason=stop_reason, usage=usage, final_usage=final):
                     self.stop_reason = stop_reason
                     self.usage = usage
                     self.final_usage = final
                 case MessageStart() | ToolCall():
-                    # No tools are offered yet (tools/): a call asked for anyway is left out.
+                    # A call when no tool was offered is left out.
                     pass
                 case _:
                     assert_never(event)
@@ -315,6 +458,10 @@ class Reply:
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
         self._delivery.finish()
+        # Calls still running when the reply ended (a Stop, an error) end with it.
+        self._calls_not_run(
+            "Stopped." if status == Message.Status.STOPPED else "Not run: the reply ended."
+        )
         self.status = status
         end = await settlement.settle(self, status, error)
         # One line per reply, for operators: how it ended and what it took.

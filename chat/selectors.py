@@ -15,7 +15,9 @@ Role: TypeAlias = Literal["user", "assistant"]
 
 # What a socket is sent when it opens (hub.catch_up): the latest reply, the message it answers
 # (and, if the reply streams, the hub running it).
-_SHOWN = ("id", "parent_id", "role", "content", "thinking", "status", "client_id", "hub")
+_SHOWN = (
+    "id", "parent_id", "role", "content", "thinking", "tools", "status", "client_id", "hub",
+)  # fmt: skip
 
 
 def conversation_for_owner(*, owner_id: int, conversation_id: int) -> Conversation | None:
@@ -53,7 +55,14 @@ def conversation_to_reply_in(
     """`conversation_for_owner` with only what a reply needs loaded (its model, its branch,
     whether it has a title), locked until the transaction ends if `lock`."""
     found = _owned(owner_id, conversation_id).only(
-        "id", "owner_id", "model", "model_note", "current_leaf_id", "title", "title_by_person"
+        "id",
+        "owner_id",
+        "model",
+        "model_note",
+        "current_leaf_id",
+        "title",
+        "title_by_person",
+        "tools_enabled",
     )
     if lock:
         found = found.select_for_update()
@@ -156,15 +165,21 @@ def title_calls(*, message_ids: list[int]) -> dict[int, LlmUsage]:
 
 
 def reply_charges(*, message_ids: list[int]) -> dict[int, int]:
-    """The coins each reply's latest provider call charged (the figure its `message_stop`
-    carried), by message id: what the page shows under a reply after a reload."""
+    """The coins each reply's latest run charged (the figure its `message_stop` carried), by
+    message id: what the page shows under a reply after a reload. A run is its provider calls
+    from its first round's (a tool loop's rounds are billed one by one; an earlier run, one
+    the person retried, is not part of it)."""
     rows = (
         LlmUsage.objects.filter(message_id__in=message_ids, purpose=LlmUsage.Purpose.REPLY)
         .order_by("message_id", "-id")
-        .values_list("message_id", "coins_charged")
+        .values_list("message_id", "round", "coins_charged")
     )
     charges: dict[int, int] = {}
-    for message_id, coins in rows:
-        if message_id is not None:
-            charges.setdefault(message_id, coins)
+    complete: set[int] = set()
+    for message_id, round_number, coins in rows:
+        if message_id is None or message_id in complete:
+            continue
+        charges[message_id] = charges.get(message_id, 0) + coins
+        if round_number == 1:
+            complete.add(message_id)  # the run's first call: what is older is another run's
     return charges

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -441,6 +442,11 @@ class Attempt:
     usage_estimated: bool
     time_to_first_token_ms: int | None
     duration_ms: int
+    # The round of the reply's tool loop (chat/tool_loop.py) this call was.
+    round: int = 1
+    # Whether the call itself ended well (a round that asked for tools, then stopped while
+    # they ran, was an `ok` call of a stopped reply).
+    call_ended: bool = False
 
 
 # The LlmUsage status of a reply's ending.
@@ -453,7 +459,7 @@ USAGE_STATUS: dict[str, str] = {
 
 
 def reply_save_and_settle(
-    *, text: tuple[int, str, str], attempt: Attempt, **ending: str
+    *, text: tuple[int, str, str], attempt: Attempt, **ending: Any
 ) -> Settlement:
     """A reply's text saved on its own (its own statement: whatever becomes of the settle, what
     the person saw is kept), then `reply_settle`; one trip to the database thread."""
@@ -472,8 +478,13 @@ def reply_settle(
     stop_reason: str = "",
     error_code: str = "",
     error_message: str = "",
+    tools: list[dict[str, Any]] | None = None,
+    totals: Usage | None = None,
+    bill: bool = True,
 ) -> Settlement:
     """End a reply: its final text, its bill (capture and release) and its LlmUsage row, at once.
+    `totals`: the tokens of all its rounds (its tool loop), shown under it; `bill` False: its
+    last call was billed already (chat/tool_loop.py), only its ending is written.
 
     Only a reply still streaming is ended: one the sweep already found interrupted keeps that
     ending (and its bill), so a reply is never settled twice.
@@ -487,14 +498,21 @@ def reply_settle(
         stop_reason=stop_reason,
         error_code=error_code,
         error_message=error_message,
-        usage=attempt.usage,
+        usage=totals or attempt.usage,
+        tools=tools,
     )
-    if not ended:
+    if not ended or not bill:
         return Settlement(
             coins_charged=0,
             balance=billing.balance_of(user_id=attempt.owner_id),
             cost_usd=Decimal(0),
         )
+    call_status = "ok" if attempt.call_ended else USAGE_STATUS.get(status, "error")
+    return _bill_call(attempt, status=call_status, error_code=error_code)
+
+
+def _bill_call(attempt: Attempt, *, status: str, error_code: str = "") -> Settlement:
+    """One provider call's bill (capture and release of its hold) and LlmUsage row."""
     settlement = billing.reply_settle(
         user_id=attempt.owner_id,
         model=attempt.model,
@@ -512,9 +530,10 @@ def reply_settle(
         provider=attempt.model.provider,
         model=attempt.model.id,
         byok=attempt.byok,
-        status=USAGE_STATUS.get(status, "error"),
+        status=status,
         error_code=error_code,
         attempt=attempt.attempt,
+        round=attempt.round,
         usage_estimated=attempt.usage_estimated,
         time_to_first_token_ms=attempt.time_to_first_token_ms,
         duration_ms=attempt.duration_ms,
@@ -522,6 +541,68 @@ def reply_settle(
         coins_charged=settlement.coins_charged,
     )
     return settlement
+
+
+@dataclass(frozen=True, slots=True)
+class NextRound:
+    """A tool round's bill, and the hold of the round after it (None: BYOK, or the balance
+    could not pay for it: `refused` then says why)."""
+
+    settlement: Settlement
+    hold: Hold | None
+    reference: str
+    max_tokens: int
+    refused: str = ""
+
+
+@transaction.atomic
+def reply_round_next(
+    *,
+    attempt: Attempt,
+    text: tuple[int, str, str],
+    tools: list[dict[str, Any]],
+    input_characters: int,
+    max_tokens: int,
+) -> NextRound:
+    """Between two rounds of a reply's tool loop (chat/tool_loop.py): the round that asked for
+    tools is billed and recorded (an `ok` call), the reply's text and calls are saved, and the
+    next round's coins are held, all in one transaction. If the balance cannot pay for another
+    round, the bill stands and nothing is held."""
+    reply_checkpoint(rows=[text])
+    Message.objects.filter(pk=attempt.message_id, status=Message.Status.STREAMING).update(
+        tools=tools
+    )
+    settlement = _bill_call(attempt, status="ok")
+    reference = f"reply:{attempt.message_id}:{uuid.uuid4().hex[:12]}"
+    if attempt.byok:
+        return NextRound(settlement, None, reference, max_tokens)
+    try:
+        with transaction.atomic():
+            hold = billing.reply_hold(
+                user_id=attempt.owner_id,
+                model=attempt.model,
+                input_characters=input_characters,
+                max_tokens=max_tokens,
+                reference=f"{reference}:hold",
+                conversation_id=attempt.conversation_id,
+                message_id=attempt.message_id,
+            )
+    except billing.InsufficientCoins as refused:
+        balance = billing.balance_of(user_id=attempt.owner_id)
+        return NextRound(
+            dataclasses.replace(settlement, balance=balance), None, reference, 0, refused.message
+        )
+    return NextRound(
+        dataclasses.replace(settlement, balance=settlement.balance - hold.amount),
+        hold,
+        reference,
+        hold.max_tokens,
+    )
+
+
+def reply_tools_save(*, message_id: int, tools: list[dict[str, Any]]) -> None:
+    """A streaming reply's tool calls as they are now (asked for, or run)."""
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(tools=tools)
 
 
 def reply_finish(
@@ -536,10 +617,14 @@ def reply_finish(
     error_message: str = "",
     usage: Usage | None = None,
     unsettled: bool = False,
+    tools: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Write a streaming reply's ending; False if it had already ended. `unsettled`: its bill
     could not be written (chat/settlement.py), for the sweep to settle again."""
+    # Its calls as they ended (None: as last saved).
+    calls = {} if tools is None else {"tools": tools or None}
     ended = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        **calls,
         unsettled=unsettled,
         status=status,
         content=content,

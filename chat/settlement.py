@@ -20,6 +20,7 @@ from billing import services as billing
 from chat import frames, services
 from chat.models import Message
 from providers.errors import ProviderError
+from providers.events import Usage
 
 if TYPE_CHECKING:
     from chat.runner import Reply
@@ -34,18 +35,9 @@ UNSETTLED_RETRY_WAITS = (1.0, 4.0)
 T = TypeVar("T")
 
 
-async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
-    """Save the reply's ending and bill it (one transaction); the frame that ends it."""
-    content, thinking = reply.text.value(), reply.thinking.value()
-    produced = reply.text.length + reply.thinking.length
-    if not produced:
-        # A retry that produced nothing leaves the earlier text where it was.
-        content, thinking = reply.previous
-    usage = billing.billable_usage(
-        reply.usage, produced_output=produced > 0, final=reply.final_usage, text_length=produced
-    )
-    now = reply.loop.time()
-    attempt = services.Attempt(
+def _attempt(reply: Reply, usage: Usage, *, estimated: bool) -> services.Attempt:
+    """The reply's current provider call (its round's latest attempt) as it ends."""
+    return services.Attempt(
         owner_id=reply.owner_id,
         conversation_id=reply.conversation_id,
         message_id=reply.message_id,
@@ -55,10 +47,30 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
         reference=reply.reference,
         attempt=reply.attempt,
         usage=usage,
-        usage_estimated=produced > 0 and not reply.final_usage,
+        usage_estimated=estimated,
         time_to_first_token_ms=_ms(reply.first_delta_at, reply.started_at),
-        duration_ms=_ms(now, reply.started_at) or 0,
+        duration_ms=_ms(reply.loop.time(), reply.started_at) or 0,
+        round=reply.round,
+        call_ended=reply.round_ended,
     )
+
+
+async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
+    """Save the reply's ending and bill its last call (one transaction); the frame that ends
+    it. A reply whose tool loop billed its last call already (the balance could not pay for
+    another round) has only its ending saved."""
+    content, thinking = reply.text.value(), reply.thinking.value()
+    if not reply.text.length + reply.thinking.length:
+        # A retry that produced nothing leaves the earlier text where it was.
+        content, thinking = reply.previous
+    produced = reply.round_output()
+    usage = billing.billable_usage(
+        reply.usage, produced_output=produced > 0, final=reply.final_usage, text_length=produced
+    )
+    if not reply.call_open:
+        usage = Usage()
+    attempt = _attempt(reply, usage, estimated=produced > 0 and not reply.final_usage)
+    totals = added(reply.earlier, usage)
     ending: dict[str, Any] = {
         "status": status,
         "content": content,
@@ -67,6 +79,7 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
         "stop_reason": _stop_reason(reply, status),
         "error_code": error.code if error else "",
         "error_message": error.message if error else "",
+        "tools": reply.calls.value() if reply.calls else None,
     }
     pk = reply.message_id
     # What the person saw is saved first, on its own, then the settle (tried again if it fails).
@@ -76,26 +89,69 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
         services.reply_save_and_settle,
         text=(pk, content, thinking),
         attempt=attempt,
+        totals=totals,
+        bill=reply.call_open,
         **ending,
     )
     if settled is None:
-        # Its text and ending without its bill: the sweep bills it when it can.
+        # Its text and ending without its bill: the sweep bills it when it can (the tokens of
+        # its last call, those it was not billed for).
         ended = await tried(
             f"end reply {pk} unsettled",
             UNSETTLED_RETRY_WAITS,
             services.reply_finish,
             message_id=pk,
             usage=usage,
-            unsettled=True,
+            unsettled=reply.call_open,
             **ending,
         )
         logger.error(
             "reply %s could not be billed: %s", pk, "marked unsettled" if ended else "left as is"
         )
-    reply.usage = usage
+    reply.usage = totals
+    coins = reply.earlier_coins + (settled.coins_charged if settled is not None else 0)
     if settled is not None and settled.coins_charged:
         reply.balance_after = settled.balance
-    return _end_frame(reply, status, error, settled)
+    return _end_frame(reply, status, error, settled, coins)
+
+
+def added(earlier: Usage, usage: Usage) -> Usage:
+    """Two calls' tokens together (a tool loop's rounds)."""
+    return Usage(
+        input_tokens=earlier.input_tokens + usage.input_tokens,
+        output_tokens=earlier.output_tokens + usage.output_tokens,
+        cache_creation_input_tokens=earlier.cache_creation_input_tokens
+        + usage.cache_creation_input_tokens,
+        cache_read_input_tokens=earlier.cache_read_input_tokens + usage.cache_read_input_tokens,
+    )
+
+
+async def next_round(reply: Reply) -> services.NextRound:
+    """Between two rounds of the tool loop: bill the round that ended, save the text and calls,
+    hold the next round's coins (services.reply_round_next). The write is not cut short by a
+    Stop: it finishes, and the reply's state follows it, before the stop goes on."""
+    attempt = _attempt(reply, reply.usage, estimated=not reply.final_usage)
+    asked = sum(
+        len(done.text) + sum(len(o.content) for o in done.outcomes) for done in reply.rounds
+    )
+    write = database_sync_to_async(services.reply_round_next)(
+        attempt=attempt,
+        text=(reply.message_id, reply.text.value(), reply.thinking.value()),
+        tools=reply.calls.value(),
+        input_characters=reply.history_characters + asked,
+        max_tokens=reply.max_tokens,
+    )
+    task = reply.loop.create_task(write)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is None:
+            reply.round_billed(attempt.usage, task.result())
+        raise
+    result = task.result()
+    reply.round_billed(attempt.usage, result)
+    return result
 
 
 async def tried(
@@ -120,7 +176,11 @@ def _stop_reason(reply: Reply, status: str) -> str:
 
 
 def _end_frame(
-    reply: Reply, status: str, error: ProviderError | None, settled: billing.Settlement | None
+    reply: Reply,
+    status: str,
+    error: ProviderError | None,
+    settled: billing.Settlement | None,
+    coins: int,
 ) -> str:
     content = reply.text.value()
     # A reply that wrote text before it failed was billed for it: the tabs are told, as for
@@ -134,7 +194,7 @@ def _end_frame(
             },
             "provider": reply.resolved.model.provider,
             "byok": reply.resolved.credentials.byok,
-            "coins_charged": settled.coins_charged,
+            "coins_charged": coins,
             "balance": settled.balance,
         }
     if error is not None:
@@ -162,7 +222,7 @@ def _end_frame(
         output_tokens=reply.usage.output_tokens,
         provider=reply.resolved.model.provider,
         byok=reply.resolved.credentials.byok,
-        coins_charged=settled.coins_charged if settled else 0,
+        coins_charged=coins,
         balance=settled.balance if settled else None,
     )
 
@@ -180,6 +240,7 @@ async def record_failed_attempt(reply: Reply, error: ProviderError) -> None:
             status="error",
             error_code=error.code,
             attempt=reply.attempt,
+            round=reply.round,
             duration_ms=_ms(reply.loop.time(), reply.started_at) or 0,
         )
     except Exception:

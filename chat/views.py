@@ -11,7 +11,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import pricing
 from billing.typical import typical_reply_coins
-from chat import conversations, frames, maintenance, search, selectors, services, tree
+from chat import (
+    conversations,
+    frames,
+    maintenance,
+    search,
+    selectors,
+    services,
+    tool_loop,
+    tree,
+)
 from chat.hub import live_replies
 from chat.model_choice import conversation_model_choose, conversation_model_refresh
 from chat.models import Message
@@ -21,6 +30,8 @@ from providers.errors import ProviderError
 from providers.limits import clamp_max_tokens
 from providers.resolution import describe, listed_models, unavailable_reason
 from providers.services import own_providers
+from tools import offer
+from tools.offer import tool_names
 
 # Offered in an empty conversation: a click puts one in the message box.
 EXAMPLE_PROMPTS = (
@@ -134,6 +145,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
         live = live_replies.get(message.pk) if message.status == "streaming" else None
         if live is not None:
             message.content, message.thinking = live.peek()
+            message.tools = live.peek_tools()
     # Under each finished reply, what it cost: the same line `message_stop` wrote live.
     finished = [m for m in messages if m.role == "assistant" and _costed(m)]
     finished_ids = [m.pk for m in finished]
@@ -157,6 +169,8 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "example_prompts": EXAMPLE_PROMPTS,
             "blank_user": _blank(Message.Role.USER, Message.Status.COMPLETE),
             "blank_assistant": _blank(Message.Role.ASSISTANT, Message.Status.STREAMING),
+            "blank_tool": {"call_id": "", "name": "", "input": {}, "result": None},
+            "tools_available": tool_names(offer.setup()),
             # The picker's labels stay short: why a model is unavailable is said once, below
             # it, for all the models it applies to.
             "unavailable": _unavailable_by_reason(models),
@@ -167,6 +181,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
                     "providers": {p.name: p.label for p in registry.PROVIDERS.values()},
                     "model_names": {m["id"]: m["display_name"] for m in models},
                     "estimate": _estimate_config(models),
+                    "tool_limit_ending": tool_loop.limit_ending(),
                 }
             ),
         },

@@ -300,6 +300,11 @@ AUTO_TITLES = env.bool("AUTO_TITLES", default=True)
 # result is cut to this many characters (tools/registry.py).
 TOOL_TIMEOUT_SECONDS = env.float("TOOL_TIMEOUT_SECONDS", default=30.0)
 TOOL_RESULT_MAX_CHARS = env.int("TOOL_RESULT_MAX_CHARS", default=20_000)
+# A reply calls the model at most this many times in its tool loop (chat/tool_loop.py); calls
+# asked for in the last round are not run, and the reply says so. At most this many calls
+# run in one round (the rest are answered as errors).
+TOOL_ROUNDS_MAX = env.int("TOOL_ROUNDS_MAX", default=8)
+TOOL_CALLS_PER_ROUND_MAX = env.int("TOOL_CALLS_PER_ROUND_MAX", default=16)
 # Private networks the URL fetcher may read after all (an intranet), as CIDRs; by default it
 # reads public addresses only (tools/fetch.py).
 TOOL_FETCH_ALLOWED_NETWORKS = env.list("TOOL_FETCH_ALLOWED_NETWORKS", default=[])

@@ -36,8 +36,8 @@ from providers.events import (
     StopReason,
     StreamEvent,
     TextDelta,
+    ThinkingBlock,
     ThinkingDelta,
-    ThinkingSignature,
     Usage,
     UsageUpdate,
     tool_call,
@@ -143,6 +143,9 @@ class _StreamState:
         self.finished = False
         # Tool calls being streamed, by block index: their id, name and input's JSON pieces.
         self.calls: dict[int, tuple[str, str, list[str]]] = {}
+        # Thinking blocks being streamed, by block index: their text and signature, to be sent
+        # back as they came within a tool loop.
+        self.thinking: dict[int, tuple[list[str], list[str]]] = {}
 
     def feed(self, event: dict[str, Any]) -> list[StreamEvent]:
         # Dispatch on the type string: new event types get added, unknown ones are skipped.
@@ -153,15 +156,27 @@ class _StreamState:
                 if kind == "text_delta" and (text := sse.text(delta, "text")):
                     return [TextDelta(text)]
                 if kind == "thinking_delta" and (thinking := sse.text(delta, "thinking")):
+                    if (thought := self.thinking.get(_index(event))) is not None:
+                        thought[0].append(thinking)
                     return [ThinkingDelta(thinking)]
                 if kind == "signature_delta" and (signature := sse.text(delta, "signature")):
-                    return [ThinkingSignature(signature)]
+                    if (thought := self.thinking.get(_index(event))) is not None:
+                        thought[1].append(signature)
+                    return []
                 if kind == "input_json_delta" and (call := self.calls.get(_index(event))):
                     call[2].append(sse.text(delta, "partial_json"))
                 # Citations are not part of the visible text.
                 return []
             case "content_block_stop":
-                call = self.calls.pop(_index(event), None)
+                index = _index(event)
+                if (thought := self.thinking.pop(index, None)) is not None:
+                    text, signature = "".join(thought[0]), "".join(thought[1])
+                    return [
+                        ThinkingBlock(
+                            {"type": "thinking", "thinking": text, "signature": signature}
+                        )
+                    ]
+                call = self.calls.pop(index, None)
                 return [] if call is None else [tool_call(*call)]
             case "message_start":
                 message = sse.obj(event, "message")
@@ -181,8 +196,17 @@ class _StreamState:
                     return []
                 if kind == "text" and (text := sse.text(block, "text")):
                     return [TextDelta(text)]
-                if kind == "thinking" and (thinking := sse.text(block, "thinking")):
-                    return [ThinkingDelta(thinking)]
+                if kind == "thinking":
+                    thinking = sse.text(block, "thinking")
+                    self.thinking[_index(event)] = ([thinking], [])
+                    return [ThinkingDelta(thinking)] if thinking else []
+                if kind == "redacted_thinking":
+                    # Encrypted thinking: nothing to show, but sent back as it came.
+                    return [
+                        ThinkingBlock(
+                            {"type": "redacted_thinking", "data": sse.text(block, "data")}
+                        )
+                    ]
                 return []
             case "message_delta":
                 reason = sse.text(sse.obj(event, "delta"), "stop_reason")
@@ -308,11 +332,40 @@ def _thinking(request: ChatRequest) -> dict[str, Any] | None:
     return None
 
 
+def _rounds(request: ChatRequest) -> list[dict[str, Any]]:
+    """The reply's tool rounds so far: each an assistant turn (its thinking blocks as they
+    came, which Anthropic requires within a tool loop, its text and its `tool_use` blocks) and
+    a user turn with the calls' `tool_result`s."""
+    turns: list[dict[str, Any]] = []
+    for done in request.rounds:
+        wrote: list[dict[str, Any]] = [*done.thinking_blocks]
+        if done.text:
+            wrote.append({"type": "text", "text": done.text})
+        wrote += [
+            {"type": "tool_use", "id": call.call_id, "name": call.name, "input": call.input or {}}
+            for call in done.calls
+        ]
+        results = [
+            {
+                "type": "tool_result",
+                "tool_use_id": outcome.call_id,
+                "content": outcome.content,
+                "is_error": outcome.is_error,
+            }
+            for outcome in done.outcomes
+        ]
+        turns += [{"role": "assistant", "content": wrote}, {"role": "user", "content": results}]
+    return turns
+
+
 def _params(request: ChatRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "messages": [
+            *({"role": m.role, "content": m.content} for m in request.messages),
+            *_rounds(request),
+        ],
     }
     if request.system:
         params["system"] = request.system

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from providers.events import StreamEvent, Usage
+from providers.events import StreamEvent, ToolCall, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,27 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """What running one call gave, as the model is sent it."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRound:
+    """One finished round of a reply's tool loop, sent back with the next round: what the model
+    wrote (its thinking blocks exactly as the provider sent them, signatures and all, then its
+    text), the calls it asked for and what they gave."""
+
+    text: str
+    calls: Sequence[ToolCall]
+    outcomes: Sequence[ToolOutcome]
+    thinking_blocks: Sequence[dict[str, Any]] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRequest:
     model: str
     messages: Sequence[ChatMessage]
@@ -35,6 +56,8 @@ class ChatRequest:
     thinking: bool = True
     # The tools the model may call (none: it is not told of any).
     tools: Sequence[ToolSpec] = ()
+    # The reply's tool rounds so far, after `messages` (whose last is the person's).
+    rounds: Sequence[ToolRound] = ()
 
 
 @dataclass(frozen=True, slots=True)

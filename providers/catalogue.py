@@ -42,6 +42,8 @@ class ModelInfo:
     successor: str | None = None
     # What the provider's models API last said (`sync_models`); None if never synced.
     reported_lifecycle: Lifecycle | None = None
+    # It takes function tools (tools/offer.py offers it the site's).
+    tools: bool = True
 
     @property
     def always_reasons(self) -> bool:

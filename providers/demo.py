@@ -18,6 +18,7 @@ from providers.events import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
+    ToolCall,
     Usage,
 )
 
@@ -40,18 +41,58 @@ _POINTS = (
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What the demo model says to a prompt: its visible thinking, its text, and (on request)
-    how many tokens in it fails as a provider does mid-stream."""
+    """What the demo model says to a prompt: its visible thinking, its text, (on request) how
+    many tokens in it fails as a provider does mid-stream, and the tool call it then asks for."""
 
     text: str
     thinking: str = ""
     fail_after: int | None = None
+    call: ToolCall | None = None
 
 
-def compose(prompt: str) -> Answer:
+# An arithmetic expression in a prompt: digits, operators and parentheses, with an operator.
+_EXPRESSION = re.compile(r"[\d(][\d\s.+\-*/^%()]*[\d)]")
+_OPERATOR = re.compile(r"\d\s*[-+*/^%]\s*[\d(]")
+_CALCULATE = {"calculate", "calculator", "compute", "sum", "multiply", "tool", "tools"}
+_CLOCK = re.compile(r"\b(what time|the time|clock|today's date|what day)\b", re.IGNORECASE)
+
+
+def _tool_answer(request: ChatRequest, prompt: str, words: set[str]) -> Answer | None:
+    """With tools offered, a prompt that asks for a sum or the time gets a tool call (and, in
+    the next round, an answer from its result)."""
+    offered = {tool.name for tool in request.tools}
+    if request.rounds:
+        return Answer(text=_from_results(request))
+    expressions = [e for e in _EXPRESSION.findall(prompt) if _OPERATOR.search(e)]
+    if "calculator" in offered and (expressions or words & _CALCULATE):
+        expression = max(expressions, key=len).strip() if expressions else "1234 * 5678"
+        call = ToolCall(f"demo-{_seed(prompt):x}", "calculator", {"expression": expression})
+        return Answer(text="I will work that out exactly with the calculator.", call=call)
+    if "current_time" in offered and _CLOCK.search(prompt):
+        call = ToolCall(f"demo-{_seed(prompt):x}", "current_time", {"time_zone": "UTC"})
+        return Answer(text="Let me look at the clock.", call=call)
+    return None
+
+
+def _from_results(request: ChatRequest) -> str:
+    last = request.rounds[-1]
+    lines = []
+    for call, outcome in zip(last.calls, last.outcomes, strict=False):
+        if outcome.is_error:
+            lines.append(f"The `{call.name}` tool could not answer: {outcome.content}")
+        else:
+            lines.append(f"The `{call.name}` tool says: **{outcome.content.strip()}**")
+    return "\n\n".join(lines) + "\n\nThat is what the tool gave (the demo model's answer)."
+
+
+def compose(prompt: str, request: ChatRequest | None = None) -> Answer:
     """An answer that shows a feature of the chat, chosen by the prompt's words (README: "The
     demo model"), the same for the same prompt."""
     words = set(re.findall(r"[a-z]+", prompt.lower()))
+    if request is not None and request.tools:
+        answer = _tool_answer(request, prompt, words)
+        if answer is not None:
+            return answer
     if words & {"error", "fail", "failure", "crash"}:
         return Answer(text=_error_text(), fail_after=24)
     if words & {"think", "thinking", "reason", "reasoning", "why"}:
@@ -169,7 +210,11 @@ def split_tokens(text: str) -> list[str]:
 
 
 def _input_tokens(request: ChatRequest) -> int:
-    return sum(len(m.content) for m in request.messages) // 4 + 1
+    rounds = sum(
+        len(done.text) + sum(len(outcome.content) for outcome in done.outcomes)
+        for done in request.rounds
+    )
+    return (sum(len(m.content) for m in request.messages) + rounds) // 4 + 1
 
 
 class DemoAdapter:
@@ -180,7 +225,7 @@ class DemoAdapter:
         self, request: ChatRequest, credentials: Credentials
     ) -> AsyncIterator[StreamEvent]:
         prompt = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-        answer = compose(prompt)
+        answer = compose(prompt, request)
         thinking = split_tokens(answer.thinking)
         tokens = split_tokens(answer.text)
         truncated = len(thinking) + len(tokens) > request.max_tokens
@@ -199,8 +244,10 @@ class DemoAdapter:
             if not thought and answer.fail_after is not None and index >= answer.fail_after:
                 raise Overloaded()  # on request: an error mid-stream, after some text
             yield ThinkingDelta(token) if thought else TextDelta(token)
+        if answer.call is not None and not truncated:
+            yield answer.call
         yield MessageStop(
-            stop_reason="max_tokens" if truncated else "end_turn",
+            stop_reason="max_tokens" if truncated else "tool_use" if answer.call else "end_turn",
             usage=Usage(input_tokens=input_tokens, output_tokens=len(thinking) + len(tokens)),
         )
 

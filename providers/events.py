@@ -39,10 +39,18 @@ class ThinkingDelta:
 
 
 @dataclass(slots=True, frozen=True)
-class ThinkingSignature:
-    """The provider's signature of a thinking block: kept with the message, never shown."""
+class ThinkingBlock:
+    """A finished thinking block as the provider must be sent it again within a tool loop
+    (Anthropic's `thinking` with its signature, or `redacted_thinking`; OpenRouter's
+    `reasoning_details`): opaque to all but its adapter. Its signature is kept with the
+    message, never shown."""
 
-    signature: str
+    block: dict[str, Any]
+
+    @property
+    def signature(self) -> str:
+        signature = self.block.get("signature")
+        return signature if isinstance(signature, str) else ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -85,11 +93,5 @@ class MessageStop:
 
 
 StreamEvent: TypeAlias = (
-    MessageStart
-    | TextDelta
-    | ThinkingDelta
-    | ThinkingSignature
-    | ToolCall
-    | UsageUpdate
-    | MessageStop
+    MessageStart | TextDelta | ThinkingDelta | ThinkingBlock | ToolCall | UsageUpdate | MessageStop
 )

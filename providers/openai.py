@@ -10,6 +10,7 @@ built into the SDK's typed models, for the CPU per chunk (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ from providers.events import (
     StopReason,
     StreamEvent,
     TextDelta,
+    ThinkingBlock,
     ThinkingDelta,
     Usage,
     UsageUpdate,
@@ -150,6 +152,23 @@ def _positive(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+# The fields of a reasoning detail that arrive in pieces (text, summary, encrypted data,
+# signature); the others (type, id, format) are kept as they last came.
+_DETAIL_PIECES = ("text", "summary", "data", "signature")
+
+
+def _merge_detail(details: dict[int, dict[str, Any]], piece: dict[str, Any]) -> None:
+    index = piece.get("index", 0)
+    if not isinstance(index, int) or isinstance(index, bool):
+        return
+    detail = details.setdefault(index, {})
+    for name, value in piece.items():
+        if name in _DETAIL_PIECES and isinstance(value, str):
+            detail[name] = detail.get(name, "") + value
+        elif value is not None:
+            detail[name] = value
+
+
 class _StreamState:
     """Maps `chat.completion.chunk`s (decoded JSON) to neutral events."""
 
@@ -160,6 +179,9 @@ class _StreamState:
         self.usage: Usage | None = None
         # Tool calls being streamed, by index: their id, name and arguments' JSON pieces.
         self.calls: dict[int, tuple[str, str, list[str]]] = {}
+        # OpenRouter's `reasoning_details` being streamed, by index: sent back within a tool
+        # loop as they came (signatures and encrypted reasoning included).
+        self.details: dict[int, dict[str, Any]] = {}
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         out: list[StreamEvent] = []
@@ -172,6 +194,8 @@ class _StreamState:
             # OpenRouter streams a reasoning model's visible thinking beside the content.
             if reasoning := sse.text(delta, "reasoning") or sse.text(delta, "reasoning_content"):
                 out.append(ThinkingDelta(reasoning))
+            for detail in sse.objs(delta, "reasoning_details"):
+                _merge_detail(self.details, detail)
             if content := sse.text(delta, "content"):
                 out.append(TextDelta(content))
             if refusal := sse.text(delta, "refusal"):
@@ -196,13 +220,47 @@ class _StreamState:
             if finish:
                 # The calls are complete once the choice has finished.
                 out += [tool_call(*self.calls[i]) for i in sorted(self.calls)]
+                out += [ThinkingBlock(self.details[i]) for i in sorted(self.details)]
                 self.calls.clear()
+                self.details.clear()
             if finish and self.stop_reason != "refusal":
                 self.stop_reason = _FINISH_REASONS.get(finish, "other")
         if usage := sse.obj(chunk, "usage"):
             self.usage = self.check(_usage(usage))
             out.append(UsageUpdate(self.usage))
         return out
+
+
+def _rounds(request: ChatRequest) -> list[dict[str, Any]]:
+    """The reply's tool rounds so far: each an assistant message with its text and
+    `tool_calls` (and OpenRouter's `reasoning_details` as they came), then a `tool` message per
+    call. Chat Completions has no error flag on a result: an error says so in its text."""
+    messages: list[dict[str, Any]] = []
+    for done in request.rounds:
+        wrote: dict[str, Any] = {
+            "role": "assistant",
+            "content": done.text or None,
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.input or {})},
+                }
+                for call in done.calls
+            ],
+        }
+        if done.thinking_blocks:
+            wrote["reasoning_details"] = list(done.thinking_blocks)
+        messages.append(wrote)
+        messages += [
+            {
+                "role": "tool",
+                "tool_call_id": outcome.call_id,
+                "content": f"Error: {outcome.content}" if outcome.is_error else outcome.content,
+            }
+            for outcome in done.outcomes
+        ]
+    return messages
 
 
 class OpenAIAdapter:
@@ -224,10 +282,11 @@ class OpenAIAdapter:
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         model = find_model(request.model)
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        messages += _rounds(request)
         params: dict[str, Any] = {"model": request.model, "messages": messages}
         params[model.max_tokens_param if model else "max_tokens"] = request.max_tokens
         params.update(self.extra_params(request, model))

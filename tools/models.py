@@ -5,6 +5,35 @@ from django.db import models
 
 from providers import keys
 
+_MODELS_HELP = (
+    "The model ids it is offered to, one per line or separated by commas (see `manage.py "
+    "list_models`); empty: every model that takes tools."
+)
+
+
+def model_ids(text: str) -> frozenset[str]:
+    """The model ids of a `models` field (empty: every model)."""
+    return frozenset(part.strip() for part in text.replace(",", "\n").splitlines() if part.strip())
+
+
+class BuiltinTool(models.Model):
+    """An admin's switch for one of the site's own tools (tools/registry.py): on or off, and for
+    which models. A row is made for every registered tool after each migrate (tools/apps.py),
+    on unless the tool is off by default (the URL fetcher)."""
+
+    name = models.CharField(max_length=64, unique=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    for_models = models.TextField("models", blank=True, help_text=_MODELS_HELP)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "built-in tool"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # The server's name prefixes its tools' names for the models (`<name>__<tool>`).
 _NAME = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,29}$", "Lower-case letters, digits, - and _.")
 
@@ -21,6 +50,7 @@ class McpServer(models.Model):
     headers_encrypted = models.TextField(blank=True, editable=False)
     header_names = models.CharField(max_length=300, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
+    for_models = models.TextField("models", blank=True, help_text=_MODELS_HELP)
     # What the last check found (admin's "List its tools"): its tools, or why it failed.
     last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_check = models.TextField(blank=True, editable=False)

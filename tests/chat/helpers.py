@@ -71,6 +71,8 @@ class ClientView:
         self.text: dict[int, str] = {}
         self.thinking: dict[int, str] = {}
         self.status: dict[int, str] = {}
+        # Each reply's tool calls, as `message_snapshot` carries them.
+        self.tools: dict[int, list[dict[str, Any]]] = {}
         self.gaps = 0
 
     def apply(self, frame: dict[str, Any]) -> None:
@@ -78,11 +80,23 @@ class ClientView:
         if kind == "message_start":
             self.text[frame["message_id"]] = ""
             self.thinking[frame["message_id"]] = ""
+            self.tools[frame["message_id"]] = []
             self.status[frame["message_id"]] = "streaming"
         elif kind == "message_snapshot":
             self.text[frame["message_id"]] = frame["content"]
             self.thinking[frame["message_id"]] = frame["thinking"]
             self.status[frame["message_id"]] = frame["status"]
+            self.tools[frame["message_id"]] = [dict(call) for call in frame["tools"]]
+        elif kind == "tool_call":
+            calls = self.tools.setdefault(frame["message_id"], [])
+            if all(call["call_id"] != frame["call_id"] for call in calls):
+                fields = ("call_id", "name", "input", "offset")
+                calls.append({**{name: frame[name] for name in fields}, "result": None})
+        elif kind == "tool_result":
+            for call in self.tools.get(frame["message_id"], []):
+                if call["call_id"] == frame["call_id"]:
+                    outcome = ("is_error", "content", "duration_ms")
+                    call["result"] = {name: frame[name] for name in outcome}
         elif kind in ("text_delta", "thinking_delta"):
             store = self.text if kind == "text_delta" else self.thinking
             have = store.setdefault(frame["message_id"], "")

@@ -49,6 +49,7 @@ def text_reply(
     cached_tokens: int = 0,
     finish: str = "stop",
     reasoning: list[str] | None = None,
+    reasoning_details: Sequence[dict[str, Any]] = (),
     tool_call: bool = False,
     calls: Sequence[tuple[str, str, Sequence[str]]] = (),
     refusal: str | None = None,
@@ -69,6 +70,9 @@ def text_reply(
     out.append(Chunk(chunk(model, {"role": "assistant", "content": ""})))
     for part in reasoning or ():
         out.append(Chunk(chunk(model, {"reasoning": part, "content": None})))
+    for detail in reasoning_details:
+        # OpenRouter's structured reasoning, a piece of one detail (by its index) a chunk.
+        out.append(Chunk(chunk(model, {"reasoning_details": [detail], "content": None})))
     for n, maybe in enumerate([*chunks, None]):
         if error_after is not None and n == error_after:
             body = error or {"message": "The server had an error.", "type": "server_error"}

@@ -28,8 +28,8 @@ from providers.events import (
     MessageStop,
     StreamEvent,
     TextDelta,
+    ThinkingBlock,
     ThinkingDelta,
-    ThinkingSignature,
     ToolCall,
     UsageUpdate,
 )
@@ -92,8 +92,13 @@ async def test_thinking_block_streams_as_thinking_and_keeps_its_signature_apart(
     events = await collect(anthropic_server)
     assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["Let me ", "think."]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Answer."]
-    # The signature is its own event (saved server-side), never part of a visible text.
-    assert [e for e in events if isinstance(e, ThinkingSignature)] == [ThinkingSignature("c2ln")]
+    # The block with its signature is its own event (saved server-side, sent back within a
+    # tool loop), never part of a visible text.
+    blocks = [e for e in events if isinstance(e, ThinkingBlock)]
+    assert blocks == [
+        ThinkingBlock({"type": "thinking", "thinking": "Let me think.", "signature": "c2ln"})
+    ]
+    assert blocks[0].signature == "c2ln"
     visible = [e.text for e in events if isinstance(e, TextDelta | ThinkingDelta)]
     assert not any("c2ln" in text for text in visible)
 

@@ -128,7 +128,7 @@
     const text = el.dataset.content || "";
     const thinking = el.dataset.thinking || "";
     r = { el, text, textLen: cpLength(text), thinking, thinkingLen: cpLength(thinking),
-          status: el.dataset.status || "streaming" };
+          status: el.dataset.status || "streaming", tools: JSON.parse(el.dataset.tools || "[]") };
     replies.set(id, r);
     return r;
   }
@@ -150,12 +150,16 @@
 
   function paint(r) {
     const body = r.el.querySelector(".body");
-    if (r.status === "streaming") {
-      paintStreaming(r, body);
+    if (r.tools.length) {
+      paintWithTools(r, body);
+    } else if (r.status === "streaming") {
+      r.layout = null;
+      paintStreaming(r, body, 0);
     } else {
       // Ended: rendered whole once, as the server renders it; its code highlighted, with
       // copy buttons.
       r.stream = null;
+      r.layout = null;
       body.innerHTML = window.renderMarkdown(r.text);
       decorate(body);
     }
@@ -172,12 +176,14 @@
   const FENCE = /^ {0,3}(`{3,}|~{3,})/;
   const CLOSING_FENCE = /^ {0,3}(`{3,}|~{3,})\s*$/;
 
-  function paintStreaming(r, body) {
+  // `from`: where in the text (UTF-16 index) the part painted into `body` starts (after the
+  // reply's last tool calls; 0 without).
+  function paintStreaming(r, body, from) {
     let s = r.stream;
-    if (!s || s.generation !== r.generation || body.firstElementChild !== s.done) {
+    if (!s || s.generation !== r.generation || body.firstElementChild !== s.done || s.from !== from) {
       body.innerHTML = '<div class="stream-done"></div><div class="stream-tail"></div>';
-      s = r.stream = { generation: r.generation, done: body.firstElementChild,
-                       tail: body.lastElementChild, cut: 0, scan: 0, fence: null };
+      s = r.stream = { generation: r.generation, done: body.firstElementChild, from,
+                       tail: body.lastElementChild, cut: from, scan: from, fence: null };
     }
     const text = r.text;
     let cut = s.cut;
@@ -210,9 +216,115 @@
     s.tail.innerHTML = window.renderMarkdown(text.slice(s.cut));
   }
 
-  // Syntax highlighting (highlight.js, served by the site) and a Copy button on each code block.
+  // --- tool calls: each a collapsed block where the text stood when the model asked ---------
+
+  // The calls grouped by their offset (code points into the text), in order.
+  function toolGroups(calls) {
+    const groups = [];
+    for (const call of calls) {
+      const last = groups.at(-1);
+      if (last && last.offset === call.offset) last.calls.push(call);
+      else groups.push({ offset: call.offset, calls: [call] });
+    }
+    return groups;
+  }
+
+  // The UTF-16 index of the code point at `cp` (the contract counts code points).
+  function cpIndex(text, cp) {
+    let index = 0;
+    let n = 0;
+    for (const ch of text) {
+      if (n === cp) return index;
+      index += ch.length;
+      n++;
+    }
+    return text.length;
+  }
+
+  // "running…", "failed · 1.2 s" or "3 ms", as the server writes it (`tool_status`).
+  function toolStatus(call) {
+    if (!call.result) return "running…";
+    const ms = call.result.duration_ms || 0;
+    const took = ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+    return call.result.is_error ? `failed · ${took}` : took;
+  }
+
+  function toolBlock(call) {
+    const el = document.getElementById("blank-tool").content.firstElementChild.cloneNode(true);
+    el.dataset.callId = call.call_id;
+    el.querySelector(".tool-name").textContent = call.name;
+    el.querySelector(".tool-input code").textContent = JSON.stringify(call.input || {}, null, 2);
+    return el;
+  }
+
+  function fillTool(el, call) {
+    const state = !call.result ? "running" : call.result.is_error ? "error" : "done";
+    if (el.dataset.state === state) return;
+    el.dataset.state = state;
+    el.querySelector(".tool-status").textContent = toolStatus(call);
+    const heading = el.querySelector(".tool-result-heading");
+    const result = el.querySelector(".tool-result");
+    heading.hidden = result.hidden = !call.result;
+    if (!call.result) return;
+    heading.textContent = call.result.is_error ? "Error" : "Result";
+    result.querySelector("code").textContent = call.result.content;
+  }
+
+  // A reply with tool calls: its text cut where it called them, the blocks between the parts.
+  // The parts before the last calls are finished (rendered once); the part after them streams
+  // as a reply without tools does. The blocks are kept across repaints (an opened one stays
+  // open).
+  function paintWithTools(r, body) {
+    const groups = toolGroups(r.tools);
+    const key = `${r.generation || 0}|${groups.map((g) => `${g.offset}:${g.calls.length}`).join(",")}`;
+    let layout = r.layout;
+    if (!layout || layout.key !== key || !body.contains(layout.last)) {
+      const blocks = layout ? layout.blocks : new Map();
+      for (const old of body.querySelectorAll(".tool-call")) {
+        if (!blocks.has(old.dataset.callId)) blocks.set(old.dataset.callId, old);
+      }
+      body.replaceChildren();
+      let start = 0;
+      for (const group of groups) {
+        const offset = Math.min(Math.max(group.offset, start), r.textLen);
+        const text = r.text.slice(cpIndex(r.text, start), cpIndex(r.text, offset));
+        if (text) {
+          const part = document.createElement("div");
+          part.className = "segment";
+          part.innerHTML = window.renderMarkdown(text);
+          decorate(part);
+          body.appendChild(part);
+        }
+        const box = document.createElement("div");
+        box.className = "tool-calls";
+        for (const call of group.calls) {
+          if (!blocks.has(call.call_id)) blocks.set(call.call_id, toolBlock(call));
+          box.appendChild(blocks.get(call.call_id));
+        }
+        body.appendChild(box);
+        start = offset;
+      }
+      const last = document.createElement("div");
+      last.className = "segment";
+      body.appendChild(last);
+      layout = r.layout = { key, last, blocks, from: cpIndex(r.text, start) };
+      r.stream = null;
+    }
+    if (r.status === "streaming") {
+      paintStreaming(r, layout.last, layout.from);
+    } else {
+      r.stream = null;
+      layout.last.innerHTML = window.renderMarkdown(r.text.slice(layout.from));
+      decorate(layout.last);
+    }
+    for (const call of r.tools) fillTool(layout.blocks.get(call.call_id), call);
+  }
+
+  // Syntax highlighting (highlight.js, served by the site) and a Copy button on each code block
+  // of the reply's text (a tool call's input and result are shown as they are).
   function decorate(body) {
     for (const code of body.querySelectorAll("pre > code")) {
+      if (code.closest(".tool-call")) continue;
       if (window.hljs && !code.classList.contains("hljs")) window.hljs.highlightElement(code);
       const pre = code.parentElement;
       if (pre.querySelector(".copy-code")) continue;
@@ -257,7 +369,9 @@
     r.el.dataset.status = status;
     const streaming = status === "streaming";
     r.el.setAttribute("aria-busy", streaming ? "true" : "false");
-    r.el.querySelector(".message-note").hidden = status !== "stopped";
+    const note = r.el.querySelector(".message-note");
+    note.hidden = status !== "stopped";
+    if (status === "stopped") note.textContent = "Stopped.";
     if (!["error", "interrupted"].includes(status)) r.el.querySelector(".message-error").hidden = true;
     updateIndicator();
   }
@@ -509,7 +623,7 @@
       if (path) showBranch(path); else refreshMessages();
       // A retry restarts the text at offset 0; the old text stays on screen until new text
       // arrives (the next paint replaces it).
-      r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0; replaced(r);
+      r.text = ""; r.textLen = 0; r.thinking = ""; r.thinkingLen = 0; r.tools = []; replaced(r);
       r.el.querySelector(".message-error").hidden = true;
       r.el.querySelector(".message-meta").textContent = "";
       r.el.dataset.model = f.model;
@@ -526,8 +640,28 @@
       const r = replyFor(f.message_id, true);
       r.text = f.content; r.textLen = cpLength(f.content); replaced(r);
       r.thinking = f.thinking || ""; r.thinkingLen = cpLength(r.thinking);
+      r.tools = (f.tools || []).map((call) => ({ ...call }));
       setStatus(r, f.status);
       render(r);
+    },
+    tool_call(f) {
+      const r = replyFor(f.message_id, true);
+      if (r.tools.some((call) => call.call_id === f.call_id)) return;  // had it (a snapshot)
+      r.tools.push({ call_id: f.call_id, name: f.name, input: f.input, offset: f.offset,
+                     result: null });
+      render(r);
+      announce(`The reply is using a tool: ${f.name}.`);
+    },
+    tool_result(f) {
+      const r = replyFor(f.message_id, true);
+      const call = r.tools.find((c) => c.call_id === f.call_id);
+      if (!call || call.result) return;
+      call.result = { is_error: f.is_error, content: f.content, duration_ms: f.duration_ms };
+      render(r);
+    },
+    conversation_tools(f) {
+      if (String(f.conversation_id) !== String(conversationId) || !toolsSwitch) return;
+      toolsSwitch.checked = f.enabled;
     },
     retrying(f) {
       indicatorText.textContent =
@@ -538,6 +672,12 @@
       const r = replyFor(f.message_id, true);
       const stopped = f.stop_reason === "stopped";
       setStatus(r, stopped ? "stopped" : "complete");
+      if (f.stop_reason === "tool_limit") {
+        // The model still asked for tools in the loop's last round: the reply says why it ends.
+        const note = r.el.querySelector(".message-note");
+        note.textContent = CONFIG.tool_limit_ending;
+        note.hidden = false;
+      }
       render(r);
       showBalance(f.balance);
       const cost = costLine(r.el.dataset.model, f);
@@ -691,6 +831,33 @@
       error.hidden = false;
     }
   });
+
+  // The conversation's switch for tools: saved at once; every tab of the person follows
+  // (`conversation_tools`). A failed save puts it back and says so.
+  const toolsSwitch = document.getElementById("tools-enabled");
+  if (toolsSwitch) {
+    toolsSwitch.addEventListener("change", async () => {
+      const error = document.getElementById("tools-error");
+      error.hidden = true;
+      const token = document.querySelector('input[name="csrfmiddlewaretoken"]');
+      const body = new URLSearchParams({ enabled: toolsSwitch.checked ? "true" : "false" });
+      let saved = false;
+      try {
+        const response = await fetch(toolsSwitch.dataset.saveUrl, {
+          method: "POST",
+          body,
+          headers: { "X-CSRFToken": token ? token.value : "", Accept: "application/json" },
+          credentials: "same-origin",
+        });
+        saved = response.ok;
+      } catch { saved = false; }
+      if (!saved) {
+        toolsSwitch.checked = !toolsSwitch.checked;
+        error.textContent = "The tools switch could not be saved. Try again.";
+        error.hidden = false;
+      }
+    });
+  }
 
   function stop() {
     if (socket && socket.readyState === WebSocket.OPEN) {
