@@ -1,5 +1,7 @@
-"""MCP servers in the admin: added with their URL and headers (write-only: their names are
-shown, never their values), switched on and off, and checked ("List its tools")."""
+"""Tools in the admin: the built-in ones switched on and off, and MCP servers added with their
+URL and headers (write-only: their names are shown, never their values), switched on and off
+and checked ("List its tools"); each offered to every model that takes tools or to those
+named."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from providers.catalogue import find_model
 from tools.mcp import McpServerSpec, list_tools
-from tools.models import McpServer
-from tools.registry import ToolError
+from tools.models import BuiltinTool, McpServer, model_ids
+from tools.registry import REGISTRY, ToolError
 
 
 def _formfield(field: Any, **kwargs: Any) -> Any:
@@ -23,6 +26,22 @@ def _formfield(field: Any, **kwargs: Any) -> Any:
     if isinstance(field, models.URLField):
         kwargs["assume_scheme"] = "https"
     return field.formfield(**kwargs)
+
+
+def _offered_to(models: str) -> str:
+    ids = sorted(model_ids(models))
+    return ", ".join(ids) if ids else "every model that takes tools"
+
+
+class ModelsField(forms.CharField):
+    """Model ids, one per line or separated by commas: each one the catalogue knows."""
+
+    def clean(self, value: Any) -> str:
+        text = super().clean(value)
+        unknown = sorted(name for name in model_ids(text) if find_model(name) is None)
+        if unknown:
+            raise forms.ValidationError(f"No such model: {', '.join(unknown)}.")
+        return str(text)
 
 
 class McpServerForm(forms.ModelForm):
@@ -35,10 +54,16 @@ class McpServerForm(forms.ModelForm):
         ),
     )
     clear_headers = forms.BooleanField(required=False, help_text="Remove the saved headers.")
+    for_models = ModelsField(
+        required=False,
+        label="Models",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=McpServer._meta.get_field("for_models").help_text,
+    )
 
     class Meta:
         model = McpServer
-        fields = ("name", "url", "enabled")
+        fields = ("name", "url", "enabled", "for_models")
         formfield_callback = staticmethod(lambda field, **kwargs: _formfield(field, **kwargs))
 
     def clean_headers(self) -> dict[str, str]:
@@ -53,13 +78,56 @@ class McpServerForm(forms.ModelForm):
         return parsed
 
 
+class BuiltinToolForm(forms.ModelForm):
+    for_models = ModelsField(
+        required=False,
+        label="Models",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=BuiltinTool._meta.get_field("for_models").help_text,
+    )
+
+    class Meta:
+        model = BuiltinTool
+        fields = ("enabled", "for_models")
+
+
+@admin.register(BuiltinTool)
+class BuiltinToolAdmin(admin.ModelAdmin):
+    """The site's own tools: each switched on or off, and offered to which models. The rows
+    are made by `migrate` (one per built-in tool): none is added or deleted here."""
+
+    form = BuiltinToolForm
+    list_display = ("name", "enabled", "offered_to", "description")
+    list_editable = ("enabled",)
+    readonly_fields = ("name", "description")
+
+    @admin.display(description="offered to")
+    def offered_to(self, tool: BuiltinTool) -> str:
+        return _offered_to(tool.for_models)
+
+    @admin.display(description="what it does")
+    def description(self, tool: BuiltinTool) -> str:
+        found = REGISTRY.get(tool.name)
+        return found.description if found else "(no longer built in)"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(McpServer)
 class McpServerAdmin(admin.ModelAdmin):
     form = McpServerForm
-    list_display = ("name", "url", "enabled", "header_names", "last_checked_at")
+    list_display = ("name", "url", "enabled", "offered_to", "header_names", "last_checked_at")
     list_filter = ("enabled",)
     readonly_fields = ("header_names", "last_checked_at", "last_check")
     actions = ("check_tools",)
+
+    @admin.display(description="offered to")
+    def offered_to(self, server: McpServer) -> str:
+        return _offered_to(server.for_models)
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if isinstance(db_field, models.URLField):
