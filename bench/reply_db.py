@@ -101,7 +101,7 @@ def measure(replies: int) -> tuple[dict[str, float], float | None]:
         assert opening.user_id == person.pk and opening.socket_id is not None
         socket_id = opening.socket_id
         frame = SendFrame(content="Say hello", client_id=uuid.uuid4().hex, max_tokens=1024)
-        resolved, start = trip(
+        resolved, start, _ = trip(
             "send", starting._begin, user_id=person.pk, session_key=session_key,
             conversation_id=conversation_id, frame=frame, hub=HUB,
         )  # fmt: skip

@@ -153,7 +153,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 @admin.register(LlmUsage)
 class LlmUsageAdmin(ReadOnlyAdmin):
     list_display = (
-        "created_at", "user", "model", "provider", "status", "byok", "purpose", "attempt",
+        "created_at", "user", "model", "provider", "status", "byok", "purpose", "round", "attempt",
         "input_tokens", "output_tokens", "coins_charged", "cost_usd",
         "time_to_first_token_ms", "duration_ms",
     )  # fmt: skip

@@ -54,10 +54,11 @@ def conversation_rename(request: HttpRequest, conversation_id: int) -> HttpRespo
 @login_required
 @require_POST
 def conversation_tools(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    """The person's switch for tools here (form field `enabled`: "true" or "false"):
-    `{"enabled"}`, or `{"error"}` with 404, to the page's script; a plain form post (the
-    switch without the script) goes back to the conversation."""
-    enabled = request.POST.get("enabled", "") in ("true", "on", "1")
+    """The person's switch for tools here (form field `enabled`: "true" if any of its values
+    is, as a ticked box beside the form's hidden "false" sends): `{"enabled"}`, or `{"error"}`
+    with 404, to the page's script; a plain form post (the switch without the script) goes
+    back to the conversation."""
+    enabled = "true" in request.POST.getlist("enabled")
     try:
         conversations.tools_switch(
             owner_id=_user_id(request), conversation_id=conversation_id, enabled=enabled

@@ -285,14 +285,12 @@ class Reply:
             await self._round()
             if not self.round_calls:
                 return
-            await database_sync_to_async(services.reply_tools_save)(
-                message_id=self.message_id, tools=self.calls.value()
-            )
             if self.stop_reason != "tool_use":
                 # Cut short (its length limit) while it asked: nothing runs.
                 self._calls_not_run("Not run: the reply was cut short as it asked for this.")
                 return
             self.round_ended = True
+            await self._save_calls()
             if self.round >= settings.TOOL_ROUNDS_MAX:
                 self._calls_not_run(tool_loop.limit_note())
                 self.stop_reason = "tool_limit"
@@ -353,6 +351,16 @@ class Reply:
             + len(self.round_calls)
         )
 
+    async def _save_calls(self) -> None:
+        """The calls asked for, saved for a reload while they run (the tabs have them; the
+        final save has them too, so a failure here costs only that)."""
+        try:
+            await database_sync_to_async(services.reply_tools_save)(
+                message_id=self.message_id, tools=self.calls.value()
+            )
+        except Exception:
+            logger.warning("the calls of reply %s could not be saved yet", self.message_id)
+
     def _round_done(self, outcomes: list[ToolOutcome]) -> None:
         self.rounds.append(
             ToolRound(
@@ -369,7 +377,7 @@ class Reply:
         self.earlier_coins += ahead.settlement.coins_charged
         if ahead.settlement.coins_charged:
             self.balance_after = ahead.settlement.balance
-            self.hub.deliver(self.conversation_id, frames.balance(balance=ahead.settlement.balance))
+            self._send(frames.balance(balance=ahead.settlement.balance))
         self.hold, self.reference = ahead.hold, ahead.reference
         if ahead.refused:
             self.call_open = False

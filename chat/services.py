@@ -545,8 +545,9 @@ def _bill_call(attempt: Attempt, *, status: str, error_code: str = "") -> Settle
 
 @dataclass(frozen=True, slots=True)
 class NextRound:
-    """A tool round's bill, and the hold of the round after it (None: BYOK, or the balance
-    could not pay for it: `refused` then says why)."""
+    """A tool round's bill (its balance: after the charge, before the next hold), and the hold
+    of the round after it (None: BYOK, or the balance could not pay for it: `refused` then
+    says why)."""
 
     settlement: Settlement
     hold: Hold | None
@@ -588,16 +589,9 @@ def reply_round_next(
                 message_id=attempt.message_id,
             )
     except billing.InsufficientCoins as refused:
-        balance = billing.balance_of(user_id=attempt.owner_id)
-        return NextRound(
-            dataclasses.replace(settlement, balance=balance), None, reference, 0, refused.message
-        )
-    return NextRound(
-        dataclasses.replace(settlement, balance=settlement.balance - hold.amount),
-        hold,
-        reference,
-        hold.max_tokens,
-    )
+        return NextRound(settlement, None, reference, 0, refused.message)
+    # The balance the person is shown is the round's bill's: the next hold is not spent.
+    return NextRound(settlement, hold, reference, hold.max_tokens)
 
 
 def reply_tools_save(*, message_id: int, tools: list[dict[str, Any]]) -> None:

@@ -130,7 +130,10 @@ async def next_round(reply: Reply) -> services.NextRound:
     """Between two rounds of the tool loop: bill the round that ended, save the text and calls,
     hold the next round's coins (services.reply_round_next). The write is not cut short by a
     Stop: it finishes, and the reply's state follows it, before the stop goes on."""
-    attempt = _attempt(reply, reply.usage, estimated=not reply.final_usage)
+    usage = billing.billable_usage(
+        reply.usage, produced_output=True, final=reply.final_usage, text_length=reply.round_output()
+    )
+    attempt = _attempt(reply, usage, estimated=not reply.final_usage)
     asked = sum(
         len(done.text) + sum(len(o.content) for o in done.outcomes) for done in reply.rounds
     )

@@ -538,3 +538,37 @@ async def test_a_person_sees_only_their_own_calls(
     assert await watcher.receive_nothing(timeout=0.2)
     await tab.disconnect()
     await watcher.disconnect()
+
+
+async def test_a_tab_on_another_worker_sees_the_calls_in_order(
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer
+) -> None:
+    from chat.hub import Hub
+    from tests.chat.test_relay import RemoteTab, show
+
+    anthropic_server.enqueue(anthropic.text_reply([f"w{i} " for i in range(20)], calls=[SUM]))
+    anthropic_server.enqueue(anthropic.text_reply([" It is 42."]))
+    other_worker, remote = Hub(), RemoteTab()
+    await show(other_worker, remote, alice, conversation)
+    tab = await ask(alice, conversation)
+    local = await until_end(tab)
+    remote_frames = await remote.until_end()
+    views = []
+    for frames in (local, remote_frames):
+        view = ClientView()
+        for frame in frames:
+            view.apply(frame)
+        views.append(view)
+    message_id = local[-1]["message_id"]
+    assert views[0].text[message_id] == views[1].text[message_id]
+    assert views[0].tools[message_id] == views[1].tools[message_id]
+    assert views[1].tools[message_id][0]["result"]["content"] == "42"
+    # The far tab has all the text before the call when the call arrives (it places it there).
+    kinds = [f["type"] for f in remote_frames]
+    before = "".join(
+        f["text"] for f in remote_frames[: kinds.index("tool_call")] if f["type"] == "text_delta"
+    )
+    assert len(before) == remote_frames[kinds.index("tool_call")]["offset"]
+    await tab.disconnect()
+    await other_worker.leave(remote, conversation.pk)
+    await other_worker.close()

@@ -131,7 +131,7 @@ async def test_switching_tools_off_is_kept_and_every_tab_follows(
     assert not (await Conversation.objects.aget(pk=conversation.pk)).tools_enabled
     # A plain form (no script): back to the conversation, switched on again.
     response = await database_sync_to_async(client.post)(
-        f"/chat/{conversation.pk}/tools/", {"enabled": ["false", "true"]}
+        f"/chat/{conversation.pk}/tools/", {"enabled": ["true", "false"]}
     )
     assert response.status_code == 302
     assert (await Conversation.objects.aget(pk=conversation.pk)).tools_enabled

@@ -650,6 +650,7 @@
       r.tools.push({ call_id: f.call_id, name: f.name, input: f.input, offset: f.offset,
                      result: null });
       render(r);
+      indicatorText.textContent = `Using ${f.name}…`;
       announce(`The reply is using a tool: ${f.name}.`);
     },
     tool_result(f) {
@@ -658,6 +659,7 @@
       if (!call || call.result) return;
       call.result = { is_error: f.is_error, content: f.content, duration_ms: f.duration_ms };
       render(r);
+      if (r.tools.every((c) => c.result)) indicatorText.textContent = "Writing…";
     },
     conversation_tools(f) {
       if (String(f.conversation_id) !== String(conversationId) || !toolsSwitch) return;
