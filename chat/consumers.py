@@ -34,6 +34,7 @@ from chat.frames import (
 from chat.hub import get_hub
 from chat.maintenance import swept_exchange_and_tree
 from chat.tree import path_to
+from chatsite import metrics
 from chatsite.accounts import session_expiry, session_user, signed_in_until
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._backlog += size
         if self._backlog > SOCKET_BACKLOG_LIMIT:
             logger.info("a socket fell %d characters behind: closing it to resync", self._backlog)
+            metrics.SOCKETS_LAGGING.inc()
             self._outbox.clear()
             self._backlog = 0
             self._outbox.append({"type": "websocket.close", "code": int(Close.RESYNC)})

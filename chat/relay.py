@@ -49,6 +49,7 @@ from django.conf import settings
 from chat import frames, limits, selectors
 from chat.maintenance import swept_latest_exchange
 from chat.relay_outbox import Outbox
+from chatsite import metrics
 
 if TYPE_CHECKING:
     from chat.hub import Hub, LiveReply
@@ -238,6 +239,7 @@ class Relay:
         except ChannelFull:
             logger.warning("relay channel full; that worker stops getting these frames")
             return False
+        metrics.RELAY_MESSAGES.labels("sent", message.get("type", "")).inc()
         return True
 
     async def _listen(self, channel: str) -> None:
@@ -267,6 +269,7 @@ class Relay:
         raise asyncio.CancelledError()
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        metrics.RELAY_MESSAGES.labels("received", message.get("type", "")).inc()
         local = self.hub.local
         match message.get("type"):
             case "relay.revoke":

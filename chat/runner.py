@@ -23,7 +23,7 @@ from chat.hub import Hub
 from chat.models import Message
 from chat.reply_delivery import Delivery
 from chat.reply_text import ReplyText
-from chatsite import logs
+from chatsite import logs, metrics
 from providers.base import ChatRequest, ToolOutcome, ToolRound
 from providers.errors import ProviderError, ProviderFailure, ProviderTimeout
 from providers.events import (
@@ -103,8 +103,10 @@ class Reply:
         self._last_checkpoint = self.loop.time()
         # Whether the provider sent its final usage, and the attempt's timings.
         self.final_usage = False
-        self.started_at = self.loop.time()
+        self.started_at = self.began_at = self.loop.time()
         self.first_delta_at: float | None = None
+        # What the reply charged in all (its rounds'), once settled.
+        self.coins_charged = 0
         # The tool loop (chat/tool_loop.py): what the admin and the person allow, the tools
         # offered, the rounds so far (each one provider call) and every call asked for.
         self.tool_setup = tool_setup
@@ -172,6 +174,7 @@ class Reply:
 
     async def launch(self, start_frames: list[str]) -> None:
         await self.hub.register(self, start_frames)
+        metrics.REPLIES_IN_FLIGHT.inc()
         self.task = self.loop.create_task(self._run())
         _track(self.task)
         if shutdown.closing():
@@ -206,7 +209,7 @@ class Reply:
     async def _run(self) -> None:
         # Every line logged from here on (the provider call, the settle, the title) names it.
         logs.bind_reply(message_id=self.message_id, conversation_id=self.conversation_id)
-        self.started_at = self.loop.time()
+        self.started_at = self.began_at = self.loop.time()
         self._pump = self.loop.create_task(self._consume())
         if self.stop_requested or self.interrupted:
             self._pump.cancel()
@@ -244,6 +247,7 @@ class Reply:
             await self._finish(status, error)
         finally:
             self.hub.unregister(self)
+            metrics.REPLIES_IN_FLIGHT.dec()
         if self.stop_requested:
             # Stopped, perhaps because the person deleted the conversation: its rows go now.
             try:
@@ -312,6 +316,7 @@ class Reply:
                 await self._attempt()
                 return
             except ProviderError as exc:
+                metrics.PROVIDER_ERRORS.labels(self.resolved.model.provider, exc.code).inc()
                 produced = self.round_output() > 0
                 wait = retry.retry_delay(
                     exc, attempt=self.attempt, produced_output=produced, rng=_rng
@@ -319,6 +324,7 @@ class Reply:
                 if wait is None:
                     raise
                 await settlement.record_failed_attempt(self, exc)
+                metrics.RETRIES.labels(self.resolved.model.provider).inc()
                 retrying = self._retrying_frame(exc, wait)
                 self.hub.deliver(self.conversation_id, retrying)
                 if self.remote_watchers:
@@ -410,6 +416,7 @@ class Reply:
 
     def _tool_ran(self, call_id: str, result: ToolResult) -> None:
         outcome = self.calls.ran(call_id, result)
+        metrics.TOOL_CALLS.labels("error" if result.is_error else "ok").inc()
         self._send(frames.tool_result(message_id=self.message_id, call_id=call_id, result=outcome))
 
     def _calls_not_run(self, why: str) -> None:
@@ -462,6 +469,10 @@ class Reply:
         now = self.loop.time()
         if self.first_delta_at is None:
             self.first_delta_at = now
+            if self.round == 1:
+                metrics.TIME_TO_FIRST_TOKEN.labels(self.resolved.model.id).observe(
+                    now - self.started_at
+                )
         self._delivery.text_added(now)
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
@@ -482,6 +493,7 @@ class Reply:
             self.loop.time() - self.started_at,
             f", {error.code}" if error is not None else "",
         )
+        self._count(status)
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)
@@ -493,6 +505,16 @@ class Reply:
                 hubs=self.person_hubs,
                 besides=self.conversation_id,
             )
+
+    def _count(self, status: str) -> None:
+        """The reply's ending in the metrics (chatsite/metrics.py): once per reply."""
+        model = self.resolved.model.id
+        metrics.REPLIES.labels(model, status).inc()
+        metrics.REPLY_DURATION.labels(model).observe(self.loop.time() - self.began_at)
+        metrics.TOKENS.labels(model, "input").inc(self.usage.input_tokens)
+        metrics.TOKENS.labels(model, "output").inc(self.usage.output_tokens)
+        if self.coins_charged:
+            metrics.COINS.labels(model).inc(self.coins_charged)
 
 
 class WorkerRestarted(ProviderError):

@@ -110,6 +110,7 @@ async def settle(reply: Reply, status: str, error: ProviderError | None) -> str:
         )
     reply.usage = totals
     coins = reply.earlier_coins + (settled.coins_charged if settled is not None else 0)
+    reply.coins_charged = coins
     if settled is not None and settled.coins_charged:
         reply.balance_after = settled.balance
     return _end_frame(reply, status, error, settled, coins)

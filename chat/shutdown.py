@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from chat.frames import Close
+from chatsite import metrics
 
 if TYPE_CHECKING:
     from chat.hub import Hub
@@ -76,6 +78,8 @@ def _begin(previous: _Handler, signum: int) -> None:
         _tasks.discard(done)
         if not done.cancelled() and done.exception() is not None:
             logger.error("ending live replies failed", exc_info=done.exception())
+        # Its replies and sockets no longer count among the workers' (multiprocess metrics).
+        metrics.process_ended(os.getpid())
         _hand_on(previous, signum, None)
 
     task.add_done_callback(hand_on)

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
+from chatsite import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -92,14 +94,18 @@ class LocalSockets:
 
     def track(self, socket: PersonSocket) -> None:
         if socket.user_id is not None:
-            self.people.setdefault(socket.user_id, set()).add(socket)
+            mine = self.people.setdefault(socket.user_id, set())
+            if socket not in mine:
+                mine.add(socket)
+                metrics.OPEN_SOCKETS.inc()
 
     def untrack(self, socket: PersonSocket) -> None:
         if socket.user_id is None:
             return
         mine = self.people.get(socket.user_id)
-        if mine is not None:
+        if mine is not None and socket in mine:
             mine.discard(socket)
+            metrics.OPEN_SOCKETS.dec()
             if not mine:
                 del self.people[socket.user_id]
 

@@ -234,6 +234,8 @@ if LOG_LEVEL not in logging.getLevelNamesMapping():
 # `plain` for people reading a terminal; `json` (one object a line, for a log shipper) with
 # the same fields and, on a reply's lines, its message_id and conversation_id (chatsite/logs.py).
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+# GET /metrics answers a bearer of this token (chatsite/metrics.py); unset: /metrics is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
