@@ -17,7 +17,17 @@ from typing import Any, assert_never
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import frames, maintenance, retry, services, settlement, shutdown, titles, tool_loop
+from chat import (
+    frames,
+    maintenance,
+    retry,
+    services,
+    settlement,
+    shutdown,
+    titles,
+    tool_loop,
+    tracing,
+)
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Message
@@ -107,6 +117,10 @@ class Reply:
         self.first_delta_at: float | None = None
         # What the reply charged in all (its rounds'), once settled.
         self.coins_charged = 0
+        # Its trace (chat/tracing.py; None when no destination is configured): its span, and
+        # the span of the provider call being read with the token that keeps it current.
+        self.span: Any = None
+        self.call_span: tuple[Any, object] | None = None
         # The tool loop (chat/tool_loop.py): what the admin and the person allow, the tools
         # offered, the rounds so far (each one provider call) and every call asked for.
         self.tool_setup = tool_setup
@@ -209,6 +223,7 @@ class Reply:
     async def _run(self) -> None:
         # Every line logged from here on (the provider call, the settle, the title) names it.
         logs.bind_reply(message_id=self.message_id, conversation_id=self.conversation_id)
+        self.span = tracing.reply_started(self)
         self.started_at = self.began_at = self.loop.time()
         self._pump = self.loop.create_task(self._consume())
         if self.stop_requested or self.interrupted:
@@ -329,7 +344,8 @@ class Reply:
                 self.hub.deliver(self.conversation_id, retrying)
                 if self.remote_watchers:
                     self.hub.relay(self, [retrying])
-                await retry.sleep(wait)
+                with tracing.retry_wait(self, exc, wait):
+                    await retry.sleep(wait)
                 self.attempt += 1
                 self.started_at = self.loop.time()
                 self.usage = Usage()
@@ -434,6 +450,17 @@ class Reply:
         )
 
     async def _attempt(self) -> None:
+        self.call_span = tracing.call_started(self)
+        failure: BaseException | None = None
+        try:
+            await self._read()
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            tracing.call_ended(self, failure)
+
+    async def _read(self) -> None:
         adapter = self.resolved.adapter
         async for event in adapter.stream(self.request, self.resolved.credentials):
             match event:
@@ -458,7 +485,10 @@ class Reply:
                     self.stop_reason = stop_reason
                     self.usage = usage
                     self.final_usage = final
-                case MessageStart() | ToolCall():
+                case MessageStart(model=model, id=response_id):
+                    if self.call_span is not None:
+                        tracing.call_answered(self, response_id, model)
+                case ToolCall():
                     # A call when no tool was offered is left out.
                     pass
                 case _:
@@ -473,6 +503,8 @@ class Reply:
                 metrics.TIME_TO_FIRST_TOKEN.labels(self.resolved.model.id).observe(
                     now - self.started_at
                 )
+            if self.call_span is not None:
+                tracing.call_first_token(self)
         self._delivery.text_added(now)
 
     async def _finish(self, status: str, error: ProviderError | None) -> None:
@@ -494,6 +526,7 @@ class Reply:
             f", {error.code}" if error is not None else "",
         )
         self._count(status)
+        tracing.reply_ended(self, status, error)
         self.hub.deliver(self.conversation_id, end)
         if self.remote_watchers:
             self.hub.relay(self, [*self.take_remote_frames(), end], ended=True)

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from billing import services as billing
 from billing.models import LlmUsage
-from chat import frames
+from chat import frames, tracing
 from chat.frames import clean_text
 from chat.hub import Hub
 from chat.models import Conversation
@@ -252,6 +252,7 @@ async def _call_and_settle(
     """One title call, billed and recorded: (title, error code, settled or None, usage)."""
     started = time.monotonic()
     completion, error_code = Completion(text="", usage=Usage()), ""
+    span = tracing.title_started(resolved.model, request, conversation_id)
     try:
         completion = await asyncio.wait_for(
             resolved.adapter.complete(request, resolved.credentials), TITLE_TIMEOUT
@@ -271,6 +272,7 @@ async def _call_and_settle(
             error_code,
         )
     title = clean_title(completion.text)
+    tracing.title_ended(span, resolved.model, completion.usage, error_code, title)
     # Tried again like a reply's settle; if it never succeeds, its hold stays open, and
     # `reconcile_coins` lists it.
     settled = await tried(

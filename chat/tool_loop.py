@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from chat import tracing
 from providers.base import ToolOutcome
 from providers.errors import ProviderError
 from providers.events import ToolCall
@@ -103,7 +104,11 @@ async def run_round(toolbox: Toolbox, calls: list[ToolCall], on_result: Any) -> 
                 f"Not run: at most {allowed} tool calls run in one round.", is_error=True
             )
         else:
-            result = await toolbox.run(call)
+            span, ran = tracing.ToolSpan(call), None
+            try:
+                result = ran = await toolbox.run(call)
+            finally:
+                span.ended(ran)
         on_result(call.call_id, result)
         return ToolOutcome(call.call_id, result.content, result.is_error)
 

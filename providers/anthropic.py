@@ -181,7 +181,7 @@ class _StreamState:
             case "message_start":
                 message = sse.obj(event, "message")
                 _assign_usage(self.usage, sse.obj(message, "usage"))
-                return [MessageStart(model=sse.text(message, "model"))]
+                return [MessageStart(model=sse.text(message, "model"), id=sse.text(message, "id"))]
             case "content_block_start":
                 block = sse.obj(event, "content_block")
                 kind = block.get("type")

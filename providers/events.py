@@ -26,6 +26,8 @@ class Usage:
 @dataclass(slots=True, frozen=True)
 class MessageStart:
     model: str
+    # The provider's id of the response (traces name it), when it gives one.
+    id: str = ""
 
 
 @dataclass(slots=True, frozen=True)

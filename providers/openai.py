@@ -187,7 +187,7 @@ class _StreamState:
         out: list[StreamEvent] = []
         if not self.started:
             self.started = True
-            out.append(MessageStart(model=sse.text(chunk, "model")))
+            out.append(MessageStart(model=sse.text(chunk, "model"), id=sse.text(chunk, "id")))
         # The usage chunk has an empty `choices` list; only the first choice is ever asked for.
         for choice in sse.objs(chunk, "choices")[:1]:
             delta = sse.obj(choice, "delta")

@@ -86,7 +86,10 @@ class ClientView:
             self.text[frame["message_id"]] = frame["content"]
             self.thinking[frame["message_id"]] = frame["thinking"]
             self.status[frame["message_id"]] = frame["status"]
-            self.tools[frame["message_id"]] = [dict(call) for call in frame["tools"]]
+            # As the page keeps them: a call's round is the server's (Message.tools) only.
+            self.tools[frame["message_id"]] = [
+                {k: v for k, v in call.items() if k != "round"} for call in frame["tools"]
+            ]
         elif kind == "tool_call":
             calls = self.tools.setdefault(frame["message_id"], [])
             if all(call["call_id"] != frame["call_id"] for call in calls):

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 
 from chat import runner
 from chat.models import Conversation, Message
@@ -56,7 +57,7 @@ async def test_a_reply_calls_a_tool_of_an_mcp_server(
     server_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await asyncio.to_thread(add_server, server_url)
+    await database_sync_to_async(add_server)(server_url)
     call = ("toolu_w", "weather__forecast", ['{"city": "Lis', 'bon", "days": 2}'])
     anthropic_server.enqueue(anthropic.text_reply(["Checking."], calls=[call]))
     anthropic_server.enqueue(anthropic.text_reply([" Sunny."]))
@@ -81,7 +82,7 @@ async def test_a_reply_calls_a_tool_of_an_mcp_server(
 async def test_a_server_that_is_down_is_left_out_and_the_reply_goes_on(
     alice: Any, conversation: Conversation, anthropic_server: SSEServer
 ) -> None:
-    await asyncio.to_thread(add_server, f"http://127.0.0.1:{free_port()}/mcp")
+    await database_sync_to_async(add_server)(f"http://127.0.0.1:{free_port()}/mcp")
     anthropic_server.enqueue(anthropic.text_reply(["Without it."]))
     tab = await connect(alice, conversation)
     began = time.monotonic()
@@ -102,7 +103,7 @@ async def test_a_slow_mcp_call_comes_back_as_an_error_result(
     settings: Any,
 ) -> None:
     settings.TOOL_TIMEOUT_SECONDS = 0.5
-    await asyncio.to_thread(add_server, server_url)
+    await database_sync_to_async(add_server)(server_url)
     call = ("toolu_s", "weather__slow", ['{"seconds": 30}'])
     anthropic_server.enqueue(anthropic.text_reply(["Waiting."], calls=[call]))
     anthropic_server.enqueue(anthropic.text_reply([" It timed out."]))
@@ -147,7 +148,7 @@ def silent_server() -> Iterator[str]:
 async def test_stop_while_a_hung_server_is_asked_for_its_tools_ends_the_reply_at_once(
     alice: Any, conversation: Conversation, anthropic_server: SSEServer, silent_server: str
 ) -> None:
-    await asyncio.to_thread(add_server, silent_server)
+    await database_sync_to_async(add_server)(silent_server)
     tab = await connect(alice, conversation)
     await send(tab, type="send", content="Weather?")
     while (await receive(tab))["type"] != "message_start":

@@ -1,0 +1,266 @@
+"""A reply's spans (chatsite/telemetry.py sends them, when a destination is configured).
+
+A reply is a trace: its span (the person, the conversation as the session, the message, the
+model, how it ended, its coins), a child span per provider call following OpenTelemetry's GenAI
+semantic conventions (`chat <model>`: system, request model and max tokens, response model and
+id, tokens, finish reason, cost; the first token as an event), one per retry's wait and one per
+tool call (`execute_tool <name>`). Errors are recorded with their code. The text (the prompt,
+the reply, a tool's input and result) is set only when a destination takes it; Langfuse reads
+the `langfuse.*` and `user.id` / `session.id` attributes as a generation, its user and session.
+
+With no destination (`telemetry.tracer` None) every function here returns at once: no span
+object is made, and nothing is done per streamed event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from billing import pricing
+from chatsite import telemetry
+from providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from chat.runner import Reply
+    from providers.base import ChatRequest
+    from providers.catalogue import ModelInfo
+    from providers.events import ToolCall, Usage
+    from tools.registry import ToolResult
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def reply_started(reply: Reply) -> Span | None:
+    """The reply's span, current in the reply's task from here on (its calls nest under it)."""
+    tracer = telemetry.tracer
+    if tracer is None:
+        return None
+    model = reply.resolved.model
+    span = tracer.start_span(
+        "chat reply",
+        attributes={
+            "chat.person.id": reply.owner_id,
+            "chat.conversation.id": reply.conversation_id,
+            "chat.message.id": reply.message_id,
+            "gen_ai.request.model": model.id,
+            "gen_ai.provider.name": model.provider,
+            "chat.byok": reply.resolved.credentials.byok,
+            # Langfuse: the person as its user, the conversation as its session.
+            "user.id": str(reply.owner_id),
+            "session.id": str(reply.conversation_id),
+            "langfuse.trace.name": "reply",
+        },
+    )
+    if telemetry.capture_content and reply.request.messages:
+        span.set_attribute("langfuse.observation.input", reply.request.messages[-1].content)
+    context.attach(trace.set_span_in_context(span))
+    return span
+
+
+def reply_ended(reply: Reply, status: str, error: ProviderError | None) -> None:
+    span = reply.span
+    if span is None:
+        return
+    span.set_attributes(
+        {
+            "chat.status": status,
+            "chat.coins": reply.coins_charged,
+            "chat.rounds": reply.round,
+            "gen_ai.usage.input_tokens": reply.usage.input_tokens,
+            "gen_ai.usage.output_tokens": reply.usage.output_tokens,
+        }
+    )
+    if error is not None:
+        span.set_attribute("error.type", error.code)
+        span.set_status(Status(StatusCode.ERROR, error.code))
+    if telemetry.capture_content:
+        span.set_attribute("langfuse.observation.output", reply.text.value())
+    span.end()
+
+
+def call_started(reply: Reply) -> tuple[Span, object] | None:
+    """A provider call's span, current while its stream is read (an SDK's own spans, where it
+    makes them, nest under it); with the token that ends its being current."""
+    tracer = telemetry.tracer
+    if tracer is None:
+        return None
+    model, request = reply.resolved.model, reply.request
+    span = tracer.start_span(
+        f"chat {model.id}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": model.provider,
+            "gen_ai.provider.name": model.provider,
+            "gen_ai.request.model": model.id,
+            "gen_ai.request.max_tokens": request.max_tokens,
+            "chat.round": reply.round,
+            "chat.attempt": reply.attempt,
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": model.id,
+        },
+    )
+    if telemetry.capture_content:
+        asked = [{"role": m.role, "content": m.content} for m in request.messages]
+        span.set_attribute("gen_ai.input.messages", _text(asked))
+        span.set_attribute("langfuse.observation.input", _text(asked))
+    return span, context.attach(trace.set_span_in_context(span))
+
+
+def call_first_token(reply: Reply) -> None:
+    if reply.call_span is not None:
+        reply.call_span[0].add_event("gen_ai.first_token")
+
+
+def call_answered(reply: Reply, response_id: str, response_model: str) -> None:
+    if reply.call_span is not None:
+        span = reply.call_span[0]
+        if response_id:
+            span.set_attribute("gen_ai.response.id", response_id)
+        if response_model:
+            span.set_attribute("gen_ai.response.model", response_model)
+
+
+def call_ended(reply: Reply, failure: BaseException | None) -> None:
+    if reply.call_span is None:
+        return
+    span, token = reply.call_span
+    reply.call_span = None
+    context.detach(token)  # type: ignore[arg-type]
+    usage = reply.usage
+    cost = float(pricing.cost_usd(reply.resolved.model, usage))
+    span.set_attributes(
+        {
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "gen_ai.usage.cost": cost,
+            "langfuse.observation.usage_details": _text(
+                {"input": usage.input_tokens, "output": usage.output_tokens}
+            ),
+            "langfuse.observation.cost_details": _text({"total": cost}),
+        }
+    )
+    if failure is None:
+        span.set_attribute("gen_ai.response.finish_reasons", [str(reply.stop_reason)])
+    elif isinstance(failure, ProviderError):
+        span.set_attribute("error.type", failure.code)
+        span.set_status(Status(StatusCode.ERROR, failure.code))
+    elif isinstance(failure, asyncio.CancelledError):
+        span.set_attribute("chat.stopped", True)  # a Stop (or the worker going down)
+    else:
+        span.set_attribute("error.type", type(failure).__name__)
+        span.set_status(Status(StatusCode.ERROR, type(failure).__name__))
+    if telemetry.capture_content:
+        written = reply.text.value()[reply.round_text_from :]
+        answer = [{"role": "assistant", "content": written}]
+        span.set_attribute("gen_ai.output.messages", _text(answer))
+        span.set_attribute("langfuse.observation.output", written)
+    span.end()
+
+
+def title_started(model: ModelInfo, request: ChatRequest, conversation_id: int) -> Span | None:
+    """A title call's span (`title <model>`, a generation of its own in Langfuse)."""
+    tracer = telemetry.tracer
+    if tracer is None:
+        return None
+    span = tracer.start_span(
+        f"title {model.id}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": model.provider,
+            "gen_ai.provider.name": model.provider,
+            "gen_ai.request.model": model.id,
+            "gen_ai.request.max_tokens": request.max_tokens,
+            "chat.conversation.id": conversation_id,
+            "session.id": str(conversation_id),
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": model.id,
+        },
+    )
+    if telemetry.capture_content:
+        span.set_attribute("langfuse.observation.input", request.messages[-1].content)
+    return span
+
+
+def title_ended(span: Span | None, model: ModelInfo, usage: Usage, error: str, title: str) -> None:
+    if span is None:
+        return
+    cost = float(pricing.cost_usd(model, usage))
+    span.set_attributes(
+        {
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "gen_ai.usage.cost": cost,
+            "langfuse.observation.cost_details": _text({"total": cost}),
+        }
+    )
+    if error:
+        span.set_attribute("error.type", error)
+        span.set_status(Status(StatusCode.ERROR, error))
+    elif telemetry.capture_content:
+        span.set_attribute("langfuse.observation.output", title)
+    span.end()
+
+
+@contextlib.contextmanager
+def retry_wait(reply: Reply, error: ProviderError, wait: float) -> Iterator[None]:
+    """The wait before a failed call is tried again, as its own span."""
+    tracer = telemetry.tracer
+    if tracer is None:
+        yield
+        return
+    attributes = {
+        "chat.attempt": reply.attempt,
+        "error.type": error.code,
+        "chat.wait_seconds": wait,
+    }
+    with tracer.start_as_current_span("chat retry", attributes=attributes):
+        yield
+
+
+class ToolSpan:
+    """A tool call's span (`execute_tool <name>`), ended with its result."""
+
+    def __init__(self, call: ToolCall) -> None:
+        self.span: Span | None = None
+        tracer = telemetry.tracer
+        if tracer is None:
+            return
+        self.span = tracer.start_span(
+            f"execute_tool {call.name}",
+            kind=trace.SpanKind.INTERNAL,
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": call.name,
+                "gen_ai.tool.call.id": call.call_id,
+                "langfuse.observation.type": "tool",
+            },
+        )
+        if telemetry.capture_content:
+            asked = _text(call.input if call.input is not None else {})
+            self.span.set_attribute("gen_ai.tool.call.arguments", asked)
+            self.span.set_attribute("langfuse.observation.input", asked)
+
+    def ended(self, result: ToolResult | None) -> None:
+        span = self.span
+        if span is None:
+            return
+        if result is None:
+            span.set_attribute("error.type", "stopped")
+        elif result.is_error:
+            span.set_attribute("error.type", "tool_error")
+            span.set_status(Status(StatusCode.ERROR, "tool_error"))
+        if result is not None and telemetry.capture_content:
+            span.set_attribute("gen_ai.tool.call.result", result.content)
+            span.set_attribute("langfuse.observation.output", result.content)
+        span.end()

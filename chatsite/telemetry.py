@@ -1,0 +1,163 @@
+"""Traces, with the OpenTelemetry SDK: where they go, and which of their attributes may.
+
+Nothing is set up unless a destination is configured; then `tracer` is the site's tracer and
+chat/tracing.py makes the spans (with `tracer` None it makes none: no span objects, nothing per
+event). Each destination has its own batching span processor, exporting from its own thread,
+so the event loop never waits on a collector, and one that is down or slow costs a warning
+from the exporter, never a reply.
+
+- `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`), with `OTEL_EXPORTER_OTLP_HEADERS`:
+  OTLP over HTTP, as OpenTelemetry's own variables say. Prompt and reply text only with
+  `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
+- `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` (and `LANGFUSE_HOST`, Langfuse Cloud by
+  default): the same spans to Langfuse's OTLP endpoint (`/api/public/otel`, basic auth), with
+  the text (Langfuse's purpose) unless `LANGFUSE_CAPTURE_CONTENT=false`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from collections.abc import Sequence
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+logger = logging.getLogger(__name__)
+
+# The attributes that carry a person's or a model's text (chat/tracing.py sets them only when
+# some destination may have them; the others get the spans without them).
+CONTENT_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "langfuse.observation.input",
+        "langfuse.observation.output",
+    }
+)
+
+LANGFUSE_CLOUD = "https://cloud.langfuse.com"
+
+# The site's tracer (None: no destination configured, no spans made) and whether any
+# destination takes the text.
+tracer: trace.Tracer | None = None
+capture_content = False
+_provider: TracerProvider | None = None
+
+
+def _true(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class WithoutContent(SpanExporter):
+    """An exporter that is sent the spans without their text attributes."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_without_content(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _without_content(span: ReadableSpan) -> ReadableSpan:
+    attributes = span.attributes or {}
+    if not CONTENT_ATTRIBUTES.intersection(attributes):
+        return span
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes={k: v for k, v in attributes.items() if k not in CONTENT_ATTRIBUTES},
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def langfuse_exporter(public_key: str, secret_key: str, host: str) -> OTLPSpanExporter:
+    credentials = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
+    return OTLPSpanExporter(
+        endpoint=f"{host.rstrip('/')}/api/public/otel/v1/traces",
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+
+
+def destinations() -> list[tuple[str, SpanExporter, bool]]:
+    """The configured destinations: (name, exporter, whether it takes the text)."""
+    found: list[tuple[str, SpanExporter, bool]] = []
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ):
+        # Its endpoint and headers from OpenTelemetry's own variables.
+        content = _true("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+        found.append(("otlp", OTLPSpanExporter(), content))
+    public, secret = os.environ.get("LANGFUSE_PUBLIC_KEY"), os.environ.get("LANGFUSE_SECRET_KEY")
+    if public and secret:
+        host = os.environ.get("LANGFUSE_HOST") or LANGFUSE_CLOUD
+        content = _true("LANGFUSE_CAPTURE_CONTENT", default=True)
+        found.append(("langfuse", langfuse_exporter(public, secret, host), content))
+    return found
+
+
+def install(exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = True) -> None:
+    """Send the site's spans to `exporters` (each stripped of text unless it takes it)."""
+    global tracer, capture_content, _provider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "chatsite")})
+    )
+    for _name, exporter, content in exporters:
+        shown = exporter if content else WithoutContent(exporter)
+        provider.add_span_processor(
+            BatchSpanProcessor(shown) if batch else SimpleSpanProcessor(shown)
+        )
+    _provider = provider
+    capture_content = any(content for _, _, content in exporters)
+    tracer = provider.get_tracer("chatsite")
+
+
+def uninstall() -> None:
+    """No more spans (tests)."""
+    global tracer, capture_content, _provider
+    if _provider is not None:
+        _provider.shutdown()
+    tracer, capture_content, _provider = None, False, None
+
+
+def flush(timeout_millis: int = 5_000) -> bool:
+    return _provider.force_flush(timeout_millis) if _provider is not None else True
+
+
+def configure() -> None:
+    """At start: trace to what the environment configures, if anything."""
+    found = destinations()
+    if not found:
+        return
+    install(found)
+    assert _provider is not None
+    # Instrumented libraries (an SDK's own spans, where it makes them) nest under ours.
+    trace.set_tracer_provider(_provider)
+    logger.info("traces go to: %s", ", ".join(name for name, _, _ in found))
