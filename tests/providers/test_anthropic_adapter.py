@@ -62,7 +62,7 @@ async def test_streams_text_and_usage_from_documented_events(anthropic_server: S
         text_reply(["Once", " upon", " a time."], input_tokens=42, output_tokens=7)
     )
     events = await collect(anthropic_server)
-    assert events[0] == MessageStart(model="claude-sonnet-5-5")
+    assert events[0] == MessageStart(model="claude-sonnet-5-5", id="msg_fake")
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Once", " upon", " a time."]
     stop = events[-1]
     assert isinstance(stop, MessageStop)

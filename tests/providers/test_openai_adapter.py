@@ -85,7 +85,7 @@ async def test_streams_text_and_the_usage_chunk(openai_server: SSEServer) -> Non
         text_reply(["Once", " upon", " a time."], prompt_tokens=50, completion_tokens=9)
     )
     events = await openai_events(openai_server)
-    assert events[0] == MessageStart(model=GPT)
+    assert events[0] == MessageStart(model=GPT, id="chatcmpl-fake")
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Once", " upon", " a time."]
     stop = events[-1]
     assert isinstance(stop, MessageStop)
