@@ -8,9 +8,12 @@ catch-up, the send, the provider request, the settle, the close. Beside it, the 
 holding the GIL: the event loop's and the database thread's Python CPU, not their waits.
 
     python -m bench.reply_cost [--replies 150] [--events 5] [--server daphne|uvicorn] [--profile]
-                               [--services]
+                               [--services] [--traces]
 
 `--services` runs the site on PostgreSQL + Redis (one worker), as a scaled-out site runs.
+`--traces` has the site export its traces (with the text) to a local OTLP/HTTP collector: its
+cost against a run without is what tracing costs a reply (its export thread's CPU included);
+against a run with more `--events`, what it costs per streamed event.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,20 +91,72 @@ def main() -> None:
     parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
     parser.add_argument("--profile", action="store_true", help="py-spy the measured replies")
     parser.add_argument("--services", action="store_true", help="the site on PostgreSQL + Redis")
+    parser.add_argument(
+        "--traces",
+        action="store_true",
+        help="the site exports traces (OTLP/HTTP, with the text) to a local collector",
+    )
     args = parser.parse_args()
     results = {}
-    with provider_process() as (provider_url, _):
+    with provider_process() as (provider_url, _), collector(args.traces) as traces:
         for app in ("floor", "site"):
             with bench_site(
                 "reply-cost", provider_url=provider_url, server=args.server, app=app,
-                services=args.services and app == "site",
+                services=args.services and app == "site", extra_env=traces.env,
             ) as site:  # fmt: skip
                 results[app] = client.run(measure(site, app, args))
     where = ", PostgreSQL + Redis" if args.services else ""
-    print(
-        f"{args.server}{where}: CPU per reply, {args.replies} replies of {args.events} events one "
-        f"after another: site {results['site']:.1f} ms, floor {results['floor']:.1f} ms"
+    exported = (
+        f", traces exported ({traces.posts} posts, {traces.size:,} bytes)" if args.traces else ""
     )
+    print(
+        f"{args.server}{where}{exported}: CPU per reply, {args.replies} replies of {args.events} "
+        f"events one after another: site {results['site']:.1f} ms, floor {results['floor']:.1f} ms"
+    )
+
+
+class Collector:
+    """A local OTLP/HTTP collector that takes every export (and counts it)."""
+
+    def __init__(self, on: bool) -> None:
+        self.env: dict[str, str] = {}
+        self.posts = 0
+        self.size = 0
+        self.server: ThreadingHTTPServer | None = None
+        if not on:
+            return
+        taken = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                taken.size += len(self.rfile.read(int(self.headers["Content-Length"])))
+                taken.posts += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.server.server_address[1]}",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
+            # Exported every 0.1 s (the SDK's default is 5 s): within the measured replies, and
+            # in smaller batches than a site's, so this is the dearer case.
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        }
+
+
+@contextmanager
+def collector(on: bool) -> Iterator[Collector]:
+    found = Collector(on)
+    try:
+        yield found
+    finally:
+        if found.server is not None:
+            found.server.shutdown()
 
 
 if __name__ == "__main__":

@@ -162,8 +162,10 @@ def bench_site(
     services: bool = False,
     workers: int = 1,
     pages: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Site]:
-    """`pages`: the site's static files collected first, for a benchmark in a browser."""
+    """`pages`: the site's static files collected first, for a benchmark in a browser;
+    `extra_env`: more of the site's environment (traces' destination, say)."""
     tmp = Path(tempfile.mkdtemp())
     with _database(services, tmp) as database_url:
         env = site_env(database_url=database_url, provider_url=provider_url, static_root=tmp)
@@ -174,6 +176,7 @@ def bench_site(
         # One person drives everything here: the per-person limits would refuse that, and the
         # title call after each first reply is not what a benchmark measures.
         env.update(SENDS_PER_MINUTE="0", SOCKETS_PER_PERSON="1000000", AUTO_TITLES="false")
+        env.update(extra_env or {})
         if app == "site":
             manage(env, "migrate", "--noinput")
         if pages:

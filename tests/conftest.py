@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 
 from providers import model_sync
 from tests.fakes.sse_server import SSEServer
+from tools import offer
 
 # --- people --------------------------------------------------------------------------------------
 
@@ -161,6 +162,17 @@ def _built_in_catalogue() -> Iterator[None]:
     model_sync.forget()
     yield
     model_sync.forget()
+
+
+@pytest.fixture(autouse=True)
+def _tools_read_afresh() -> Iterator[None]:
+    """Each test reads the admin's switches for tools and the MCP servers' lists anew (a
+    process keeps them a few seconds, and another test may have switched them)."""
+    offer.forget_setup()
+    offer.forget_servers()
+    yield
+    offer.forget_setup()
+    offer.forget_servers()
 
 
 @pytest.fixture(autouse=True)

@@ -62,7 +62,8 @@ async def test_every_adapter_yields_the_same_neutral_events(
     events = [e async for e in registry.adapter(provider).stream(request, credentials)]
     # Usage updates may come more or less often; everything else is the same for everyone.
     shown = [e for e in events if not isinstance(e, UsageUpdate)]
-    assert shown[0] == MessageStart(model=model)
+    # The response's id is each provider's own (traces name it); the model is the same.
+    assert isinstance(shown[0], MessageStart) and shown[0].model == model and shown[0].id
     assert shown[1:-1] == [TextDelta(c) for c in chunks]
     stop = shown[-1]
     assert isinstance(stop, MessageStop) and stop.stop_reason == "end_turn"
