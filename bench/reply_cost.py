@@ -8,12 +8,14 @@ catch-up, the send, the provider request, the settle, the close. Beside it, the 
 holding the GIL: the event loop's and the database thread's Python CPU, not their waits.
 
     python -m bench.reply_cost [--replies 150] [--events 5] [--server daphne|uvicorn] [--profile]
-                               [--services] [--traces]
+                               [--services] [--traces off|on|text] [--linger SECONDS]
 
 `--services` runs the site on PostgreSQL + Redis (one worker), as a scaled-out site runs.
-`--traces` has the site export its traces (with the text) to a local OTLP/HTTP collector: its
-cost against a run without is what tracing costs a reply (its export thread's CPU included);
-against a run with more `--events`, what it costs per streamed event.
+`--traces on` (`text`: with the text) has the site export its traces to a local OTLP/HTTP
+collector, in
+the SDK's default batches (every 5 s): with `--linger 7` its export falls within the count, and
+against a run without (`--linger 7` too) it is what tracing costs a reply, its export thread's
+CPU included; against a run with more `--events`, what it costs per streamed event.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ async def measure(site: Site, app: str, args: argparse.Namespace) -> float:
     before = cpu_seconds(site.pids[0])
     for path in paths[WARM_UP:]:
         await one_reply(site, path, args.events)
+    # With --linger, the site's CPU over that many seconds more is counted too (an export of
+    # its traces, which batches every 5 s, happens within them; compare runs of equal linger).
+    await asyncio.sleep(args.linger)
     cpu = cpu_seconds(site.pids[0]) - before
     if spy is not None:
         spy.send_signal(signal.SIGINT)
@@ -92,9 +97,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the measured replies")
     parser.add_argument("--services", action="store_true", help="the site on PostgreSQL + Redis")
     parser.add_argument(
+        "--linger", type=float, default=0.0, help="count the site's CPU this much longer (s)"
+    )
+    parser.add_argument(
         "--traces",
-        action="store_true",
-        help="the site exports traces (OTLP/HTTP, with the text) to a local collector",
+        choices=("off", "on", "text"),
+        default="off",
+        help="the site exports traces to a local OTLP/HTTP collector (text: with the text)",
     )
     args = parser.parse_args()
     results = {}
@@ -106,9 +115,10 @@ def main() -> None:
             ) as site:  # fmt: skip
                 results[app] = client.run(measure(site, app, args))
     where = ", PostgreSQL + Redis" if args.services else ""
-    exported = (
-        f", traces exported ({traces.posts} posts, {traces.size:,} bytes)" if args.traces else ""
-    )
+    exported = ""
+    if args.traces != "off":
+        with_text = " with the text" if args.traces == "text" else ""
+        exported = f", traces exported{with_text} ({traces.posts} posts, {traces.size:,} bytes)"
     print(
         f"{args.server}{where}{exported}: CPU per reply, {args.replies} replies of {args.events} "
         f"events one after another: site {results['site']:.1f} ms, floor {results['floor']:.1f} ms"
@@ -118,12 +128,12 @@ def main() -> None:
 class Collector:
     """A local OTLP/HTTP collector that takes every export (and counts it)."""
 
-    def __init__(self, on: bool) -> None:
+    def __init__(self, traces: str) -> None:
         self.env: dict[str, str] = {}
         self.posts = 0
         self.size = 0
         self.server: ThreadingHTTPServer | None = None
-        if not on:
+        if traces == "off":
             return
         taken = self
 
@@ -142,16 +152,13 @@ class Collector:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.server.server_address[1]}",
-            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
-            # Exported every 0.1 s (the SDK's default is 5 s): within the measured replies, and
-            # in smaller batches than a site's, so this is the dearer case.
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": str(traces == "text").lower(),
         }
 
 
 @contextmanager
-def collector(on: bool) -> Iterator[Collector]:
-    found = Collector(on)
+def collector(traces: str) -> Iterator[Collector]:
+    found = Collector(traces)
     try:
         yield found
     finally:

@@ -222,8 +222,12 @@ class Reply:
 
     async def _run(self) -> None:
         # Every line logged from here on (the provider call, the settle, the title) names it.
-        logs.bind_reply(message_id=self.message_id, conversation_id=self.conversation_id)
         self.span = tracing.reply_started(self)
+        logs.bind_reply(
+            message_id=self.message_id,
+            conversation_id=self.conversation_id,
+            trace_id=tracing.trace_id(self.span),
+        )
         self.started_at = self.began_at = self.loop.time()
         self._pump = self.loop.create_task(self._consume())
         if self.stop_requested or self.interrupted:

@@ -54,16 +54,26 @@ def reply_started(reply: Reply) -> Span | None:
             "gen_ai.request.model": model.id,
             "gen_ai.provider.name": model.provider,
             "chat.byok": reply.resolved.credentials.byok,
-            # Langfuse: the person as its user, the conversation as its session.
-            "user.id": str(reply.owner_id),
-            "session.id": str(reply.conversation_id),
-            "langfuse.trace.name": "reply",
         },
     )
-    if telemetry.capture_content and reply.request.messages:
+    if telemetry.langfuse:
+        # Langfuse: the person as its user, the conversation as its session.
+        span.set_attributes(
+            {
+                "user.id": str(reply.owner_id),
+                "session.id": str(reply.conversation_id),
+                "langfuse.trace.name": "reply",
+            }
+        )
+    if telemetry.langfuse_content and reply.request.messages:
         span.set_attribute("langfuse.observation.input", reply.request.messages[-1].content)
     context.attach(trace.set_span_in_context(span))
     return span
+
+
+def trace_id(span: Span | None) -> str | None:
+    """The trace's id as tracing backends show it (32 hex digits), for the logs."""
+    return None if span is None else f"{span.get_span_context().trace_id:032x}"
 
 
 def reply_ended(reply: Reply, status: str, error: ProviderError | None) -> None:
@@ -82,7 +92,7 @@ def reply_ended(reply: Reply, status: str, error: ProviderError | None) -> None:
     if error is not None:
         span.set_attribute("error.type", error.code)
         span.set_status(Status(StatusCode.ERROR, error.code))
-    if telemetry.capture_content:
+    if telemetry.langfuse_content:
         span.set_attribute("langfuse.observation.output", reply.text.value())
     span.end()
 
@@ -105,15 +115,29 @@ def call_started(reply: Reply) -> tuple[Span, object] | None:
             "gen_ai.request.max_tokens": request.max_tokens,
             "chat.round": reply.round,
             "chat.attempt": reply.attempt,
-            "langfuse.observation.type": "generation",
-            "langfuse.observation.model.name": model.id,
         },
     )
+    if telemetry.langfuse:
+        _a_generation(span, model.id)
     if telemetry.capture_content:
-        asked = [{"role": m.role, "content": m.content} for m in request.messages]
-        span.set_attribute("gen_ai.input.messages", _text(asked))
-        span.set_attribute("langfuse.observation.input", _text(asked))
+        asked = _text([{"role": m.role, "content": m.content} for m in request.messages])
+        _content(span, "input", asked, asked)
     return span, context.attach(trace.set_span_in_context(span))
+
+
+def _a_generation(span: Span, model_id: str) -> None:
+    span.set_attributes(
+        {"langfuse.observation.type": "generation", "langfuse.observation.model.name": model_id}
+    )
+
+
+def _content(span: Span, way: str, conventional: str, plain: str) -> None:
+    """Text (`way`: input or output) under the names its destinations read: the GenAI
+    conventions' (`gen_ai.<way>.messages`, JSON messages) and Langfuse's (as it is)."""
+    if telemetry.semconv_content:
+        span.set_attribute(f"gen_ai.{way}.messages", conventional)
+    if telemetry.langfuse_content:
+        span.set_attribute(f"langfuse.observation.{way}", plain)
 
 
 def call_first_token(reply: Reply) -> None:
@@ -143,12 +167,17 @@ def call_ended(reply: Reply, failure: BaseException | None) -> None:
             "gen_ai.usage.input_tokens": usage.input_tokens,
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "gen_ai.usage.cost": cost,
-            "langfuse.observation.usage_details": _text(
-                {"input": usage.input_tokens, "output": usage.output_tokens}
-            ),
-            "langfuse.observation.cost_details": _text({"total": cost}),
         }
     )
+    if telemetry.langfuse:
+        span.set_attributes(
+            {
+                "langfuse.observation.usage_details": _text(
+                    {"input": usage.input_tokens, "output": usage.output_tokens}
+                ),
+                "langfuse.observation.cost_details": _text({"total": cost}),
+            }
+        )
     if failure is None:
         span.set_attribute("gen_ai.response.finish_reasons", [str(reply.stop_reason)])
     elif isinstance(failure, ProviderError):
@@ -161,9 +190,7 @@ def call_ended(reply: Reply, failure: BaseException | None) -> None:
         span.set_status(Status(StatusCode.ERROR, type(failure).__name__))
     if telemetry.capture_content:
         written = reply.text.value()[reply.round_text_from :]
-        answer = [{"role": "assistant", "content": written}]
-        span.set_attribute("gen_ai.output.messages", _text(answer))
-        span.set_attribute("langfuse.observation.output", written)
+        _content(span, "output", _text([{"role": "assistant", "content": written}]), written)
     span.end()
 
 
@@ -182,13 +209,14 @@ def title_started(model: ModelInfo, request: ChatRequest, conversation_id: int) 
             "gen_ai.request.model": model.id,
             "gen_ai.request.max_tokens": request.max_tokens,
             "chat.conversation.id": conversation_id,
-            "session.id": str(conversation_id),
-            "langfuse.observation.type": "generation",
-            "langfuse.observation.model.name": model.id,
         },
     )
+    if telemetry.langfuse:
+        _a_generation(span, model.id)
+        span.set_attribute("session.id", str(conversation_id))
     if telemetry.capture_content:
-        span.set_attribute("langfuse.observation.input", request.messages[-1].content)
+        asked = request.messages[-1].content
+        _content(span, "input", _text([{"role": "user", "content": asked}]), asked)
     return span
 
 
@@ -201,14 +229,15 @@ def title_ended(span: Span | None, model: ModelInfo, usage: Usage, error: str, t
             "gen_ai.usage.input_tokens": usage.input_tokens,
             "gen_ai.usage.output_tokens": usage.output_tokens,
             "gen_ai.usage.cost": cost,
-            "langfuse.observation.cost_details": _text({"total": cost}),
         }
     )
+    if telemetry.langfuse:
+        span.set_attribute("langfuse.observation.cost_details", _text({"total": cost}))
     if error:
         span.set_attribute("error.type", error)
         span.set_status(Status(StatusCode.ERROR, error))
     elif telemetry.capture_content:
-        span.set_attribute("langfuse.observation.output", title)
+        _content(span, "output", _text([{"role": "assistant", "content": title}]), title)
     span.end()
 
 
@@ -243,12 +272,16 @@ class ToolSpan:
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": call.name,
                 "gen_ai.tool.call.id": call.call_id,
-                "langfuse.observation.type": "tool",
             },
         )
-        if telemetry.capture_content:
-            asked = _text(call.input if call.input is not None else {})
+        if telemetry.langfuse:
+            self.span.set_attribute("langfuse.observation.type", "tool")
+        if not telemetry.capture_content:
+            return
+        asked = _text(call.input if call.input is not None else {})
+        if telemetry.semconv_content:
             self.span.set_attribute("gen_ai.tool.call.arguments", asked)
+        if telemetry.langfuse_content:
             self.span.set_attribute("langfuse.observation.input", asked)
 
     def ended(self, result: ToolResult | None) -> None:
@@ -260,7 +293,8 @@ class ToolSpan:
         elif result.is_error:
             span.set_attribute("error.type", "tool_error")
             span.set_status(Status(StatusCode.ERROR, "tool_error"))
-        if result is not None and telemetry.capture_content:
+        if result is not None and telemetry.semconv_content:
             span.set_attribute("gen_ai.tool.call.result", result.content)
+        if result is not None and telemetry.langfuse_content:
             span.set_attribute("langfuse.observation.output", result.content)
         span.end()

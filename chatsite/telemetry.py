@@ -34,23 +34,28 @@ from opentelemetry.sdk.trace.export import (
 logger = logging.getLogger(__name__)
 
 # The attributes that carry a person's or a model's text (chat/tracing.py sets them only when
-# some destination may have them; the others get the spans without them).
-CONTENT_ATTRIBUTES = frozenset(
+# some destination may have them; the others get the spans without them): the GenAI semantic
+# conventions' names, for an OTLP backend, and Langfuse's own, each sent where it is read.
+SEMCONV_CONTENT = frozenset(
     {
         "gen_ai.input.messages",
         "gen_ai.output.messages",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
-        "langfuse.observation.input",
-        "langfuse.observation.output",
     }
 )
+LANGFUSE_CONTENT = frozenset({"langfuse.observation.input", "langfuse.observation.output"})
+CONTENT_ATTRIBUTES = SEMCONV_CONTENT | LANGFUSE_CONTENT
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
 
-# The site's tracer (None: no destination configured, no spans made) and whether any
-# destination takes the text.
+# The site's tracer (None: no destination configured, no spans made); whether Langfuse is a
+# destination (its own attributes are set only then); which names of the text some destination
+# takes (the conventions', Langfuse's), and whether any does.
 tracer: trace.Tracer | None = None
+langfuse = False
+semconv_content = False
+langfuse_content = False
 capture_content = False
 _provider: TracerProvider | None = None
 
@@ -60,14 +65,15 @@ def _true(name: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
-class WithoutContent(SpanExporter):
-    """An exporter that is sent the spans without their text attributes."""
+class Without(SpanExporter):
+    """An exporter that is sent the spans without some of their (text) attributes."""
 
-    def __init__(self, inner: SpanExporter) -> None:
+    def __init__(self, inner: SpanExporter, dropped: frozenset[str]) -> None:
         self.inner = inner
+        self.dropped = dropped
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([_without_content(span) for span in spans])
+        return self.inner.export([_without(span, self.dropped) for span in spans])
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -76,16 +82,16 @@ class WithoutContent(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def _without_content(span: ReadableSpan) -> ReadableSpan:
+def _without(span: ReadableSpan, dropped: frozenset[str]) -> ReadableSpan:
     attributes = span.attributes or {}
-    if not CONTENT_ATTRIBUTES.intersection(attributes):
+    if dropped.isdisjoint(attributes):
         return span
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes={k: v for k, v in attributes.items() if k not in CONTENT_ATTRIBUTES},
+        attributes={k: v for k, v in attributes.items() if k not in dropped},
         events=span.events,
         links=span.links,
         kind=span.kind,
@@ -121,30 +127,42 @@ def destinations() -> list[tuple[str, SpanExporter, bool]]:
     return found
 
 
+def _dropped(name: str, content: bool) -> frozenset[str]:
+    """What a destination is not sent: all text unless it takes it; else the names of the text
+    it does not read (Langfuse reads its own; an OTLP backend the conventions')."""
+    if not content:
+        return CONTENT_ATTRIBUTES
+    return SEMCONV_CONTENT if name == "langfuse" else LANGFUSE_CONTENT
+
+
 def install(exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = True) -> None:
-    """Send the site's spans to `exporters` (each stripped of text unless it takes it)."""
-    global tracer, capture_content, _provider
+    """Send the site's spans to `exporters`: (name, exporter, whether it takes the text)."""
+    global tracer, langfuse, semconv_content, langfuse_content, capture_content, _provider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     provider = TracerProvider(
         resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "chatsite")})
     )
-    for _name, exporter, content in exporters:
-        shown = exporter if content else WithoutContent(exporter)
+    for name, exporter, content in exporters:
+        shown = Without(exporter, _dropped(name, content))
         provider.add_span_processor(
             BatchSpanProcessor(shown) if batch else SimpleSpanProcessor(shown)
         )
     _provider = provider
-    capture_content = any(content for _, _, content in exporters)
+    langfuse = any(name == "langfuse" for name, _, _ in exporters)
+    langfuse_content = any(name == "langfuse" and content for name, _, content in exporters)
+    semconv_content = any(name != "langfuse" and content for name, _, content in exporters)
+    capture_content = langfuse_content or semconv_content
     tracer = provider.get_tracer("chatsite")
 
 
 def uninstall() -> None:
     """No more spans (tests)."""
-    global tracer, capture_content, _provider
+    global tracer, langfuse, semconv_content, langfuse_content, capture_content, _provider
     if _provider is not None:
         _provider.shutdown()
-    tracer, capture_content, _provider = None, False, None
+    tracer, _provider = None, None
+    langfuse = semconv_content = langfuse_content = capture_content = False
 
 
 def flush(timeout_millis: int = 5_000) -> bool:

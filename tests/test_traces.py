@@ -25,6 +25,7 @@ from opentelemetry.trace import StatusCode
 from chat import runner, tracing
 from chat.models import Conversation
 from chatsite import telemetry
+from chatsite.logs import PlainFormatter
 from tests.chat.helpers import connect, send, until_end
 from tests.fakes.anthropic import error_response, text_reply
 from tests.fakes.sse_server import SSEServer
@@ -38,8 +39,9 @@ SUM = ("toolu_1", "calculator", ['{"expression": "6*7"}'])
 
 @pytest.fixture
 def memory() -> Iterator[InMemorySpanExporter]:
+    """Spans as Langfuse would get them (its attributes set), without the text."""
     exporter = InMemorySpanExporter()
-    telemetry.install([("memory", exporter, False)], batch=False)
+    telemetry.install([("langfuse", exporter, False)], batch=False)
     yield exporter
     telemetry.uninstall()
 
@@ -105,8 +107,15 @@ async def test_a_reply_is_a_trace_of_its_calls_retries_and_tools(
 async def test_the_text_goes_only_where_it_is_asked_for(
     alice: Any, anthropic_server: SSEServer
 ) -> None:
-    plain, with_text = InMemorySpanExporter(), InMemorySpanExporter()
-    telemetry.install([("plain", plain, False), ("langfuse", with_text, True)], batch=False)
+    plain, with_text, semconv = (
+        InMemorySpanExporter(),
+        InMemorySpanExporter(),
+        InMemorySpanExporter(),
+    )
+    telemetry.install(
+        [("plain", plain, False), ("langfuse", with_text, True), ("otlp", semconv, True)],
+        batch=False,
+    )
     try:
         anthropic_server.enqueue(text_reply(["Sum."], calls=[SUM]))
         anthropic_server.enqueue(text_reply([" 42."]))
@@ -116,8 +125,14 @@ async def test_the_text_goes_only_where_it_is_asked_for(
     shown = {s.name: dict(s.attributes or {}) for s in with_text.get_finished_spans()}
     assert shown["chat reply"]["langfuse.observation.input"] == "A private question: 6*7?"
     assert shown["chat reply"]["langfuse.observation.output"] == "Sum. 42."
-    assert "A private question" in str(shown[f"chat {MODEL}"]["gen_ai.input.messages"])
-    assert shown["execute_tool calculator"]["gen_ai.tool.call.result"] == "42"
+    assert "A private question" in str(shown[f"chat {MODEL}"]["langfuse.observation.input"])
+    assert shown["execute_tool calculator"]["langfuse.observation.output"] == "42"
+    # Each text once, under the names its destination reads.
+    assert not telemetry.SEMCONV_CONTENT.intersection(k for a in shown.values() for k in a)
+    conventional = {s.name: dict(s.attributes or {}) for s in semconv.get_finished_spans()}
+    assert "A private question" in str(conventional[f"chat {MODEL}"]["gen_ai.input.messages"])
+    assert conventional["execute_tool calculator"]["gen_ai.tool.call.result"] == "42"
+    assert not telemetry.LANGFUSE_CONTENT.intersection(k for a in conventional.values() for k in a)
     bare = [dict(s.attributes or {}) for s in plain.get_finished_spans()]
     assert {s["gen_ai.request.model"] for s in bare if "gen_ai.request.model" in s} == {MODEL}
     assert not telemetry.CONTENT_ATTRIBUTES.intersection(key for s in bare for key in s)
@@ -284,3 +299,24 @@ async def test_no_key_cookie_or_session_is_in_any_span(
     )
     for secret in (settings.PROVIDERS["anthropic"]["API_KEY"], session, settings.SECRET_KEY):
         assert secret not in exported
+
+
+async def test_a_replys_log_lines_name_its_trace(
+    alice: Any,
+    anthropic_server: SSEServer,
+    memory: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    anthropic_server.enqueue(text_reply(["Hello."]))
+    frames = await a_reply(alice, "Hello")
+    (reply,) = [s for s in memory.get_finished_spans() if s.name == "chat reply"]
+    ended = [r for r in caplog.records if r.getMessage().startswith("reply ended")]
+    assert len(ended) == 1
+    line = ended[0]
+    trace_id = f"{reply.context.trace_id:032x}"
+    assert (getattr(line, "message_id", None), getattr(line, "trace_id", None)) == (
+        frames[-1]["message_id"],
+        trace_id,
+    )
+    assert f"trace={trace_id}]" in PlainFormatter().format(line)
