@@ -87,6 +87,8 @@ bench: $(STAMP)
 		$(BIN)/python -m bench.memory --server $$server || exit 1; \
 		$(BIN)/python -m bench.reply_cost --server $$server || exit 1; \
 		$(BIN)/python -m bench.reply_cost --server $$server --services || exit 1; \
+		$(BIN)/python -m bench.reply_cost --server $$server --linger 7 || exit 1; \
+		$(BIN)/python -m bench.reply_cost --server $$server --linger 7 --traces on || exit 1; \
 	done
 	$(BIN)/python -m bench.db_writes
 	$(BIN)/python -m bench.reply_db
@@ -94,6 +96,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ledger
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.search
+	$(BIN)/python -m bench.traces
 	$(BIN)/python -m bench.plot $(BENCH_OUT) docs/relay-latency.svg
 	$(BIN)/python -m bench.machine
 
