@@ -108,11 +108,7 @@ def call_started(reply: Reply) -> tuple[Span, object] | None:
         f"chat {model.id}",
         kind=trace.SpanKind.CLIENT,
         attributes={
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": model.provider,
-            "gen_ai.provider.name": model.provider,
-            "gen_ai.request.model": model.id,
-            "gen_ai.request.max_tokens": request.max_tokens,
+            **_asked(model, request),
             "chat.round": reply.round,
             "chat.attempt": reply.attempt,
         },
@@ -123,6 +119,17 @@ def call_started(reply: Reply) -> tuple[Span, object] | None:
         asked = _text([{"role": m.role, "content": m.content} for m in request.messages])
         _content(span, "input", asked, asked)
     return span, context.attach(trace.set_span_in_context(span))
+
+
+def _asked(model: ModelInfo, request: ChatRequest) -> dict[str, Any]:
+    """A provider call's request, after the GenAI semantic conventions."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": model.provider,
+        "gen_ai.provider.name": model.provider,
+        "gen_ai.request.model": model.id,
+        "gen_ai.request.max_tokens": request.max_tokens,
+    }
 
 
 def _a_generation(span: Span, model_id: str) -> None:
@@ -202,14 +209,7 @@ def title_started(model: ModelInfo, request: ChatRequest, conversation_id: int) 
     span = tracer.start_span(
         f"title {model.id}",
         kind=trace.SpanKind.CLIENT,
-        attributes={
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": model.provider,
-            "gen_ai.provider.name": model.provider,
-            "gen_ai.request.model": model.id,
-            "gen_ai.request.max_tokens": request.max_tokens,
-            "chat.conversation.id": conversation_id,
-        },
+        attributes={**_asked(model, request), "chat.conversation.id": conversation_id},
     )
     if telemetry.langfuse:
         _a_generation(span, model.id)

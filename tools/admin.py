@@ -36,6 +36,14 @@ def _offered_to(models: str) -> str:
 class ModelsField(forms.CharField):
     """Model ids, one per line or separated by commas: each one the catalogue knows."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            required=False,
+            label="Models",
+            widget=forms.Textarea(attrs={"rows": 3}),
+            help_text=BuiltinTool._meta.get_field("for_models").help_text,
+        )
+
     def clean(self, value: Any) -> str:
         text = super().clean(value)
         unknown = sorted(name for name in model_ids(text) if find_model(name) is None)
@@ -54,12 +62,7 @@ class McpServerForm(forms.ModelForm):
         ),
     )
     clear_headers = forms.BooleanField(required=False, help_text="Remove the saved headers.")
-    for_models = ModelsField(
-        required=False,
-        label="Models",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=McpServer._meta.get_field("for_models").help_text,
-    )
+    for_models = ModelsField()
 
     class Meta:
         model = McpServer
@@ -79,12 +82,7 @@ class McpServerForm(forms.ModelForm):
 
 
 class BuiltinToolForm(forms.ModelForm):
-    for_models = ModelsField(
-        required=False,
-        label="Models",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=BuiltinTool._meta.get_field("for_models").help_text,
-    )
+    for_models = ModelsField()
 
     class Meta:
         model = BuiltinTool

@@ -1,4 +1,5 @@
-"""A real MCP server for the tool tests (tests/fakes/mcp_server.py), one per test module."""
+"""A real MCP server for the tool tests (tests/fakes/mcp_server.py), one per test module; an
+admin signed in, for the admin pages."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "mcp-secret-token-6b1f"
@@ -40,3 +43,11 @@ def server_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}/mcp"
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    admin = get_user_model().objects.create_superuser("root", password="admin-pass-phrase-9")
+    client = Client()
+    client.force_login(admin)
+    return client

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.tools.conftest import TOKEN, free_port
@@ -15,14 +14,6 @@ from tools.models import McpServer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ADD = "/admin/tools/mcpserver/add/"
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    admin = get_user_model().objects.create_superuser("root", password="admin-pass-phrase-9")
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 def _add(client: Client, url: str, headers: str) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from providers.catalogue import get_model
@@ -16,14 +15,6 @@ from tools.models import BuiltinTool, McpServer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "/admin/tools/builtintool/"
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    admin = get_user_model().objects.create_superuser("root", password="admin-pass-phrase-9")
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 def offered(model_id: str) -> list[str]:
