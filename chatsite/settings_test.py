@@ -9,9 +9,12 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 os.environ.setdefault("BYOK_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMDAwMDAwMDAwMDA=")
 # The test client speaks plain http (tests/chatsite/test_deploy_settings.py checks HTTPS mode).
 os.environ.setdefault("HTTPS", "false")
-# Tests never use real keys or the providers' public endpoints.
+# Tests never use real keys or the providers' public endpoints, nor a developer's collector of
+# traces or metrics (the tests that want them set them up themselves).
 for _name in [*os.environ]:
     if _name.endswith(("_API_KEY", "_BASE_URL")) or _name == "DEFAULT_MODEL":
+        os.environ.pop(_name)
+    elif _name.startswith(("OTEL_", "LANGFUSE_", "PROMETHEUS_")) or _name == "METRICS_TOKEN":
         os.environ.pop(_name)
 
 from chatsite.settings import *  # noqa: E402,F403
