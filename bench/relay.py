@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench import client  # noqa: E402
 from bench.client import Socket, Watch  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
-from bench.site import Site, Worker, bench_site  # noqa: E402
+from bench.site import Site, Worker, bench_site, collector  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
 
@@ -369,21 +369,29 @@ def main() -> None:
         "then include every reply's handshake, send and settle)",
     )  # fmt: skip
     parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
+    parser.add_argument(
+        "--traces",
+        choices=("off", "on", "text"),
+        default="off",
+        help="the site exports traces to a local OTLP/HTTP collector (text: with the text)",
+    )
     args = parser.parse_args()
     if args.seconds < 3:
         parser.error("--seconds must be at least 3 (the steady window needs every reply streaming)")
     with (
         provider_process() as (provider_url, provider),
+        collector(args.traces) as traces,
         bench_site(
             "relay", provider_url=provider_url, server=args.server, app=args.app,
-            services=args.services, workers=args.workers,
+            services=args.services, workers=args.workers, extra_env=traces.env,
         ) as site,
     ):  # fmt: skip
         args.provider_pid = provider.pid
         churn = f", churn ({args.churn} replies per lane)" if args.churn else ""
+        traced = "" if args.traces == "off" else f", traces exported ({args.traces})"
         print(
             f"{site.description}; {args.rate:g} events/s per reply, "
-            f"{args.tokens_per_event} token(s) per event, {args.seconds:g} s replies{churn}"
+            f"{args.tokens_per_event} token(s) per event, {args.seconds:g} s replies{churn}{traced}"
         )
         print(HEADER)
         for n in (int(x) for x in args.sweep.split(",")):

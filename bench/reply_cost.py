@@ -24,10 +24,6 @@ import argparse
 import asyncio
 import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +33,7 @@ from bench import client  # noqa: E402
 from bench.client import read_reply  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
 from bench.relay import cpu_seconds  # noqa: E402
-from bench.site import Site, bench_site  # noqa: E402
+from bench.site import Site, bench_site, collector  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
 WARM_UP = 20  # replies before measuring: imports, the SDK client, the first connections
@@ -123,47 +119,6 @@ def main() -> None:
         f"{args.server}{where}{exported}: CPU per reply, {args.replies} replies of {args.events} "
         f"events one after another: site {results['site']:.1f} ms, floor {results['floor']:.1f} ms"
     )
-
-
-class Collector:
-    """A local OTLP/HTTP collector that takes every export (and counts it)."""
-
-    def __init__(self, traces: str) -> None:
-        self.env: dict[str, str] = {}
-        self.posts = 0
-        self.size = 0
-        self.server: ThreadingHTTPServer | None = None
-        if traces == "off":
-            return
-        taken = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                taken.size += len(self.rfile.read(int(self.headers["Content-Length"])))
-                taken.posts += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.env = {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.server.server_address[1]}",
-            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": str(traces == "text").lower(),
-        }
-
-
-@contextmanager
-def collector(traces: str) -> Iterator[Collector]:
-    found = Collector(traces)
-    try:
-        yield found
-    finally:
-        if found.server is not None:
-            found.server.shutdown()
 
 
 if __name__ == "__main__":

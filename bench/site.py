@@ -14,10 +14,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,3 +208,44 @@ def bench_site(
             for worker in running:
                 with contextlib.suppress(Exception):
                     worker.stop()
+
+
+class Collector:
+    """A local OTLP/HTTP collector that takes every export (and counts it)."""
+
+    def __init__(self, traces: str) -> None:
+        self.env: dict[str, str] = {}
+        self.posts = 0
+        self.size = 0
+        self.server: ThreadingHTTPServer | None = None
+        if traces == "off":
+            return
+        taken = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                taken.size += len(self.rfile.read(int(self.headers["Content-Length"])))
+                taken.posts += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.server.server_address[1]}",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": str(traces == "text").lower(),
+        }
+
+
+@contextmanager
+def collector(traces: str) -> Iterator[Collector]:
+    found = Collector(traces)
+    try:
+        yield found
+    finally:
+        if found.server is not None:
+            found.server.shutdown()
