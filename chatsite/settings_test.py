@@ -11,10 +11,13 @@ os.environ.setdefault("BYOK_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZlcm5ldC1rZXktMDAwM
 os.environ.setdefault("HTTPS", "false")
 # Tests never use real keys or the providers' public endpoints, nor a developer's collector of
 # traces or metrics (the tests that want them set them up themselves).
+_KEPT_OUT = ("DEFAULT_MODEL", "METRICS_TOKEN")
 for _name in [*os.environ]:
-    if _name.endswith(("_API_KEY", "_BASE_URL")) or _name == "DEFAULT_MODEL":
-        os.environ.pop(_name)
-    elif _name.startswith(("OTEL_", "LANGFUSE_", "PROMETHEUS_")) or _name == "METRICS_TOKEN":
+    if (
+        _name.endswith(("_API_KEY", "_BASE_URL"))
+        or _name.startswith(("OTEL_", "LANGFUSE_", "PROMETHEUS_"))
+        or _name in _KEPT_OUT
+    ):
         os.environ.pop(_name)
 
 from chatsite.settings import *  # noqa: E402,F403
