@@ -570,9 +570,7 @@ def reply_round_next(
     next round's coins are held, all in one transaction. If the balance cannot pay for another
     round, the bill stands and nothing is held."""
     reply_checkpoint(rows=[text])
-    Message.objects.filter(pk=attempt.message_id, status=Message.Status.STREAMING).update(
-        tools=tools
-    )
+    reply_tools_save(message_id=attempt.message_id, tools=tools)
     settlement = _bill_call(attempt, status="ok")
     reference = f"reply:{attempt.message_id}:{uuid.uuid4().hex[:12]}"
     if attempt.byok:
