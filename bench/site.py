@@ -14,12 +14,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +31,7 @@ from tests.e2e.servers import (  # noqa: E402
     site_env,
     uvicorn_command,
 )
+from tests.fakes.otlp import Receiver  # noqa: E402
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
@@ -215,30 +214,22 @@ class Collector:
 
     def __init__(self, traces: str) -> None:
         self.env: dict[str, str] = {}
-        self.posts = 0
-        self.size = 0
-        self.server: ThreadingHTTPServer | None = None
+        self.receiver: Receiver | None = None
         if traces == "off":
             return
-        taken = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                taken.size += len(self.rfile.read(int(self.headers["Content-Length"])))
-                taken.posts += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.receiver = Receiver(keep=False)
         self.env = {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.server.server_address[1]}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver.url,
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": str(traces == "text").lower(),
         }
+
+    @property
+    def posts(self) -> int:
+        return self.receiver.posts if self.receiver else 0
+
+    @property
+    def size(self) -> int:
+        return self.receiver.size if self.receiver else 0
 
 
 @contextmanager
@@ -247,5 +238,5 @@ def collector(traces: str) -> Iterator[Collector]:
     try:
         yield found
     finally:
-        if found.server is not None:
-            found.server.shutdown()
+        if found.receiver is not None:
+            found.receiver.close()

@@ -254,9 +254,10 @@ async def _call_and_settle(
     completion, error_code = Completion(text="", usage=Usage()), ""
     span = tracing.title_started(resolved.model, request, conversation_id)
     try:
-        completion = await asyncio.wait_for(
-            resolved.adapter.complete(request, resolved.credentials), TITLE_TIMEOUT
-        )
+        with tracing.current(span):
+            completion = await asyncio.wait_for(
+                resolved.adapter.complete(request, resolved.credentials), TITLE_TIMEOUT
+            )
     except ProviderError as exc:
         error_code = exc.code
     except TimeoutError:

@@ -220,6 +220,16 @@ def title_started(model: ModelInfo, request: ChatRequest, conversation_id: int) 
     return span
 
 
+@contextlib.contextmanager
+def current(span: Span | None) -> Iterator[None]:
+    """`span` current inside (an SDK's own span of the call made there nests under it)."""
+    if span is None:
+        yield
+        return
+    with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+        yield
+
+
 def title_ended(span: Span | None, model: ModelInfo, usage: Usage, error: str, title: str) -> None:
     if span is None:
         return

@@ -48,6 +48,11 @@ LANGFUSE_CONTENT = frozenset({"langfuse.observation.input", "langfuse.observatio
 CONTENT_ATTRIBUTES = SEMCONV_CONTENT | LANGFUSE_CONTENT
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
+# Langfuse shows a span with a model as a generation: an SDK's own span of a call (a child of
+# the call's, which has the usage and cost) is shown as the plain span it is, not a second one.
+LANGFUSE_FOREIGN = {"langfuse.observation.type": "span"}
+
+SCOPE = "chatsite"  # the site's spans' instrumentation scope
 
 # The site's tracer (None: no destination configured, no spans made); whether Langfuse is a
 # destination (its own attributes are set only then); which names of the text some destination
@@ -65,15 +70,23 @@ def _true(name: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
 
-class Without(SpanExporter):
-    """An exporter that is sent the spans without some of their (text) attributes."""
+class Shown(SpanExporter):
+    """An exporter that is sent the spans as its destination is to see them: without the (text)
+    attributes it does not take, and with `added` set on the spans of other instrumentations
+    (an SDK's own) that do not say it themselves."""
 
-    def __init__(self, inner: SpanExporter, dropped: frozenset[str]) -> None:
+    def __init__(
+        self,
+        inner: SpanExporter,
+        dropped: frozenset[str],
+        added: dict[str, str] | None = None,
+    ) -> None:
         self.inner = inner
         self.dropped = dropped
+        self.added = added or {}
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([_without(span, self.dropped) for span in spans])
+        return self.inner.export([self._shown(span) for span in spans])
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -81,25 +94,27 @@ class Without(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
 
-
-def _without(span: ReadableSpan, dropped: frozenset[str]) -> ReadableSpan:
-    attributes = span.attributes or {}
-    if dropped.isdisjoint(attributes):
-        return span
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes={k: v for k, v in attributes.items() if k not in dropped},
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    def _shown(self, span: ReadableSpan) -> ReadableSpan:
+        attributes = span.attributes or {}
+        scope = span.instrumentation_scope
+        foreign = scope is not None and scope.name != SCOPE
+        added = {k: v for k, v in self.added.items() if k not in attributes} if foreign else {}
+        if self.dropped.isdisjoint(attributes) and not added:
+            return span
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes={**{k: v for k, v in attributes.items() if k not in self.dropped}, **added},
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=scope,
+        )
 
 
 def langfuse_exporter(public_key: str, secret_key: str, host: str) -> OTLPSpanExporter:
@@ -144,7 +159,8 @@ def install(exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = Tr
         resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "chatsite")})
     )
     for name, exporter, content in exporters:
-        shown = Without(exporter, _dropped(name, content))
+        added = LANGFUSE_FOREIGN if name == "langfuse" else None
+        shown = Shown(exporter, _dropped(name, content), added)
         provider.add_span_processor(
             BatchSpanProcessor(shown) if batch else SimpleSpanProcessor(shown)
         )
@@ -153,7 +169,7 @@ def install(exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = Tr
     langfuse_content = any(name == "langfuse" and content for name, _, content in exporters)
     semconv_content = any(name != "langfuse" and content for name, _, content in exporters)
     capture_content = langfuse_content or semconv_content
-    tracer = provider.get_tracer("chatsite")
+    tracer = provider.get_tracer(SCOPE)
 
 
 def uninstall() -> None:

@@ -9,16 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -28,6 +25,7 @@ from chatsite import telemetry
 from chatsite.logs import PlainFormatter
 from tests.chat.helpers import connect, send, until_end
 from tests.fakes.anthropic import error_response, text_reply
+from tests.fakes.otlp import Receiver, attributes
 from tests.fakes.sse_server import SSEServer
 from tests.tools.conftest import free_port
 
@@ -154,60 +152,11 @@ async def test_with_nothing_configured_no_span_is_made(
     assert (await a_reply(alice))[-1]["type"] == "message_stop"
 
 
-class Receiver:
-    """A local OTLP/HTTP collector: every request's path, headers and decoded spans."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str], ExportTraceServiceRequest]] = []
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                decoded = ExportTraceServiceRequest.FromString(body)
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                received.append((self.path, headers, decoded))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.end_headers()
-                self.wfile.write(b"")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def spans(self, path: str) -> list[Any]:
-        return [
-            span
-            for got_path, _, request in self.requests
-            if got_path == path
-            for resource in request.resource_spans
-            for scope in resource.scope_spans
-            for span in scope.spans
-        ]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
     yield found
     found.close()
-
-
-def _attributes(span: Any) -> dict[str, Any]:
-    out = {}
-    for pair in span.attributes:
-        value = pair.value
-        out[pair.key] = getattr(value, value.WhichOneof("value"))
-    return out
 
 
 async def test_otlp_and_langfuse_get_the_spans_over_http(
@@ -236,9 +185,9 @@ async def test_otlp_and_langfuse_get_the_spans_over_http(
         else:
             expected = base64.b64encode(b"pk-lf-test:sk-lf-secret-9f").decode()
             assert headers["authorization"] == f"Basic {expected}"
-    plain = {span.name: _attributes(span) for span in receiver.spans("/v1/traces")}
+    plain = {span.name: attributes(span) for span in receiver.spans("/v1/traces")}
     langfuse = {
-        span.name: _attributes(span) for span in receiver.spans("/api/public/otel/v1/traces")
+        span.name: attributes(span) for span in receiver.spans("/api/public/otel/v1/traces")
     }
     assert set(plain) == set(langfuse) == {"chat reply", f"chat {MODEL}"}
     call = langfuse[f"chat {MODEL}"]
