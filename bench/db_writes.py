@@ -113,8 +113,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     server = SSEServer().start()
-    settings.ANTHROPIC_API_KEY = "sk-ant-bench-0000"
-    settings.ANTHROPIC_BASE_URL = server.url
+    settings.PROVIDERS["anthropic"].update(API_KEY="sk-ant-bench-0000", BASE_URL=server.url)
     settings.AUTO_TITLES = False
     user = get_user_model().objects.create(username="writes")
     billing.coins_adjust(
