@@ -62,6 +62,9 @@ langfuse = False
 semconv_content = False
 langfuse_content = False
 capture_content = False
+# Whether the provider SDKs make their own spans of their calls (the Anthropic SDK's), inside
+# the site's call spans: `TRACES_SDK_SPANS=true`.
+sdk_spans = False
 _provider: TracerProvider | None = None
 
 
@@ -150,9 +153,13 @@ def _dropped(name: str, content: bool) -> frozenset[str]:
     return SEMCONV_CONTENT if name == "langfuse" else LANGFUSE_CONTENT
 
 
-def install(exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = True) -> None:
-    """Send the site's spans to `exporters`: (name, exporter, whether it takes the text)."""
+def install(
+    exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = True, sdk: bool = False
+) -> None:
+    """Send the site's spans to `exporters`: (name, exporter, whether it takes the text); with
+    `sdk`, the provider SDKs' own spans too."""
     global tracer, langfuse, semconv_content, langfuse_content, capture_content, _provider
+    global sdk_spans
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     provider = TracerProvider(
@@ -169,16 +176,26 @@ def install(exporters: list[tuple[str, SpanExporter, bool]], *, batch: bool = Tr
     langfuse_content = any(name == "langfuse" and content for name, _, content in exporters)
     semconv_content = any(name != "langfuse" and content for name, _, content in exporters)
     capture_content = langfuse_content or semconv_content
+    sdk_spans = sdk
     tracer = provider.get_tracer(SCOPE)
 
 
 def uninstall() -> None:
     """No more spans (tests)."""
     global tracer, langfuse, semconv_content, langfuse_content, capture_content, _provider
+    global sdk_spans
     if _provider is not None:
         _provider.shutdown()
     tracer, _provider = None, None
-    langfuse = semconv_content = langfuse_content = capture_content = False
+    langfuse = semconv_content = langfuse_content = capture_content = sdk_spans = False
+
+
+def sdk_tracer_provider() -> TracerProvider | None:
+    """The tracer provider of the provider SDKs' own spans: the site's, when it traces and they
+    are asked for; else None, and an SDK then does none of its tracing work (with no provider
+    of ours, the Anthropic SDK would otherwise prepare a span per call for OpenTelemetry's
+    no-op one: about 0.1 ms a reply)."""
+    return _provider if sdk_spans else None
 
 
 def flush(timeout_millis: int = 5_000) -> bool:
@@ -190,7 +207,7 @@ def configure() -> None:
     found = destinations()
     if not found:
         return
-    install(found)
+    install(found, sdk=_true("TRACES_SDK_SPANS"))
     assert _provider is not None
     # Instrumented libraries (an SDK's own spans, where it makes them) nest under ours.
     trace.set_tracer_provider(_provider)

@@ -19,6 +19,7 @@ import anthropic
 import httpx2
 from django.conf import settings
 
+from chatsite import telemetry
 from providers import clients, registry, sse, usage_checks
 from providers.base import ChatRequest, Completion, Credentials, Listed
 from providers.catalogue import find_model
@@ -79,11 +80,18 @@ def _note_deprecation(model_id: str) -> None:
 
 def _client(credentials: Credentials) -> anthropic.AsyncAnthropic:
     base_url = credentials.base_url or registry.base_url("anthropic")
+    # The SDK's own span of each call, inside the site's, only where asked for
+    # (chatsite/telemetry.py); the trace's context is never sent to the provider.
+    spans = telemetry.sdk_tracer_provider()
+    traced: anthropic.OpenTelemetryClientOption = (
+        {"tracer_provider": spans, "propagation": False} if spans is not None else False
+    )
     return clients.cached(
-        ("anthropic", credentials.api_key, base_url),
+        ("anthropic", credentials.api_key, base_url, id(spans)),
         lambda: anthropic.AsyncAnthropic(
             api_key=credentials.api_key,
             base_url=base_url,
+            open_telemetry=traced,
             # Retries are ours (chat/retry.py, one policy for every provider), never the SDK's.
             max_retries=0,
             timeout=clients.timeout(),

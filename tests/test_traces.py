@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.test import Client
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,6 +24,8 @@ from chat import runner, tracing
 from chat.models import Conversation
 from chatsite import telemetry
 from chatsite.logs import PlainFormatter
+from providers import anthropic as anthropic_adapter
+from providers.base import Credentials
 from tests.chat.helpers import connect, send, until_end
 from tests.fakes.anthropic import error_response, text_reply
 from tests.fakes.otlp import Receiver, attributes
@@ -150,6 +153,29 @@ async def test_with_nothing_configured_no_span_is_made(
     anthropic_server.enqueue(text_reply(["Sum."], calls=[SUM]))
     anthropic_server.enqueue(text_reply([" 42."]))
     assert (await a_reply(alice))[-1]["type"] == "message_stop"
+
+
+def test_the_anthropic_sdk_traces_only_when_asked_inside_the_sites_trace(settings: Any) -> None:
+    credentials = Credentials("sk-ant-test-0000000000000000", base_url="http://127.0.0.1:9")
+
+    async def traced() -> Any:
+        return anthropic_adapter._client(credentials).open_telemetry
+
+    # Nothing configured, or the site's spans only: the SDK does none of its tracing work.
+    assert async_to_sync(traced)()["traces"]["enabled"] is False
+    telemetry.install([("otlp", InMemorySpanExporter(), False)], batch=False)
+    try:
+        assert async_to_sync(traced)()["traces"]["enabled"] is False
+    finally:
+        telemetry.uninstall()
+    telemetry.install([("otlp", InMemorySpanExporter(), False)], batch=False, sdk=True)
+    try:
+        option = async_to_sync(traced)()
+        assert option["traces"]["enabled"] is True
+        assert option["tracer_provider"] is telemetry.sdk_tracer_provider() is not None
+        assert option["propagation"] is False  # the trace's context never goes to Anthropic
+    finally:
+        telemetry.uninstall()
 
 
 @pytest.fixture

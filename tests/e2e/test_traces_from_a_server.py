@@ -1,7 +1,7 @@
 """Traces from a real server configured only by its environment, as an operator would run it:
-a reply's trace reaches an OTLP collector and Langfuse, the Anthropic SDK's own span of the call
-nests under the site's (Langfuse shows it as a plain span, not a second generation), the JSON
-log lines name the same trace, and no key, cookie or session is in anything exported."""
+a reply's trace reaches an OTLP collector and Langfuse; the Anthropic SDK's own span of the call
+(asked for) nests under the site's, and Langfuse shows it as a plain span, not a second
+generation; the JSON log lines name the same trace; no key, cookie or session is exported."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def traced_server(e2e_env: dict[str, str], collector: Receiver) -> Iterator[Serv
         **e2e_env,
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within a tenth of a second (default 5 s)
+        "TRACES_SDK_SPANS": "true",
         "LANGFUSE_PUBLIC_KEY": "pk-lf-e2e",
         "LANGFUSE_SECRET_KEY": "sk-lf-e2e-secret-7d",
         "LANGFUSE_HOST": collector.url,
@@ -92,8 +93,8 @@ def test_a_servers_reply_is_one_trace_with_the_sdks_span_inside(
     ours = {s.name: s for s in spans if scopes[s.span_id.hex()] == "chatsite"}
     call, title = ours[f"chat {MODEL}"], ours[f"title {TITLER}"]
     assert call.parent_span_id == title.parent_span_id == reply.span_id
-    # The SDK's own spans, made because the site set the global tracer provider: one for the
-    # reply's call, inside the call's span, and one for the title's, inside the title's.
+    # The SDK's own spans (TRACES_SDK_SPANS): one for the reply's call, inside the call's
+    # span, and one for the title's, inside the title's.
     sdk = {s.parent_span_id: s for s in spans if scopes[s.span_id.hex()] == SDK_SCOPE}
     assert set(sdk) == {call.span_id, title.span_id}
     assert {s.name for s in sdk.values()} == {"anthropic.messages.create"}
