@@ -8,13 +8,13 @@ catch-up, the send, the provider request, the settle, the close. Beside it, the 
 holding the GIL: the event loop's and the database thread's Python CPU, not their waits.
 
     python -m bench.reply_cost [--replies 150] [--events 5] [--server daphne|uvicorn] [--profile]
-                               [--services] [--traces off|on|text] [--linger SECONDS]
+                               [--services] [--traces off|on|text|sdk] [--linger SECONDS]
 
 `--services` runs the site on PostgreSQL + Redis (one worker), as a scaled-out site runs.
-`--traces on` (`text`: with the text) has the site export its traces to a local OTLP/HTTP
-collector, in
-the SDK's default batches (every 5 s): with `--linger 7` its export falls within the count, and
-against a run without (`--linger 7` too) it is what tracing costs a reply, its export thread's
+`--traces on` has the site export its traces to a local OTLP/HTTP collector (`text`: with the
+text; `sdk`: with the Anthropic SDK's own spans), in the SDK's default batches (every 5 s): with
+`--linger 7` its export falls within the count, and against a run without (`--linger 7` too)
+it is what tracing costs a reply, its export thread's
 CPU included; against a run with more `--events`, what it costs per streamed event.
 """
 
@@ -33,7 +33,7 @@ from bench import client  # noqa: E402
 from bench.client import read_reply  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
 from bench.relay import cpu_seconds  # noqa: E402
-from bench.site import Site, bench_site, collector  # noqa: E402
+from bench.site import TRACES, Site, bench_site, collector  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
 WARM_UP = 20  # replies before measuring: imports, the SDK client, the first connections
@@ -97,9 +97,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--traces",
-        choices=("off", "on", "text"),
+        choices=TRACES,
         default="off",
-        help="the site exports traces to a local OTLP/HTTP collector (text: with the text)",
+        help="the site exports traces to a local OTLP/HTTP collector (text: with the text; "
+        "sdk: with the Anthropic SDK's own spans)",
     )
     args = parser.parse_args()
     results = {}
@@ -113,7 +114,7 @@ def main() -> None:
     where = ", PostgreSQL + Redis" if args.services else ""
     exported = ""
     if args.traces != "off":
-        with_text = " with the text" if args.traces == "text" else ""
+        with_text = {"text": " with the text", "sdk": " with the SDK's spans"}.get(args.traces, "")
         exported = f", traces exported{with_text} ({traces.posts} posts, {traces.size:,} bytes)"
     print(
         f"{args.server}{where}{exported}: CPU per reply, {args.replies} replies of {args.events} "

@@ -209,6 +209,9 @@ def bench_site(
                     worker.stop()
 
 
+TRACES = ("off", "on", "text", "sdk")
+
+
 class Collector:
     """A local OTLP/HTTP collector that takes every export (and counts it)."""
 
@@ -221,6 +224,7 @@ class Collector:
         self.env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver.url,
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": str(traces == "text").lower(),
+            "TRACES_SDK_SPANS": str(traces == "sdk").lower(),
         }
 
     @property
