@@ -97,6 +97,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.traces
+	$(BIN)/python -m bench.trace_events
 	$(BIN)/python -m bench.plot $(BENCH_OUT) docs/relay-latency.svg
 	$(BIN)/python -m bench.machine
 

@@ -13,7 +13,7 @@ loop thread's CPU per event is their difference over the difference in events, s
 fixed cost (its spans included) cancels. Beside it, from one pair under `sys.setprofile`, the
 Python and C function calls the loop thread makes per event, by function: a count, not a time,
 so the machine's noise does not touch it. Last, what the one function that runs per event with
-traces on and not off costs, timed alone: the SDK's wrapper of the response body
+the SDK's spans and not without costs, timed alone: the SDK's wrapper of the response body
 (`anthropic._tracing.AsyncSpanEndingStream`, one generator step per chunk it passes on).
 
     python -m bench.trace_events [--runs 3] [--events 1000] [--rate 500] [--pairs 3]
@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SHORT = 20
+# Traces off; on (the site's spans, as `OTEL_EXPORTER_OTLP_ENDPOINT` makes them); on with the
+# Anthropic SDK's own spans too (`TRACES_SDK_SPANS=true`).
+VARIANTS = ("off", "on", "sdk")
 
 
 async def _reply(user: Any, content: str) -> tuple[float, int]:
@@ -170,10 +173,11 @@ def run_one(traces: str, args: argparse.Namespace) -> dict[str, Any]:
     settings.PROVIDERS["anthropic"].update(API_KEY="sk-ant-bench-0000", BASE_URL=args.provider)
     settings.AUTO_TITLES = False
     receiver = None
-    if traces == "on":
+    if traces != "off":
         receiver = Receiver(keep=False)
         # What the environment makes at a server's start (the test settings drop OTEL_*).
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.url
+        os.environ["TRACES_SDK_SPANS"] = str(traces == "sdk").lower()
         telemetry.configure()
         assert telemetry.tracer is not None
     user = get_user_model().objects.create(username="events")
@@ -198,7 +202,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=500, help="events per second")
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--one", choices=["off", "on"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--provider", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -211,10 +215,10 @@ def main() -> None:
         f"replies of {args.events} events at {args.rate:g}/s against {SHORT}; "
         "the event loop thread, per streamed event:"
     )
-    results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    results: dict[str, list[dict[str, Any]]] = {variant: [] for variant in VARIANTS}
     with provider_process() as (provider_url, _):
         for _ in range(args.runs):
-            for traces in ("off", "on"):
+            for traces in VARIANTS:
                 done = subprocess.run(
                     [sys.executable, "-m", "bench.trace_events", "--one", traces,
                      "--provider", provider_url, "--events", str(args.events),
@@ -236,15 +240,16 @@ def main() -> None:
             f"traces {traces:>3}: {min(cpu):.1f} µs of CPU at least, {statistics.median(cpu):.1f}"
             f" the median; {calls:.1f} calls per event (median)"
         )
-    print("functions whose calls per event differ by 0.5 or more, on against off (medians):")
     names = {name for runs in results.values() for run in runs for name in run["calls_by_function"]}
-    for name in sorted(names):
-        off, on = (
-            statistics.median(run["calls_by_function"].get(name, 0.0) for run in results[t])
-            for t in ("off", "on")
-        )
-        if abs(on - off) >= 0.5:
-            print(f"  {on - off:+.2f}  {name}")
+    for variant in VARIANTS[1:]:
+        print(f"functions whose calls per event differ by 0.5 or more, {variant} against off:")
+        for name in sorted(names):
+            off, on = (
+                statistics.median(run["calls_by_function"].get(name, 0.0) for run in results[t])
+                for t in ("off", variant)
+            )
+            if abs(on - off) >= 0.5:
+                print(f"  {on - off:+.2f}  {name}")
     print(f"the SDK's body wrapper, timed alone: {wrapper_cost():.3f} µs of CPU per chunk")
 
 
