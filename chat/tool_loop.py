@@ -106,7 +106,9 @@ async def run_round(toolbox: Toolbox, calls: list[ToolCall], on_result: Any) -> 
         else:
             span, ran = tracing.ToolSpan(call), None
             try:
-                result = ran = await toolbox.run(call)
+                # Current while it runs: the MCP SDK's span of a server's call nests under it.
+                with tracing.current(span.span):
+                    result = ran = await toolbox.run(call)
             finally:
                 span.ended(ran)
         on_result(call.call_id, result)

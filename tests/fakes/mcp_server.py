@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 from mcp.server import MCPServer
+from opentelemetry import trace
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import PlainTextResponse
 
@@ -33,6 +34,13 @@ async def slow(seconds: float) -> str:
 def broken() -> str:
     """Always fails."""
     raise RuntimeError("the weather station is offline")
+
+
+@server.tool()
+def trace_context() -> str:
+    """The trace context the call came with, as the SDK's server span took it from the request."""
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}-{context.span_id:016x}"
 
 
 def main() -> None:

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from chat import runner
 from chat.models import Conversation, Message
+from chatsite import telemetry
 from tests.chat.helpers import connect, receive, send, until_end
 from tests.fakes import anthropic
 from tests.fakes.sse_server import SSEServer
@@ -77,6 +79,30 @@ async def test_a_reply_calls_a_tool_of_an_mcp_server(
     seen = [json.dumps(frames), json.dumps(saved.tools), caplog.text]
     seen += [json.dumps(request.body) for request in anthropic_server.requests]
     assert not any(TOKEN in text for text in seen)
+
+
+async def test_an_mcp_call_runs_inside_its_tool_span(
+    alice: Any, conversation: Conversation, anthropic_server: SSEServer, server_url: str
+) -> None:
+    """The tool's span is current while the MCP SDK calls the server: the SDK's own span of the
+    call nests under it, and the trace context it sends the server is the tool span's."""
+    await database_sync_to_async(add_server)(server_url)
+    call = ("toolu_t", "weather__trace_context", ["{}"])
+    anthropic_server.enqueue(anthropic.text_reply(["Tracing."], calls=[call]))
+    anthropic_server.enqueue(anthropic.text_reply([" Done."]))
+    exporter = InMemorySpanExporter()
+    telemetry.install([("otlp", exporter, False)], batch=False)
+    try:
+        tab = await connect(alice, conversation)
+        await send(tab, type="send", content="Which trace is this?")
+        frames = await until_end(tab)
+        await tab.disconnect()
+        await runner.wait_for_replies()
+    finally:
+        telemetry.uninstall()
+    (span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("execute_tool")]
+    result = next(f for f in frames if f["type"] == "tool_result")
+    assert result["content"] == f"{span.context.trace_id:032x}-{span.context.span_id:016x}"
 
 
 async def test_a_server_that_is_down_is_left_out_and_the_reply_goes_on(
