@@ -227,9 +227,9 @@ def main() -> None:
                 )  # fmt: skip
                 found = json.loads(done.stdout.strip().splitlines()[-1])
                 results[traces].append(found)
-                cpu = ", ".join(f"{x:.1f}" for x in found["us_per_event"])
+                shown = ", ".join(f"{x:.1f}" for x in found["us_per_event"])
                 print(
-                    f"  traces {traces:>3}: {cpu} µs of CPU; "
+                    f"  traces {traces:>3}: {shown} µs of CPU; "
                     f"{found['calls_per_event']:.1f} function calls, "
                     f"{found['frames_per_event']:.2f} frames"
                 )

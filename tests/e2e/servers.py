@@ -3,7 +3,9 @@ benchmarks, each on its own port."""
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import json
 import os
 import re
 import socket
@@ -16,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -123,6 +126,21 @@ class Server:
             self.process.kill()
             self.process.wait(5)
         self._log.close()
+
+
+def read_reply(url: str, headers: dict[str, str], content: str) -> list[dict[str, Any]]:
+    """Send `content` on a real websocket to `url` and read its frames up to the reply's end."""
+    from websockets.asyncio.client import connect
+
+    async def read() -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] = []
+        async with connect(url, additional_headers=headers, open_timeout=10) as ws:
+            await ws.send(json.dumps({"type": "send", "content": content}))
+            while not frames or frames[-1]["type"] not in ("message_stop", "error"):
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        return frames
+
+    return asyncio.run(read())
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.servers import Person
+from tests.e2e.servers import Person, read_reply
 from tests.fakes.anthropic import text_reply
 from tests.fakes.sse_server import SSEServer
 from tests.hostile_cases import HANDSHAKES, ORIGIN_REFUSED, SAME_ORIGIN
@@ -37,7 +37,7 @@ def test_a_reply_streams_whole_and_is_saved(server_url: str, provider: SSEServer
     person, conversation_id = _person(server_url, "streamer")
     headers = {"Origin": server_url, "Cookie": person.cookie_header}
     url = server_url.replace("http://", "ws://") + f"/ws/chat/{conversation_id}/"
-    frames = asyncio.run(_one_reply(url, headers))
+    frames = read_reply(url, headers, "Stream through me")
     assert frames[-1]["type"] == "message_stop"
     text = ""
     for frame in frames:
@@ -46,15 +46,6 @@ def test_a_reply_streams_whole_and_is_saved(server_url: str, provider: SSEServer
             text += frame["text"]
     assert text == "".join(chunks)
     assert html.escape("émoji 👩‍👩‍👧 and all.") in person.get(f"/chat/{conversation_id}/")
-
-
-async def _one_reply(url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
-    async with connect(url, additional_headers=headers, open_timeout=10) as socket:
-        await socket.send(json.dumps({"type": "send", "content": "Stream through me"}))
-        while not frames or frames[-1]["type"] not in ("message_stop", "error"):
-            frames.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
-    return frames
 
 
 @pytest.mark.parametrize(

@@ -5,16 +5,14 @@ generation; the JSON log lines name the same trace; no key, cookie or session is
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
 
-from tests.e2e.servers import TEST_KEY, Person, Server, uvicorn_command
+from tests.e2e.servers import TEST_KEY, Person, Server, read_reply, uvicorn_command
 from tests.fakes.anthropic import text_reply
 from tests.fakes.otlp import Receiver, attributes
 from tests.fakes.sse_server import SSEServer
@@ -50,15 +48,6 @@ def traced_server(e2e_env: dict[str, str], collector: Receiver) -> Iterator[Serv
     server.stop()
 
 
-async def _reply(url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    frames: list[dict[str, Any]] = []
-    async with connect(url, additional_headers=headers, open_timeout=10) as socket:
-        await socket.send(json.dumps({"type": "send", "content": "Trace me"}))
-        while not frames or frames[-1]["type"] not in ("message_stop", "error"):
-            frames.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
-    return frames
-
-
 def _spans_of(collector: Receiver, path: str, trace_id: bytes) -> list[Any]:
     return [s for s in collector.spans(path) if s.trace_id == trace_id]
 
@@ -72,7 +61,7 @@ def test_a_servers_reply_is_one_trace_with_the_sdks_span_inside(
     conversation_id = person.new_conversation()
     url = f"{traced_server.ws_url}/ws/chat/{conversation_id}/"
     headers = {"Origin": traced_server.url, "Cookie": person.cookie_header}
-    frames = asyncio.run(_reply(url, headers))
+    frames = read_reply(url, headers, "Trace me")
     assert frames[-1]["type"] == "message_stop"
     message_id = frames[-1]["message_id"]
 
