@@ -12,6 +12,9 @@ from the exporter, never a reply.
 - `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` (and `LANGFUSE_HOST`, Langfuse Cloud by
   default): the same spans to Langfuse's OTLP endpoint (`/api/public/otel`, basic auth), with
   the text (Langfuse's purpose) unless `LANGFUSE_CAPTURE_CONTENT=false`.
+- `TRACES_SDK_SPANS=true`: the Anthropic SDK's own span of each call too, inside the site's
+  (off by default: it costs a reply about as much again). Other instrumented libraries (the MCP
+  SDK's calls) use the global tracer provider, which `configure` sets to the site's.
 """
 
 from __future__ import annotations
