@@ -21,7 +21,12 @@ def _spec(url: str, token: str = TOKEN) -> McpServerSpec:
 
 async def test_its_tools_are_listed_under_its_name(server_url: str) -> None:
     tools = {tool.name: tool for tool in await list_tools(_spec(server_url))}
-    assert set(tools) == {"weather__forecast", "weather__slow", "weather__broken"}
+    assert set(tools) == {
+        "weather__forecast",
+        "weather__slow",
+        "weather__broken",
+        "weather__trace_context",
+    }
     forecast = tools["weather__forecast"]
     assert forecast.description == "(weather) The weather forecast for a city."
     assert forecast.input_schema["required"] == ["city"]

@@ -63,9 +63,10 @@ def test_listing_its_tools_checks_it(admin_client: Client, server_url: str) -> N
     server = McpServer.objects.get(name="weather")
     page = _check(admin_client, server)
     # (The admin starts its messages with a capital.)
-    assert "Weather: 3 tools: weather__forecast, weather__slow, weather__broken" in page
+    listed = "weather__forecast, weather__slow, weather__broken, weather__trace_context"
+    assert f"Weather: 4 tools: {listed}" in page
     server.refresh_from_db()
-    assert server.last_check.startswith("3 tools") and server.last_checked_at is not None
+    assert server.last_check.startswith("4 tools") and server.last_checked_at is not None
 
     server.set_headers({"Authorization": "Bearer not-the-token"})
     server.save()
