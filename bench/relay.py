@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench import client  # noqa: E402
 from bench.client import Socket, Watch  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
-from bench.site import TRACES, Site, Worker, bench_site, collector  # noqa: E402
+from bench.site import Site, Worker, add_traces_option, bench_site, collector  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
 
@@ -369,13 +369,7 @@ def main() -> None:
         "then include every reply's handshake, send and settle)",
     )  # fmt: skip
     parser.add_argument("--out", help="append each level's figures to this JSON-lines file")
-    parser.add_argument(
-        "--traces",
-        choices=TRACES,
-        default="off",
-        help="the site exports traces to a local OTLP/HTTP collector (text: with the text; "
-        "sdk: with the Anthropic SDK's own spans)",
-    )
+    add_traces_option(parser)
     args = parser.parse_args()
     if args.seconds < 3:
         parser.error("--seconds must be at least 3 (the steady window needs every reply streaming)")

@@ -33,7 +33,7 @@ from bench import client  # noqa: E402
 from bench.client import read_reply  # noqa: E402
 from bench.provider import prompt, provider_process  # noqa: E402
 from bench.relay import cpu_seconds  # noqa: E402
-from bench.site import TRACES, Site, bench_site, collector  # noqa: E402
+from bench.site import Site, add_traces_option, bench_site, collector  # noqa: E402
 from tests.e2e.servers import ARTIFACTS  # noqa: E402
 
 WARM_UP = 20  # replies before measuring: imports, the SDK client, the first connections
@@ -95,13 +95,7 @@ def main() -> None:
     parser.add_argument(
         "--linger", type=float, default=0.0, help="count the site's CPU this much longer (s)"
     )
-    parser.add_argument(
-        "--traces",
-        choices=TRACES,
-        default="off",
-        help="the site exports traces to a local OTLP/HTTP collector (text: with the text; "
-        "sdk: with the Anthropic SDK's own spans)",
-    )
+    add_traces_option(parser)
     args = parser.parse_args()
     results = {}
     with provider_process() as (provider_url, _), collector(args.traces) as traces:

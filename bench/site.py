@@ -212,6 +212,17 @@ def bench_site(
 TRACES = ("off", "on", "text", "sdk")
 
 
+def add_traces_option(parser: argparse.ArgumentParser) -> None:
+    """`--traces`: what `collector` sets the site up to export."""
+    parser.add_argument(
+        "--traces",
+        choices=TRACES,
+        default="off",
+        help="the site exports traces to a local OTLP/HTTP collector (text: with the text; "
+        "sdk: with the Anthropic SDK's own spans)",
+    )
+
+
 class Collector:
     """A local OTLP/HTTP collector that takes every export (and counts it)."""
 
