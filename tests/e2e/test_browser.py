@@ -873,6 +873,57 @@ def test_a_table_keeps_its_column_alignment_live_and_after_a_reload(
     assert aligned() == ["right", "right"]  # the server's rendering says the same
 
 
+# Counts, from the page's first script on, the frames its socket receives by type and the changes
+# made inside a reply's body once the page has loaded (its own script's work done).
+WATCH_FRAMES_AND_REPAINTS = """
+window.framesSeen = [];
+window.replyRepaints = 0;
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (e) => window.framesSeen.push(JSON.parse(e.data).type));
+  }
+};
+document.addEventListener("DOMContentLoaded", () => {
+  new MutationObserver((records) => {
+    for (const m of records) {
+      const el = m.target.nodeType === Node.ELEMENT_NODE ? m.target : m.target.parentElement;
+      if (el && el.closest("li.message--assistant .body")) window.replyRepaints += 1;
+    }
+  }).observe(document.getElementById("messages"),
+             { childList: true, subtree: true, characterData: true });
+});
+"""
+
+
+def test_the_catch_up_after_a_reload_leaves_an_ended_reply_as_the_server_rendered_it(
+    page: Any, provider: SSEServer
+) -> None:
+    """The socket's catch-up repeats the ended reply the page shows: nothing in it is painted
+    again, so text a person selects right after a load stays selected."""
+    provider.enqueue(text_reply(["| a | b |\n|--:|:--|\n| 1 | 2 |\n\n", "Done, ", "truly."]))
+    send(page, "A small table")
+    wait_ended(page, timeout=15000)
+    page.add_init_script(WATCH_FRAMES_AND_REPAINTS)
+    page.reload()
+    wait_ready(page)
+    page.evaluate(
+        """() => {
+          const cell = document.querySelector("li.message--assistant td");
+          window.getSelection().selectAllChildren(cell);
+        }"""
+    )
+    page.wait_for_function("window.framesSeen.includes('message_snapshot')")
+    page.evaluate("new Promise((painted) => requestAnimationFrame(() => painted(null)))")
+    assert page.evaluate("window.replyRepaints") == 0
+    assert page.evaluate("window.getSelection().toString()") == "1"
+    assert (
+        page.eval_on_selector("li.message--assistant td", "el => getComputedStyle(el).textAlign")
+        == "right"
+    )
+
+
 def test_a_streaming_reply_keeps_its_finished_blocks_so_a_selection_holds(
     page: Any, provider: SSEServer
 ) -> None:

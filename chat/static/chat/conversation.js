@@ -638,6 +638,11 @@
     },
     message_snapshot(f) {
       const r = replyFor(f.message_id, true);
+      // The catch-up after a load or a reconnect repeats what the page shows of an ended reply:
+      // it is left as it is, so a selection in it, or a screen reader's place, holds.
+      if (f.status !== "streaming" && f.status === r.status && f.content === r.text &&
+          (f.thinking || "") === r.thinking &&
+          JSON.stringify(f.tools || []) === JSON.stringify(r.tools)) return;
       r.text = f.content; r.textLen = cpLength(f.content); replaced(r);
       r.thinking = f.thinking || ""; r.thinkingLen = cpLength(r.thinking);
       r.tools = (f.tools || []).map((call) => ({ ...call }));
