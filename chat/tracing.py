@@ -57,12 +57,15 @@ def reply_started(reply: Reply) -> Span | None:
         },
     )
     if telemetry.langfuse:
-        # Langfuse: the person as its user, the conversation as its session.
+        # Langfuse: the person as its user, the conversation as its session. The reply is a
+        # plain span there: one with a model would be taken for a generation, a second one of
+        # every call (Langfuse types a span by its model when nothing says otherwise).
         span.set_attributes(
             {
                 "user.id": str(reply.owner_id),
                 "session.id": str(reply.conversation_id),
                 "langfuse.trace.name": "reply",
+                "langfuse.observation.type": "span",
             }
         )
     if telemetry.langfuse_content and reply.request.messages:
@@ -85,8 +88,10 @@ def reply_ended(reply: Reply, status: str, error: ProviderError | None) -> None:
             "chat.status": status,
             "chat.coins": reply.coins_charged,
             "chat.rounds": reply.round,
-            "gen_ai.usage.input_tokens": reply.usage.input_tokens,
-            "gen_ai.usage.output_tokens": reply.usage.output_tokens,
+            # The sum of its calls' `gen_ai.usage.*`: under names of its own, so a backend that
+            # adds up the GenAI conventions' tokens over a trace does not count them twice.
+            "chat.usage.input_tokens": reply.usage.input_tokens,
+            "chat.usage.output_tokens": reply.usage.output_tokens,
         }
     )
     if error is not None:

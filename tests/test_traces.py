@@ -81,6 +81,16 @@ async def test_a_reply_is_a_trace_of_its_calls_retries_and_tools(
     assert reply.attributes["session.id"] == str(reply.attributes["chat.conversation.id"])
     assert reply.attributes["chat.status"] == "complete"
     assert reply.attributes["chat.coins"] == stop["coins_charged"] > 0
+    # The reply's tokens, the sum of its calls', under its own names: a backend adding up the
+    # GenAI conventions' tokens over the trace counts each call's once.
+    assert (
+        reply.attributes["chat.usage.input_tokens"],
+        reply.attributes["chat.usage.output_tokens"],
+    ) == (
+        stop["usage"]["input_tokens"],
+        stop["usage"]["output_tokens"],
+    )
+    assert not [key for key in reply.attributes or {} if key.startswith("gen_ai.usage.")]
     # Three provider calls: the failed one, then a round each.
     failed, first, second = sorted(calls, key=lambda s: s.start_time)
     assert failed.status.status_code is StatusCode.ERROR
@@ -221,6 +231,9 @@ async def test_otlp_and_langfuse_get_the_spans_over_http(
     assert json.loads(call["langfuse.observation.usage_details"])["output"] == 1
     assert json.loads(call["langfuse.observation.cost_details"])["total"] > 0
     assert langfuse["chat reply"]["user.id"] == str(alice.pk)
+    # The reply names its model but is not a generation of its own (Langfuse would take a span
+    # with a model for one, and count the call's tokens twice).
+    assert langfuse["chat reply"]["langfuse.observation.type"] == "span"
     # Langfuse gets the text; plain OTLP does not (nothing asked it to).
     assert langfuse["chat reply"]["langfuse.observation.input"] == "Say hello"
     assert "langfuse.observation.input" not in plain["chat reply"]

@@ -89,14 +89,14 @@ def test_a_servers_reply_is_one_trace_with_the_sdks_span_inside(
     assert {s.name for s in sdk.values()} == {"anthropic.messages.create"}
     assert attributes(sdk[call.span_id])["gen_ai.request.model"] == MODEL
 
-    # Langfuse: the site's call is the generation; the SDK's span is shown as a plain span.
+    # Langfuse: the site's call is the generation; the reply and the SDK's span are plain spans.
     seen = [(s.name, attributes(s)) for s in _spans_of(collector, LANGFUSE, reply.trace_id)]
     kinds = sorted((name, got.get("langfuse.observation.type")) for name, got in seen)
     assert kinds == [
         ("anthropic.messages.create", "span"),
         ("anthropic.messages.create", "span"),
         (f"chat {MODEL}", "generation"),
-        ("chat reply", None),
+        ("chat reply", "span"),
         (f"title {TITLER}", "generation"),
     ]
     assert dict(seen)["chat reply"]["session.id"] == str(conversation_id)
