@@ -1,7 +1,7 @@
 """What tracing costs a reply, in process: the CPU of its spans (chat/tracing.py on the real
 OpenTelemetry SDK) and of their export (the OTLP/HTTP exporter's protobuf encoding, in the
 SDK's batches; the HTTP post itself is left out: one per batch of up to 512 spans), per reply,
-with no destination, with one, and with the text.
+with no destination, with one, with the text, and with one reply in ten sampled.
 
 A reply here is what chat/runner.py traces for a reply of one round: its span, one provider
 call's span with its first-token event, started and ended as the runner does. `bench.reply_cost
@@ -14,6 +14,7 @@ this cost.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import os
 import sys
 import time
@@ -92,12 +93,19 @@ def measure(replies: int, destination: str) -> tuple[float, int]:
     exporter = Encoding()
     # Every span kept until the end (the SDK's queue holds 2,048 by default and drops the rest).
     os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = str(2 * replies + 100)
+    if destination == "sampled":
+        # One reply in ten traced, by OpenTelemetry's own variables (README, Operations).
+        os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        os.environ["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
     if destination != "none":
         telemetry.install([("otlp", exporter, destination == "text")])
+    os.environ.pop("OTEL_TRACES_SAMPLER", None)
+    os.environ.pop("OTEL_TRACES_SAMPLER_ARG", None)
     prepared = [_reply(n) for n in range(replies)]
     began = time.process_time()
     for reply in prepared:
-        traced_reply(reply)
+        # In a context of its own, as a reply runs in its own task: its span is a trace's root.
+        contextvars.copy_context().run(traced_reply, reply)
     telemetry.flush(60_000)
     spent = time.process_time() - began
     telemetry.uninstall()
@@ -111,9 +119,14 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=20_000)
     args = parser.parse_args()
     measure(1000, "on")  # warm up
-    for destination in ("none", "on", "text"):
+    for destination in ("none", "on", "text", "sampled"):
         micros, size = measure(args.replies, destination)
-        shown = {"none": "no destination", "on": "OTLP", "text": "OTLP with the text"}
+        shown = {
+            "none": "no destination",
+            "on": "OTLP",
+            "text": "OTLP with the text",
+            "sampled": "OTLP, one reply in ten sampled",
+        }
         print(
             f"traces, {shown[destination]}: {micros:.1f} µs of CPU per reply"
             + (f", {size / args.replies:.0f} bytes exported per reply" if size else "")

@@ -75,8 +75,11 @@ def reply_started(reply: Reply) -> Span | None:
 
 
 def trace_id(span: Span | None) -> str | None:
-    """The trace's id as tracing backends show it (32 hex digits), for the logs."""
-    return None if span is None else f"{span.get_span_context().trace_id:032x}"
+    """The trace's id as tracing backends show it (32 hex digits), for the logs; None for a
+    reply the sampler left out (`OTEL_TRACES_SAMPLER`): no backend has that trace."""
+    if span is None or not span.get_span_context().trace_flags.sampled:
+        return None
+    return f"{span.get_span_context().trace_id:032x}"
 
 
 def reply_ended(reply: Reply, status: str, error: ProviderError | None) -> None:

@@ -308,3 +308,29 @@ async def test_a_replys_log_lines_name_its_trace(
         trace_id,
     )
     assert f"trace={trace_id}]" in PlainFormatter().format(line)
+
+
+async def test_a_reply_the_sampler_leaves_out_exports_nothing_and_its_logs_name_no_trace(
+    alice: Any,
+    anthropic_server: SSEServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OpenTelemetry's own sampling variables thin a busy site's traces: a reply left out is
+    whole all the same, and its log lines name no trace (no backend has it)."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    exporter = InMemorySpanExporter()
+    telemetry.install([("otlp", exporter, False)], batch=False)
+    caplog.set_level(logging.INFO)
+    try:
+        anthropic_server.enqueue(text_reply(["Sum."], calls=[SUM]))
+        anthropic_server.enqueue(text_reply([" 42."]))
+        frames = await a_reply(alice)
+    finally:
+        telemetry.uninstall()
+    assert frames[-1]["type"] == "message_stop" and frames[-1]["coins_charged"] > 0
+    assert exporter.get_finished_spans() == ()
+    (ended,) = [r for r in caplog.records if r.getMessage().startswith("reply ended")]
+    assert getattr(ended, "message_id", None) == frames[-1]["message_id"]
+    assert getattr(ended, "trace_id", "unset") is None
